@@ -1,0 +1,146 @@
+/* runtime.c - the instance role: dlopen the app, then serve requests on slot sockets.
+ *
+ * Design: the server hands the instance N connected Unix stream sockets (descriptors 3..3+N-1),
+ * one per request it may run at once (1 for serial dispatch, max_concurrent_requests for
+ * concurrent). Each slot has its own handler thread that reads a REQUEST frame, runs the
+ * handler the script names, and writes the RESPONSE frame; the thread owns its request, its
+ * response and its arena, so nothing here is shared between threads but the loaded app. When
+ * the server closes a slot its thread ends; when all have ended the process exits. A handler
+ * that crashes takes the whole process down, which is how the server learns of it.
+ */
+#include "runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "app_symbol.h"
+#include "sdk_internal.h"
+
+typedef struct {
+    void *dl;
+    int fd;
+} slot_t;
+
+static bool route_matches(const char *pattern, const char *path)
+{
+    size_t n = strlen(pattern);
+    if (n > 0 && pattern[n - 1] == '*')
+        return strncmp(pattern, path, n - 1) == 0;
+    return strcmp(pattern, path) == 0;
+}
+
+/* Runs the handler for one decoded request, filling `rs`. */
+static void run_handler(void *dl, ae_request_t *rq, ae_response_t *rs)
+{
+    char symbol[512];
+    const char *script = rq->wire.script;
+    if (das_app_symbol_name(script, symbol, sizeof symbol) < 0) {
+        ae_response_error(rs, 500, "script '%s' is not of the form FILE.NAME\n", script);
+        return;
+    }
+    const ae_app_t *app = dlsym(dl, symbol);
+    if (!app) {
+        const char *dot = strrchr(script, '.');
+        ae_response_error(rs, 500,
+                          "script '%s': %.*s.c declares no AE_APP(%s, ...) table (no symbol "
+                          "%s in the app)\n",
+                          script, (int)(dot - script), script, dot + 1, symbol);
+        return;
+    }
+    for (size_t i = 0; i < app->n_routes; i++) {
+        const ae_route_t *r = &app->routes[i];
+        if (r->handler && (!r->path || route_matches(r->path, rq->wire.path))) {
+            r->handler(rq, rs);
+            return;
+        }
+    }
+    ae_response_error(rs, 404, "Not Found\n");
+}
+
+static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out)
+{
+    ae_request_t rq;
+    memset(&rq, 0, sizeof rq);
+    ae_response_t rs;
+    ae__response_init(&rs, &rq.arena);
+    if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0)
+        ae_response_error(&rs, 500, "devappserver: malformed request frame\n");
+    else
+        run_handler(dl, &rq, &rs);
+    das_rpc_response_t wire = {
+        .status = (uint32_t)rs.status,
+        .headers = rs.headers,
+        .n_headers = (uint32_t)rs.n_headers,
+        .body = rs.body ? rs.body : "",
+        .body_len = rs.len,
+    };
+    out->len = 0;
+    das_rpc_encode_response(out, &wire);
+    das_rpc_send_frame(fd, DAS_RPC_RESPONSE, out->data, out->len);
+    ae__response_dispose(&rs);
+    das_rpc_request_dispose(&rq.wire);
+    ae__arena_dispose(&rq.arena);
+}
+
+static void *slot_main(void *arg)
+{
+    slot_t *slot = arg;
+    das_rpc_buf_t frame = {0}, out = {0};
+    if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, NULL, 0) == 0) {
+        for (;;) {
+            das_rpc_type_t type;
+            if (das_rpc_recv_frame(slot->fd, &type, &frame, -1) < 0)
+                break;
+            if (type == DAS_RPC_REQUEST)
+                serve_one(slot->dl, slot->fd, &frame, &out);
+        }
+    }
+    das_rpc_buf_dispose(&frame);
+    das_rpc_buf_dispose(&out);
+    close(slot->fd);
+    return NULL;
+}
+
+int das_runtime_main(const char *so_path, int n_slots)
+{
+    /* Die with the server, whatever way it goes. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char *why = dlerror();
+        for (int i = 0; i < n_slots; i++)
+            das_rpc_send_frame(DAS_RUNTIME_FIRST_FD + i, DAS_RPC_LOAD_ERROR, why, strlen(why));
+        return 1;
+    }
+    slot_t *slots = calloc((size_t)n_slots, sizeof *slots);
+    pthread_t *threads = calloc((size_t)n_slots, sizeof *threads);
+    if (!slots || !threads)
+        abort();
+    for (int i = 0; i < n_slots; i++) {
+        slots[i].dl = dl;
+        slots[i].fd = DAS_RUNTIME_FIRST_FD + i;
+        if (pthread_create(&threads[i], NULL, slot_main, &slots[i]) != 0) {
+            fprintf(stderr, "devappserver instance: cannot start handler thread: %s\n",
+                    strerror(errno));
+            _exit(1);
+        }
+    }
+    for (int i = 0; i < n_slots; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    free(slots);
+    /* No dlclose(): an app may have started threads or registered destructors we cannot
+     * unwind safely; the process is about to exit anyway. */
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* clock.h - the one place time and randomness come from.
+ *
+ * Every module that needs the time of day, a monotonic timestamp, or random bytes asks a
+ * das_clock_t, never time()/clock_gettime()/getrandom() directly. Today there is one backend,
+ * the real clock; the deterministic-interleaving mode will add a virtual, seeded one with the
+ * same method table (SQLite's VFS pattern), and tests can add one they advance by hand.
+ */
+#ifndef DAS_CLOCK_H
+#define DAS_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct das_clock das_clock_t;
+
+typedef struct {
+    int64_t (*monotonic_ns)(das_clock_t *c);
+    void (*wall)(das_clock_t *c, struct timespec *ts);
+    void (*random)(das_clock_t *c, void *buf, size_t n);
+} das_clock_methods_t;
+
+struct das_clock {
+    const das_clock_methods_t *m;
+};
+
+/* The real clock: CLOCK_MONOTONIC, CLOCK_REALTIME and getrandom(). Stateless and shared. */
+das_clock_t *das_clock_real(void);
+
+static inline int64_t das_clock_monotonic_ns(das_clock_t *c)
+{
+    return c->m->monotonic_ns(c);
+}
+
+static inline void das_clock_wall(das_clock_t *c, struct timespec *ts)
+{
+    c->m->wall(c, ts);
+}
+
+static inline void das_clock_random(das_clock_t *c, void *buf, size_t n)
+{
+    c->m->random(c, buf, n);
+}
+
+/* Writes `n` random lowercase hex digits and a NUL into `out` (n + 1 bytes). */
+void das_clock_random_hex(das_clock_t *c, char *out, size_t n);
+
+/* Formats a Unix time as an RFC 1123 HTTP date into `out` (at least 30 bytes). */
+void das_clock_http_date(time_t t, char *out, size_t cap);
+
+#endif

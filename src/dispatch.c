@@ -1,0 +1,440 @@
+/* dispatch.c - the instance pool, the serial and concurrent policies, and the request path.
+ *
+ * Design: HTTP connection threads call das_dispatch_run() and block in it. Under `lock` a
+ * thread either takes a free slot, starts a new instance (outside the lock; `n_starting`
+ * counts it toward max_instances meanwhile) or waits on `cond` with a deadline. Slots are
+ * released under the lock and the condition is broadcast. An instance is removed from the
+ * pool and destroyed (outside the lock) once it is dead or draining and has no busy slot.
+ * Lock order: dispatcher lock, then an instance's own lock (inside das_instance_*), never the
+ * reverse.
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "instance.h"
+#include "util.h"
+
+typedef struct member {
+    das_instance_t *inst;
+    uint64_t generation;
+    uint64_t seq;     /* creation order: the tie-breaker of every pick */
+    int n_slots;
+    int busy;         /* slots in use */
+    bool *slot_busy;
+    bool dead;        /* crashed or killed: no new requests */
+    bool draining;    /* of an older build: no new requests */
+    struct member *next;
+} member_t;
+
+struct das_dispatch {
+    das_dispatch_options_t o; /* immutable */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* Everything below is guarded by `lock`. */
+    member_t *members; /* oldest first */
+    int n_starting;
+    char *so_path;
+    char **envp;
+    uint64_t generation;
+    uint64_t next_seq;
+    int in_flight;
+    bool shutting_down;
+};
+
+static int64_t now_ms(das_dispatch_t *d)
+{
+    return das_clock_monotonic_ns(d->o.clock) / 1000000;
+}
+
+static char **copy_env(char *const *envp)
+{
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    char **copy = das_xcalloc(n + 1, sizeof *copy);
+    for (size_t i = 0; i < n; i++)
+        copy[i] = das_xstrdup(envp[i]);
+    return copy;
+}
+
+static void free_env(char **envp)
+{
+    for (size_t i = 0; envp && envp[i]; i++)
+        free(envp[i]);
+    free(envp);
+}
+
+static void member_free(member_t *m)
+{
+    das_instance_destroy(m->inst);
+    free(m->slot_busy);
+    free(m);
+}
+
+/* Unlinks and returns the members that are finished (dead or draining, and idle). */
+static member_t *take_finished_locked(das_dispatch_t *d)
+{
+    member_t *done = NULL;
+    for (member_t **pp = &d->members; *pp;) {
+        member_t *m = *pp;
+        if ((m->dead || m->draining) && m->busy == 0) {
+            *pp = m->next;
+            m->next = done;
+            done = m;
+        } else {
+            pp = &m->next;
+        }
+    }
+    return done;
+}
+
+static void free_members(member_t *list)
+{
+    while (list) {
+        member_t *next = list->next;
+        member_free(list);
+        list = next;
+    }
+}
+
+static int live_count_locked(das_dispatch_t *d)
+{
+    int n = 0;
+    for (member_t *m = d->members; m; m = m->next)
+        if (!m->dead && !m->draining)
+            n++;
+    return n;
+}
+
+/* The busiest current instance with a free slot; ties go to the oldest. */
+static member_t *pick_locked(das_dispatch_t *d)
+{
+    member_t *best = NULL;
+    for (member_t *m = d->members; m; m = m->next) {
+        if (m->dead || m->draining || m->busy >= m->n_slots)
+            continue;
+        if (!best || m->busy > best->busy)
+            best = m;
+    }
+    return best;
+}
+
+static int take_slot_locked(member_t *m)
+{
+    for (int i = 0; i < m->n_slots; i++) {
+        if (!m->slot_busy[i]) {
+            m->slot_busy[i] = true;
+            m->busy++;
+            return i;
+        }
+    }
+    abort(); /* the caller checked busy < n_slots */
+}
+
+static void cond_wait_until(das_dispatch_t *d, int64_t deadline_ms)
+{
+    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+    pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+}
+
+/* Starts an instance of the current build. Called with the lock held; drops it while the
+ * process starts. On success the new member is in the pool with slot 0 taken for the caller. */
+static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err)
+{
+    if (!d->so_path)
+        return das_err_set(err, AE_EUNAVAILABLE, "the app has no build to run");
+    char *so = das_xstrdup(d->so_path);
+    char **envp = copy_env(d->envp);
+    uint64_t generation = d->generation;
+    int n_slots = d->o.policy == DAS_DISPATCH_CONCURRENT ? d->o.max_concurrent : 1;
+    d->n_starting++;
+    pthread_mutex_unlock(&d->lock);
+
+    das_instance_spec_t spec = {
+        .exe = d->o.exe,
+        .so_path = so,
+        .n_slots = n_slots,
+        .envp = envp,
+        .ready_timeout_ms = d->o.start_timeout_ms,
+    };
+    das_instance_t *inst = NULL;
+    int rc = das_instance_spawn(&spec, d->o.clock, &inst, err);
+    if (rc == 0 && d->o.make_warmup) {
+        das_rpc_buf_t req = {0}, resp = {0};
+        if (d->o.make_warmup(d->o.ctx, das_instance_id(inst), &req)) {
+            int w = das_instance_exchange(inst, 0, &req, &resp, d->o.request_deadline_ms);
+            if (w < 0) {
+                char how[160] = "did not answer";
+                if (w == -ETIMEDOUT)
+                    das_instance_kill(inst);
+                das_instance_wait(inst, how, sizeof how);
+                rc = das_err_set(err, AE_EINTERNAL, "instance %s during /_ah/warmup", how);
+                das_instance_destroy(inst);
+                inst = NULL;
+            }
+        }
+        das_rpc_buf_dispose(&req);
+        das_rpc_buf_dispose(&resp);
+    }
+    free(so);
+    free_env(envp);
+
+    pthread_mutex_lock(&d->lock);
+    d->n_starting--;
+    pthread_cond_broadcast(&d->cond);
+    if (rc < 0)
+        return rc;
+    member_t *m = das_xcalloc(1, sizeof *m);
+    m->inst = inst;
+    m->generation = generation;
+    m->seq = d->next_seq++;
+    m->n_slots = n_slots;
+    m->slot_busy = das_xcalloc((size_t)n_slots, sizeof *m->slot_busy);
+    m->draining = generation != d->generation;
+    m->slot_busy[0] = true;
+    m->busy = 1;
+    member_t **pp = &d->members;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = m;
+    das_log_info(d->o.log, "started instance %s (pid %ld, %d slot%s)", das_instance_id(inst),
+                 (long)das_instance_pid(inst), n_slots, n_slots == 1 ? "" : "s");
+    *out = m;
+    return 0;
+}
+
+/* Takes a slot for a request, starting an instance when needed. */
+static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispatch_result_t *res)
+{
+    int64_t start = now_ms(d);
+    int64_t spawn_at = start + d->o.pending_wait_ms;
+    int64_t give_up_at = start + d->o.queue_timeout_ms;
+    member_t *finished = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        if (d->shutting_down) {
+            snprintf(res->detail, sizeof res->detail, "the server is shutting down");
+            rc = AE_EUNAVAILABLE;
+            break;
+        }
+        member_t *m = pick_locked(d);
+        if (m) {
+            int slot = take_slot_locked(m);
+            if (das_instance_is_gone(m->inst, slot)) {
+                /* It died while idle (killed from outside): retire it and pick again. */
+                m->slot_busy[slot] = false;
+                m->busy--;
+                m->dead = true;
+                das_log_warning(d->o.log, "instance %s went away while idle; replacing it",
+                                das_instance_id(m->inst));
+                member_t *f = take_finished_locked(d);
+                while (f) {
+                    member_t *next = f->next;
+                    f->next = finished;
+                    finished = f;
+                    f = next;
+                }
+                continue;
+            }
+            *out_m = m;
+            *out_slot = slot;
+            break;
+        }
+        int64_t now = now_ms(d);
+        int have = live_count_locked(d) + d->n_starting;
+        if (have < d->o.max_instances && (have == 0 || now >= spawn_at)) {
+            das_err_t err = {0};
+            rc = start_member_locked(d, &m, &err);
+            if (rc == 0) {
+                *out_m = m;
+                *out_slot = 0;
+                break;
+            }
+            snprintf(res->detail, sizeof res->detail, "%s", err.msg);
+            das_log_error(d->o.log, "cannot start an instance: %s", err.msg);
+            if (rc != AE_EUNAVAILABLE)
+                rc = AE_EINTERNAL;
+            break;
+        }
+        if (now >= give_up_at) {
+            snprintf(res->detail, sizeof res->detail,
+                     "no instance became free within %d ms (%d instance%s, all busy)",
+                     d->o.queue_timeout_ms, have, have == 1 ? "" : "s");
+            rc = AE_EUNAVAILABLE;
+            break;
+        }
+        cond_wait_until(d, have < d->o.max_instances && spawn_at < give_up_at ? spawn_at
+                                                                               : give_up_at);
+    }
+    if (rc == 0)
+        d->in_flight++;
+    pthread_mutex_unlock(&d->lock);
+    free_members(finished);
+    return rc;
+}
+
+static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
+{
+    pthread_mutex_lock(&d->lock);
+    m->slot_busy[slot] = false;
+    m->busy--;
+    if (broken)
+        m->dead = true;
+    d->in_flight--;
+    member_t *finished = take_finished_locked(d);
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    free_members(finished);
+}
+
+/* ---------------------------------------------------------------- public */
+
+das_dispatch_t *das_dispatch_create(const das_dispatch_options_t *opts)
+{
+    das_dispatch_t *d = das_xcalloc(1, sizeof *d);
+    d->o = *opts;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return d;
+}
+
+void das_dispatch_destroy(das_dispatch_t *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    member_t *all = d->members;
+    d->members = NULL;
+    pthread_mutex_unlock(&d->lock);
+    free_members(all);
+    free(d->so_path);
+    free_env(d->envp);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+void das_dispatch_set_build(das_dispatch_t *d, const char *so_path, char *const *envp)
+{
+    pthread_mutex_lock(&d->lock);
+    free(d->so_path);
+    free_env(d->envp);
+    d->so_path = so_path ? das_xstrdup(so_path) : NULL;
+    d->envp = copy_env(envp);
+    d->generation++;
+    for (member_t *m = d->members; m; m = m->next)
+        m->draining = true;
+    member_t *finished = take_finished_locked(d);
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    free_members(finished);
+}
+
+void das_dispatch_prestart(das_dispatch_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    if (!d->shutting_down && d->so_path && live_count_locked(d) + d->n_starting == 0) {
+        member_t *m;
+        das_err_t err = {0};
+        if (start_member_locked(d, &m, &err) == 0) {
+            m->slot_busy[0] = false;
+            m->busy = 0;
+            pthread_cond_broadcast(&d->cond);
+        } else {
+            das_log_error(d->o.log, "cannot start an instance: %s", err.msg);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf_t *response,
+                     das_dispatch_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    member_t *m;
+    int slot;
+    int rc = acquire(d, &m, &slot, res);
+    if (rc < 0)
+        return rc;
+    const char *id = das_instance_id(m->inst);
+    snprintf(res->instance_id, sizeof res->instance_id, "%s", id);
+
+    /* The request's environment, plus who serves it. */
+    das_rpc_pair_t *env = das_xmalloc((rq->n_env + 1) * sizeof *env);
+    if (rq->n_env)
+        memcpy(env, rq->env, rq->n_env * sizeof *env);
+    env[rq->n_env] = (das_rpc_pair_t){"INSTANCE_ID", id};
+    das_rpc_request_t with_id = *rq;
+    with_id.env = env;
+    with_id.n_env = rq->n_env + 1;
+    das_rpc_buf_t req = {0};
+    das_rpc_encode_request(&req, &with_id);
+    free(env);
+
+    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms);
+    das_rpc_buf_dispose(&req);
+    bool broken = x < 0;
+    if (x == -ETIMEDOUT) {
+        das_instance_kill(m->inst);
+        char how[160];
+        das_instance_wait(m->inst, how, sizeof how);
+        snprintf(res->detail, sizeof res->detail,
+                 "the request to %s %s (script %s) exceeded its deadline of %d ms; instance %s "
+                 "was stopped and will be replaced",
+                 rq->method, rq->path, rq->script, d->o.request_deadline_ms, id);
+        rc = AE_ETIMEOUT;
+    } else if (x < 0) {
+        char how[160];
+        das_instance_wait(m->inst, how, sizeof how);
+        pthread_mutex_lock(&d->lock);
+        bool stopping = d->shutting_down;
+        pthread_mutex_unlock(&d->lock);
+        snprintf(res->detail, sizeof res->detail,
+                 "instance %s %s while serving %s %s (script %s)%s", id, how, rq->method,
+                 rq->path, rq->script, stopping ? " because the server is shutting down" : "");
+        rc = stopping ? AE_EUNAVAILABLE : AE_EINTERNAL;
+    }
+    if (broken)
+        das_log_error(d->o.log, "%s", res->detail);
+    release(d, m, slot, broken);
+    return rc;
+}
+
+void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms)
+{
+    pthread_mutex_lock(&d->lock);
+    d->shutting_down = true;
+    pthread_cond_broadcast(&d->cond);
+    int64_t until = now_ms(d) + grace_ms;
+    while (d->in_flight > 0 && now_ms(d) < until)
+        cond_wait_until(d, until);
+    if (d->in_flight > 0) {
+        das_log_warning(d->o.log, "%d request%s still running after %d ms; stopping instances",
+                        d->in_flight, d->in_flight == 1 ? "" : "s", grace_ms);
+        for (member_t *m = d->members; m; m = m->next)
+            if (m->busy)
+                das_instance_kill(m->inst);
+        while (d->in_flight > 0)
+            pthread_cond_wait(&d->cond, &d->lock);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int das_dispatch_instance_count(das_dispatch_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int n = 0;
+    for (member_t *m = d->members; m; m = m->next)
+        n += !m->dead;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}

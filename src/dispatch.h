@@ -1,0 +1,80 @@
+/* dispatch.h - decides which instance runs each request, and when.
+ *
+ * The dispatcher owns the pool of instances. das_dispatch_run() is the one path every request
+ * to an app handler takes: it picks a free slot (or starts an instance, up to max_instances),
+ * sends the request, waits for the answer within the request deadline, and handles crashes and
+ * deadlines by retiring the instance. The server thus sees each request start and end in one
+ * place; the deterministic policy (a later issue) will hold requests here and at service calls.
+ *
+ * Policies: serial gives each instance one slot; concurrent gives it max_concurrent slots.
+ * Picks are a total order: the busiest instance with a free slot, ties to the oldest.
+ * Thread-safety: every function may be called from any thread; `lock` guards the pool.
+ */
+#ifndef DAS_DISPATCH_H
+#define DAS_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rpc_codec.h"
+
+typedef enum {
+    DAS_DISPATCH_SERIAL = 0,
+    DAS_DISPATCH_CONCURRENT,
+    DAS_DISPATCH_DETERMINISTIC,
+} das_dispatch_policy_t;
+
+typedef struct das_dispatch das_dispatch_t;
+
+typedef struct {
+    das_dispatch_policy_t policy;
+    int max_instances;        /* >= 1 */
+    int max_concurrent;       /* slots per instance under the concurrent policy, >= 1 */
+    int pending_wait_ms;      /* wait this long for a free slot before starting an instance */
+    int queue_timeout_ms;     /* no slot within this long: 503 */
+    int request_deadline_ms;  /* a request running longer gets a 500; its instance is replaced */
+    int start_timeout_ms;     /* an instance must load within this long */
+    const char *exe;          /* the devappserver binary (instance role) */
+    das_clock_t *clock;
+    das_log_t *log;
+    /* Encodes the /_ah/warmup request for a new instance into `out`; returns false when the
+     * app has no warmup. Called without the dispatcher's lock. May be NULL. */
+    bool (*make_warmup)(void *ctx, const char *instance_id, das_rpc_buf_t *out);
+    void *ctx;
+} das_dispatch_options_t;
+
+typedef struct {
+    char instance_id[37]; /* who served the request ("" when none did) */
+    char detail[1200];    /* for errors: what happened, for the log and the 500 page */
+} das_dispatch_result_t;
+
+das_dispatch_t *das_dispatch_create(const das_dispatch_options_t *opts);
+/* Stops every instance. Call das_dispatch_shutdown() first when requests may be in flight. */
+void das_dispatch_destroy(das_dispatch_t *d);
+
+/* Switches to a new build: requests already running finish on their instances, which are then
+ * stopped; new requests go to instances of this build. `envp` is the instances' environment.
+ * Both are copied. */
+void das_dispatch_set_build(das_dispatch_t *d, const char *so_path, char *const *envp);
+
+/* Starts one instance of the current build if none is running, so the first request does not
+ * wait for it. Logs a failure rather than returning it. */
+void das_dispatch_prestart(das_dispatch_t *d);
+
+/* Runs `rq` (its env gets INSTANCE_ID added) and stores the encoded response. Returns 0;
+ * AE_EUNAVAILABLE when no instance could take it in time or the server is stopping (503);
+ * AE_ETIMEOUT when the request passed its deadline (500); AE_EINTERNAL when the instance
+ * crashed or could not start (500, `res->detail` says why). */
+int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf_t *response,
+                     das_dispatch_result_t *res);
+
+/* Refuses new requests (503), lets running ones finish for up to `grace_ms`, then kills the
+ * instances still busy and waits for their requests to return. */
+void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms);
+
+/* Instances currently alive (for logs and tests). */
+int das_dispatch_instance_count(das_dispatch_t *d);
+
+#endif

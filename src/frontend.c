@@ -1,0 +1,639 @@
+/* frontend.c - what happens to each HTTP request, as the platform's front end did it.
+ *
+ * In order: dot segments are redirected away, the development login pages are answered,
+ * spoofable headers are stripped, the path is matched against app.yaml's handlers, `login:`
+ * is enforced, and the request goes either to a static file (served here, never by an
+ * instance) or through the dispatcher to an instance. App responses are rewritten as the
+ * platform did (default Content-Type and Cache-Control, hop-by-hop headers dropped), and every
+ * request gets one access-log line. Runs on HTTP connection threads; all state it reads is the
+ * immutable app snapshot it holds a reference to.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "login.h"
+#include "server_internal.h"
+
+#define SERVER_SOFTWARE "Development/2.0"
+#define OLD_EXPIRES "Fri, 01 Jan 1990 00:00:00 GMT"
+#define MAX_RESPONSE (32u * 1024 * 1024)
+
+/* A list of owned name/value pairs that can be handed to the RPC codec. */
+typedef struct {
+    das_rpc_pair_t *items;
+    size_t n, cap;
+} pairs_t;
+
+static void pairs_add(pairs_t *p, const char *name, const char *value)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 32;
+        p->items = das_xrealloc(p->items, p->cap * sizeof *p->items);
+    }
+    p->items[p->n].name = das_xstrdup(name);
+    p->items[p->n].value = das_xstrdup(value ? value : "");
+    p->n++;
+}
+
+static void pairs_dispose(pairs_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free((char *)p->items[i].name);
+        free((char *)p->items[i].value);
+    }
+    free(p->items);
+}
+
+static const char *request_header(const das_http_request_t *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->n_headers; i++)
+        if (strcasecmp(rq->headers[i].name, name) == 0)
+            return rq->headers[i].value;
+    return NULL;
+}
+
+static bool in_list(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcasecmp(name, *list) == 0)
+            return true;
+    return false;
+}
+
+/* Request headers an app never sees: hop-by-hop ones, and the internal ones clients could use
+ * to pose as an administrator. Every X-AppEngine-* header from a client is dropped as well. */
+static const char *const dropped_request_headers[] = {
+    "Accept-Encoding", "Connection", "Keep-Alive", "Proxy-Authorization", "TE", "Trailer",
+    "Transfer-Encoding", "Upgrade", NULL};
+
+/* Response headers an app may not set: hop-by-hop ones and those the server computes. */
+static const char *const dropped_response_headers[] = {
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "TE", "Trailer", "Trailers",
+    "Transfer-Encoding", "Upgrade", "Content-Length", "Date", "Server", "Content-Encoding",
+    NULL};
+
+/* ---------------------------------------------------------------- environment */
+
+static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, const char *method,
+                     const char *path, const char *query, const char *host_header,
+                     const char *remote, const char *protocol, const das_login_user_t *user)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    char server_name[256];
+    snprintf(server_name, sizeof server_name, "%s", s->o.host);
+    if (host_header && *host_header) {
+        snprintf(server_name, sizeof server_name, "%s", host_header);
+        char *colon = strrchr(server_name, ':');
+        if (colon && !strchr(colon, ']'))
+            *colon = '\0';
+    }
+    char hostname[300];
+    snprintf(hostname, sizeof hostname, "%s:%d", s->o.host, s->port);
+    char log_id[41], hash[9];
+    das_clock_random_hex(s->clock, log_id, 40);
+    das_clock_random_hex(s->clock, hash, 8);
+    for (char *c = hash; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    pairs_add(env, "APPLICATION_ID", app->app_id);
+    pairs_add(env, "CURRENT_MODULE_ID", "default");
+    pairs_add(env, "CURRENT_VERSION_ID", app->version_id);
+    pairs_add(env, "SERVER_SOFTWARE", SERVER_SOFTWARE);
+    pairs_add(env, "APPENGINE_RUNTIME", "c");
+    pairs_add(env, "AUTH_DOMAIN", "gmail.com");
+    pairs_add(env, "DATACENTER", "us1");
+    pairs_add(env, "DEFAULT_VERSION_HOSTNAME", hostname);
+    pairs_add(env, "SERVER_NAME", server_name);
+    pairs_add(env, "SERVER_PORT", port);
+    pairs_add(env, "SERVER_PROTOCOL", protocol);
+    pairs_add(env, "REMOTE_ADDR", remote);
+    pairs_add(env, "REQUEST_METHOD", method);
+    pairs_add(env, "PATH_INFO", path);
+    pairs_add(env, "QUERY_STRING", query);
+    pairs_add(env, "REQUEST_LOG_ID", log_id);
+    pairs_add(env, "REQUEST_ID_HASH", hash);
+    pairs_add(env, "HTTPS", "off");
+    pairs_add(env, "SCRIPT_NAME", "");
+    pairs_add(env, "TZ", "UTC");
+    pairs_add(env, "USER_EMAIL", user ? user->email : "");
+    pairs_add(env, "USER_ID", user ? user->user_id : "");
+    pairs_add(env, "USER_NICKNAME", user ? user->nickname : "");
+    pairs_add(env, "USER_ORGANIZATION", "");
+    pairs_add(env, "USER_IS_ADMIN", user && user->admin ? "1" : "0");
+    for (size_t i = 0; i < app->config->n_env_variables; i++)
+        pairs_add(env, app->config->env_variables[i].name, app->config->env_variables[i].value);
+}
+
+/* ---------------------------------------------------------------- login */
+
+static void full_url(das_server_t *s, const das_http_request_t *rq, das_buf_t *out)
+{
+    const char *host = request_header(rq, "Host");
+    if (host && *host)
+        das_buf_printf(out, "http://%s%s", host, rq->raw_target);
+    else
+        das_buf_printf(out, "http://%s:%d%s", s->o.host, s->port, rq->raw_target);
+}
+
+/* The value of `name` in a query string, decoded, or NULL. Caller frees. */
+static char *query_value(const char *query, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            char *v = das_xstrndup(p + n + 1, len - n - 1);
+            char *w = v;
+            for (char *r = v; *r; r++) {
+                unsigned int c;
+                if (*r == '+')
+                    *w++ = ' ';
+                else if (*r == '%' && sscanf(r + 1, "%2x", &c) == 1 && r[1] && r[2]) {
+                    *w++ = (char)c;
+                    r += 2;
+                } else
+                    *w++ = *r;
+            }
+            *w = '\0';
+            return v;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+static void redirect(das_http_response_t *rs, const char *location, const char *text)
+{
+    das_http_response_set_text(rs, 302, NULL, "%s", text);
+    das_http_response_add_header(rs, "Location", location);
+}
+
+/* /_ah/login and /_ah/logout. */
+static void serve_login(const das_http_request_t *rq, const das_login_user_t *user,
+                        das_http_response_t *rs)
+{
+    char *cont = query_value(rq->query, "continue");
+    const char *target = cont && *cont ? cont : "/";
+    char *action = query_value(rq->query, "action");
+    bool logout = strcmp(rq->path, "/_ah/logout") == 0 ||
+                  (action && strcasecmp(action, "logout") == 0);
+    if (logout) {
+        char *cookie = das_login_set_cookie(NULL, false);
+        redirect(rs, target, "Logged out");
+        das_http_response_add_header(rs, "Set-Cookie", cookie);
+        free(cookie);
+    } else if (action && strcasecmp(action, "login") == 0) {
+        char *email = query_value(rq->query, "email");
+        char *admin = query_value(rq->query, "admin");
+        if (!email || !strchr(email, '@')) {
+            das_http_response_set_text(rs, 400, NULL,
+                                       "Bad request: sign in with an email address "
+                                       "(containing '@').\n");
+        } else {
+            char *cookie = das_login_set_cookie(
+                email, admin && (strcasecmp(admin, "true") == 0 || strcmp(admin, "1") == 0 ||
+                                 strcasecmp(admin, "on") == 0));
+            redirect(rs, target, "Logged in");
+            das_http_response_add_header(rs, "Set-Cookie", cookie);
+            free(cookie);
+        }
+        free(email);
+        free(admin);
+    } else {
+        char *page = das_login_page(target, user);
+        das_http_response_set_text(rs, 200, "text/html; charset=utf-8", "%s", page);
+        free(page);
+    }
+    free(action);
+    free(cont);
+}
+
+/* Returns true when the handler's `login:` lets the request through; otherwise fills `rs`. */
+static bool login_allows(das_server_t *s, const das_config_handler_t *h,
+                         const das_http_request_t *rq, const das_login_user_t *user,
+                         das_http_response_t *rs)
+{
+    if (h->login == DAS_LOGIN_OPTIONAL)
+        return true;
+    if (!user) {
+        if (h->auth_fail_action == DAS_AUTH_FAIL_UNAUTHORIZED) {
+            das_http_response_set_text(rs, 401, NULL, "Login required to view page.");
+        } else {
+            das_buf_t url = {0};
+            full_url(s, rq, &url);
+            char *quoted = das_login_url_quote(url.data);
+            const char *host = request_header(rq, "Host");
+            char *loc = host && *host
+                            ? das_xasprintf("http://%s/_ah/login?continue=%s", host, quoted)
+                            : das_xasprintf("http://%s:%d/_ah/login?continue=%s", s->o.host,
+                                            s->port, quoted);
+            redirect(rs, loc, "Requires login");
+            free(loc);
+            free(quoted);
+            das_buf_dispose(&url);
+        }
+        return false;
+    }
+    if (h->login == DAS_LOGIN_ADMIN && !user->admin) {
+        das_http_response_set_text(rs, 401, NULL,
+                                   "Current logged in user %s is not authorized to view this "
+                                   "page.",
+                                   user->email);
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- static files */
+
+static bool etag_matches(const char *header, const char *etag)
+{
+    if (!header)
+        return false;
+    if (strcmp(header, "*") == 0)
+        return true;
+    /* A comma-separated list; weak validators compare by their opaque part. */
+    size_t n = strlen(etag);
+    for (const char *p = header; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return true;
+        const char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+/* Serves a static handler's file. Returns AE_ENOTFOUND when there is no such file (so a
+ * require_matching_file handler can fall through); otherwise fills `rs` and returns 0. */
+static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *route,
+                        const das_http_request_t *rq, das_http_response_t *rs)
+{
+    const das_config_handler_t *h = route->handler;
+    das_static_file_t f;
+    int rc = das_static_open(app->statics, route->target, &f);
+    if (rc == AE_ENOTFOUND && h->require_matching_file)
+        return AE_ENOTFOUND;
+    if (rc < 0) {
+        if (rc == AE_EINVAL)
+            das_log_debug(s->log, "refused static path '%s' for %s", route->target, rq->path);
+        if (rc == AE_EIO)
+            das_http_response_set_text(rs, 403, NULL, "Forbidden");
+        else
+            das_http_response_set_text(rs, 404, NULL, "Not Found");
+        return 0;
+    }
+    bool user_etag = false, user_expires = false, user_cache = false, user_type = false;
+    for (size_t i = 0; i < h->n_http_headers; i++) {
+        const char *n = h->http_headers[i].name;
+        user_etag |= strcasecmp(n, "ETag") == 0;
+        user_expires |= strcasecmp(n, "Expires") == 0;
+        user_cache |= strcasecmp(n, "Cache-Control") == 0;
+        user_type |= strcasecmp(n, "Content-Type") == 0;
+        das_http_response_add_header(rs, n, h->http_headers[i].value);
+    }
+    if (!user_type)
+        das_http_response_add_header(rs, "Content-Type", h->mime_type ? h->mime_type : f.mime);
+    if (!user_etag)
+        das_http_response_add_header(rs, "ETag", f.etag);
+    long expiration = h->expiration >= 0 ? h->expiration : app->config->default_expiration;
+    struct timespec now;
+    das_clock_wall(s->clock, &now);
+    if (!user_cache) {
+        char cc[64];
+        if (expiration >= 0)
+            snprintf(cc, sizeof cc, "public, max-age=%ld", expiration);
+        else
+            snprintf(cc, sizeof cc, "public");
+        das_http_response_add_header(rs, "Cache-Control", cc);
+    }
+    if (!user_expires) {
+        char date[64];
+        if (expiration >= 0)
+            das_clock_http_date(now.tv_sec + expiration, date, sizeof date);
+        else
+            snprintf(date, sizeof date, "%s", OLD_EXPIRES);
+        das_http_response_add_header(rs, "Expires", date);
+    }
+    const char *if_match = request_header(rq, "If-Match");
+    if (if_match && !etag_matches(if_match, f.etag)) {
+        close(f.fd);
+        rs->status = 412;
+        return 0;
+    }
+    if (etag_matches(request_header(rq, "If-None-Match"), f.etag)) {
+        close(f.fd);
+        rs->status = 304;
+        return 0;
+    }
+    rs->status = 200;
+    rs->fd = f.fd;
+    rs->fd_size = f.size;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- app handlers */
+
+static void html_escape(das_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': das_buf_puts(b, "&lt;"); break;
+        case '>': das_buf_puts(b, "&gt;"); break;
+        case '&': das_buf_puts(b, "&amp;"); break;
+        default: das_buf_append(b, s, 1);
+        }
+    }
+}
+
+static void build_error_page(das_app_t *app, das_http_response_t *rs)
+{
+    das_buf_t b = {0};
+    das_buf_puts(&b, "<!DOCTYPE html>\n<html><head><title>Build error</title></head><body>\n"
+                     "<h1>500 - the app does not compile</h1>\n<p>devappserver rebuilds it as "
+                     "soon as a source file changes. The compiler said:</p>\n<pre>");
+    html_escape(&b, app->build_error);
+    das_buf_puts(&b, "</pre>\n</body></html>\n");
+    das_http_response_set_text(rs, 500, "text/html; charset=utf-8", "%s", b.data);
+    das_buf_dispose(&b);
+}
+
+/* Copies an instance's response into `rs`, applying the platform's rewriting rules. */
+static void rewrite_app_response(const das_rpc_response_t *ar, const das_http_request_t *rq,
+                                 das_http_response_t *rs)
+{
+    if (ar->status < 100 || ar->status > 599) {
+        das_http_response_set_text(rs, 500, NULL,
+                                   "Internal Server Error: the handler set the invalid HTTP "
+                                   "status %u.\n",
+                                   ar->status);
+        return;
+    }
+    if (ar->body_len > MAX_RESPONSE) {
+        das_http_response_set_text(rs, 500, NULL,
+                                   "HTTP response was too large: %zu. The limit is: %u.\n",
+                                   ar->body_len, MAX_RESPONSE);
+        return;
+    }
+    rs->status = (int)ar->status;
+    bool has_cookie = false;
+    for (uint32_t i = 0; i < ar->n_headers; i++) {
+        const char *n = ar->headers[i].name;
+        if (in_list(n, dropped_response_headers))
+            continue;
+        has_cookie |= strcasecmp(n, "Set-Cookie") == 0;
+        das_http_response_add_header(rs, n, ar->headers[i].value);
+    }
+    const char *cc = das_http_response_header(rs, "Cache-Control");
+    if (cc && has_cookie && strstr(cc, "public")) {
+        /* A response that sets a cookie must not be stored by shared caches. */
+        das_buf_t b = {0};
+        const char *p = strstr(cc, "public");
+        das_buf_append(&b, cc, (size_t)(p - cc));
+        das_buf_puts(&b, "private");
+        das_buf_puts(&b, p + 6);
+        das_http_response_remove_header(rs, "Cache-Control");
+        das_http_response_add_header(rs, "Cache-Control", b.data);
+        das_buf_dispose(&b);
+    }
+    bool no_body = ar->status < 200 || ar->status == 204 || ar->status == 304;
+    if (!no_body)
+        das_buf_append(&rs->body, ar->body, ar->body_len);
+    (void)rq;
+}
+
+static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *route,
+                         const das_http_request_t *rq, const das_login_user_t *user,
+                         das_http_response_t *rs, char *instance_id)
+{
+    if (app->build_error) {
+        build_error_page(app, rs);
+        return;
+    }
+    pairs_t headers = {0}, env = {0};
+    for (size_t i = 0; i < rq->n_headers; i++) {
+        const char *n = rq->headers[i].name;
+        if (strncasecmp(n, "X-AppEngine-", 12) == 0 || in_list(n, dropped_request_headers))
+            continue;
+        pairs_add(&headers, n, rq->headers[i].value);
+    }
+    pairs_add(&headers, "X-AppEngine-Country", "ZZ");
+    base_env(s, app, &env, rq->method, rq->path, rq->query, request_header(rq, "Host"),
+             rq->remote_addr, rq->version, user);
+    das_rpc_request_t wire = {
+        .script = route->target,
+        .method = rq->method,
+        .path = rq->path,
+        .query = rq->query,
+        .headers = headers.items,
+        .n_headers = (uint32_t)headers.n,
+        .env = env.items,
+        .n_env = (uint32_t)env.n,
+        .body = rq->body,
+        .body_len = rq->body_len,
+    };
+    das_rpc_buf_t out = {0};
+    das_dispatch_result_t res;
+    int rc = das_dispatch_run(s->dispatch, &wire, &out, &res);
+    snprintf(instance_id, 37, "%s", res.instance_id[0] ? res.instance_id : "-");
+    if (rc == 0) {
+        das_rpc_response_t ar;
+        if (das_rpc_decode_response(out.data, out.len, &ar) == 0)
+            rewrite_app_response(&ar, rq, rs);
+        else
+            das_http_response_set_text(rs, 500, NULL,
+                                       "Internal Server Error: malformed response from "
+                                       "instance %s.\n",
+                                       instance_id);
+        das_rpc_response_dispose(&ar);
+    } else if (rc == AE_EUNAVAILABLE) {
+        das_http_response_set_text(rs, 503, NULL, "503 Service Unavailable: %s.\n", res.detail);
+    } else {
+        das_http_response_set_text(rs, 500, NULL, "500 Internal Server Error: %s.\n",
+                                   res.detail);
+    }
+    das_rpc_buf_dispose(&out);
+    pairs_dispose(&headers);
+    pairs_dispose(&env);
+}
+
+/* ---------------------------------------------------------------- the request */
+
+/* Removes "." and ".." segments; returns NULL when the path has none. Caller frees. */
+static char *normalized_if_dotted(const char *path)
+{
+    bool dotted = false;
+    for (const char *p = path; *p; p++) {
+        if (p[0] == '/' && p[1] == '.' &&
+            (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0')))) {
+            dotted = true;
+            break;
+        }
+    }
+    if (!dotted)
+        return NULL;
+    char *out = das_xmalloc(strlen(path) + 2);
+    size_t w = 0;
+    for (const char *seg = path + 1;;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (w > 0 && out[w - 1] != '/')
+                w--;
+            if (w > 0)
+                w--;
+            if (!end)
+                out[w++] = '/';
+        } else if (n == 1 && seg[0] == '.') {
+            if (!end)
+                out[w++] = '/';
+        } else {
+            out[w++] = '/';
+            memcpy(out + w, seg, n);
+            w += n;
+        }
+        if (!end)
+            break;
+        seg = end + 1;
+    }
+    if (w == 0)
+        out[w++] = '/';
+    out[w] = '\0';
+    return out;
+}
+
+static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq,
+                   const das_login_user_t *user, das_http_response_t *rs, char *instance_id)
+{
+    char *clean = normalized_if_dotted(rq->path);
+    if (clean) {
+        char *loc = rq->query[0] ? das_xasprintf("%s?%s", clean, rq->query) : das_xstrdup(clean);
+        redirect(rs, loc, "Moved");
+        free(loc);
+        free(clean);
+        return;
+    }
+    if (strcmp(rq->path, "/_ah/login") == 0 || strcmp(rq->path, "/_ah/logout") == 0) {
+        serve_login(rq, user, rs);
+        return;
+    }
+    size_t from = 0;
+    for (;;) {
+        das_route_t route;
+        if (das_router_match(app->router, rq->path, from, &route) < 0) {
+            das_http_response_set_text(rs, 404, NULL,
+                                       "The url \"%s\" does not match any handlers.", rq->path);
+            return;
+        }
+        if (!login_allows(s, route.handler, rq, user, rs)) {
+            das_route_dispose(&route);
+            return;
+        }
+        if (route.handler->kind == DAS_HANDLER_SCRIPT) {
+            serve_script(s, app, &route, rq, user, rs, instance_id);
+            das_route_dispose(&route);
+            return;
+        }
+        int rc = serve_static(s, app, &route, rq, rs);
+        from = route.index + 1;
+        das_route_dispose(&route);
+        if (rc == 0)
+            return;
+    }
+}
+
+/* Defaults every response gets, then one access-log line. */
+static void finish(das_server_t *s, const das_http_request_t *rq, const das_login_user_t *user,
+                   das_http_response_t *rs, const char *instance_id, int64_t t0)
+{
+    if (!das_http_response_header(rs, "Content-Type"))
+        das_http_response_add_header(rs, "Content-Type", "text/html");
+    if (!das_http_response_header(rs, "Cache-Control")) {
+        das_http_response_add_header(rs, "Cache-Control", "no-cache");
+        if (!das_http_response_header(rs, "Expires"))
+            das_http_response_add_header(rs, "Expires", OLD_EXPIRES);
+    }
+    das_http_response_add_header(rs, "Server", SERVER_SOFTWARE);
+
+    double ms = (double)(das_clock_monotonic_ns(s->clock) - t0) / 1e6;
+    struct timespec now;
+    das_clock_wall(s->clock, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    char when[40];
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    unsigned long long bytes = rs->fd >= 0 ? rs->fd_size : rs->body.len;
+    if (strcmp(rq->method, "HEAD") == 0 || rs->status == 304)
+        bytes = 0;
+    das_log_info(s->log, "%s - %s [%s] \"%s %s %s\" %d %llu %.3fms instance=%s",
+                 rq->remote_addr, user ? user->email : "-", when, rq->method, rq->raw_target,
+                 rq->version, rs->status, bytes, ms, instance_id);
+}
+
+void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_response_t *rs)
+{
+    das_server_t *s = ctx;
+    int64_t t0 = das_clock_monotonic_ns(s->clock);
+    das_app_t *app = das__app_acquire(s);
+    das_login_user_t user_storage;
+    const das_login_user_t *user =
+        das_login_from_cookie_header(request_header(rq, "Cookie"), &user_storage) == 0
+            ? &user_storage
+            : NULL;
+    char instance_id[37] = "-";
+    handle(s, app, rq, user, rs, instance_id);
+    finish(s, rq, user, rs, instance_id, t0);
+    das__app_release(s, app);
+}
+
+bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out)
+{
+    das_server_t *s = ctx;
+    das_app_t *app = das__app_acquire(s);
+    bool made = false;
+    das_route_t route;
+    if (app->config->inbound_warmup &&
+        das_router_match(app->router, "/_ah/warmup", 0, &route) == 0) {
+        if (route.handler->kind == DAS_HANDLER_SCRIPT) {
+            /* As on the platform: a GET from 0.1.0.3, as a logged-in administrator. */
+            das_login_user_t admin = {.admin = true};
+            snprintf(admin.email, sizeof admin.email, "warmup@devappserver.local");
+            snprintf(admin.nickname, sizeof admin.nickname, "warmup");
+            das_login_user_id(admin.email, admin.user_id);
+            pairs_t env = {0};
+            base_env(s, app, &env, "GET", "/_ah/warmup", "", NULL, "0.1.0.3", "HTTP/1.1",
+                     &admin);
+            pairs_add(&env, "INSTANCE_ID", instance_id);
+            das_rpc_pair_t header = {"X-AppEngine-Country", "ZZ"};
+            das_rpc_request_t wire = {
+                .script = route.target,
+                .method = "GET",
+                .path = "/_ah/warmup",
+                .query = "",
+                .headers = &header,
+                .n_headers = 1,
+                .env = env.items,
+                .n_env = (uint32_t)env.n,
+                .body = "",
+                .body_len = 0,
+            };
+            das_rpc_encode_request(out, &wire);
+            pairs_dispose(&env);
+            made = true;
+        }
+        das_route_dispose(&route);
+    }
+    das__app_release(s, app);
+    return made;
+}

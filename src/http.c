@@ -1,0 +1,384 @@
+/* http.c - libmicrohttpd adapter: connections in, das_http_request_t to the server, responses
+ * out. The only file that includes microhttpd.h.
+ *
+ * Design: MHD runs a listening thread and a thread per connection (measured cheaper to hand
+ * off from than a single epoll thread; see bench/). The request callback blocks on its
+ * connection thread while an instance works, which is what lets thousands of lines of
+ * dispatch code stay synchronous. Per-request state lives in *req_cls, created by the URI log
+ * callback (which also gives us the raw request target) and freed in the completion callback.
+ * libmicrohttpd 0.9.75 closes keep-alive connections whose response is queued on the very
+ * first call of a request, so every response here is queued on a later call.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct das_http {
+    das_http_options_t o;
+    struct MHD_Daemon *daemon;
+    int port;
+    int quiesced_fd; /* the listening socket after das_http_quiesce(); closed after stop */
+};
+
+typedef struct {
+    char *raw_target;
+    bool started;     /* the first call has been seen */
+    int reject;       /* an early answer (400, 413) decided from the headers or the body */
+    das_buf_t body;
+    bool too_large;
+} conn_state_t;
+
+/* ---------------------------------------------------------------- responses */
+
+void das_http_response_init(das_http_response_t *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->status = 200;
+    rs->fd = -1;
+}
+
+void das_http_response_dispose(das_http_response_t *rs)
+{
+    for (size_t i = 0; i < rs->n_headers; i++) {
+        free(rs->headers[i].name);
+        free(rs->headers[i].value);
+    }
+    free(rs->headers);
+    das_buf_dispose(&rs->body);
+    if (rs->fd >= 0)
+        close(rs->fd);
+    rs->headers = NULL;
+    rs->n_headers = rs->cap_headers = 0;
+    rs->fd = -1;
+}
+
+void das_http_response_add_header(das_http_response_t *rs, const char *name, const char *value)
+{
+    if (rs->n_headers == rs->cap_headers) {
+        rs->cap_headers = rs->cap_headers ? rs->cap_headers * 2 : 8;
+        rs->headers = das_xrealloc(rs->headers, rs->cap_headers * sizeof *rs->headers);
+    }
+    rs->headers[rs->n_headers].name = das_xstrdup(name);
+    rs->headers[rs->n_headers].value = das_xstrdup(value);
+    rs->n_headers++;
+}
+
+const char *das_http_response_header(const das_http_response_t *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n_headers; i++)
+        if (strcasecmp(rs->headers[i].name, name) == 0)
+            return rs->headers[i].value;
+    return NULL;
+}
+
+void das_http_response_remove_header(das_http_response_t *rs, const char *name)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < rs->n_headers; i++) {
+        if (strcasecmp(rs->headers[i].name, name) == 0) {
+            free(rs->headers[i].name);
+            free(rs->headers[i].value);
+        } else {
+            rs->headers[w++] = rs->headers[i];
+        }
+    }
+    rs->n_headers = w;
+}
+
+void das_http_response_set_text(das_http_response_t *rs, int status, const char *content_type,
+                                const char *fmt, ...)
+{
+    rs->status = status;
+    das_buf_reset(&rs->body);
+    if (rs->fd >= 0) {
+        close(rs->fd);
+        rs->fd = -1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    das_buf_vprintf(&rs->body, fmt, ap);
+    va_end(ap);
+    das_http_response_remove_header(rs, "Content-Type");
+    das_http_response_add_header(rs, "Content-Type",
+                                 content_type ? content_type : "text/plain; charset=utf-8");
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a path. Returns NULL for an encoded NUL. */
+static char *decode_path(const char *s, size_t n)
+{
+    char *out = das_xmalloc(n + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n &&
+            (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+            char c = (char)(hi * 16 + lo);
+            if (c == '\0') {
+                free(out);
+                return NULL;
+            }
+            out[w++] = c;
+            i += 2;
+        } else {
+            out[w++] = s[i];
+        }
+    }
+    out[w] = '\0';
+    return out;
+}
+
+typedef struct {
+    das_http_header_t *items;
+    size_t n, cap;
+} header_list_t;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    header_list_t *l = cls;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->items = das_xrealloc(l->items, l->cap * sizeof *l->items);
+    }
+    l->items[l->n].name = (char *)key;
+    l->items[l->n].value = (char *)(value ? value : "");
+    l->n++;
+    return MHD_YES;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *con, das_http_response_t *rs)
+{
+    struct MHD_Response *r;
+    if (rs->fd >= 0) {
+        r = MHD_create_response_from_fd64(rs->fd_size, rs->fd);
+        rs->fd = -1; /* MHD closes it */
+    } else {
+        size_t len = rs->body.len;
+        r = MHD_create_response_from_buffer(len, das_buf_steal(&rs->body),
+                                            MHD_RESPMEM_MUST_FREE);
+    }
+    if (!r)
+        return MHD_NO;
+    for (size_t i = 0; i < rs->n_headers; i++)
+        MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value);
+    enum MHD_Result ret = MHD_queue_response(con, (unsigned int)rs->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *con, int status, const char *text)
+{
+    das_http_response_t rs;
+    das_http_response_init(&rs);
+    das_http_response_set_text(&rs, status, "text/plain; charset=utf-8", "%s", text);
+    enum MHD_Result ret = queue(con, &rs);
+    das_http_response_dispose(&rs);
+    return ret;
+}
+
+static bool method_forbids_body(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "DELETE") == 0 ||
+           strcmp(m, "TRACE") == 0;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    (void)url;
+    das_http_t *h = cls;
+    conn_state_t *st = *req_cls;
+    if (!st) { /* no URI log callback ran: cannot happen, but never crash on it */
+        st = das_xcalloc(1, sizeof *st);
+        st->raw_target = das_xstrdup(url);
+        *req_cls = st;
+    }
+    if (!st->started) {
+        st->started = true;
+        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Transfer-Encoding");
+        bool has_body = (cl && strtoull(cl, NULL, 10) > 0) || te;
+        if (has_body && method_forbids_body(method))
+            st->reject = 400;
+        else if (cl && strtoull(cl, NULL, 10) > h->o.max_body)
+            st->reject = 413;
+        return MHD_YES;
+    }
+    if (st->reject) {
+        *upload_data_size = 0;
+        if (st->reject == 400) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "\"%s\" requests may not contain bodies.", method);
+            return queue_text(con, 400, msg);
+        }
+        return queue_text(con, 413, "Upload limited to 32 megabytes.");
+    }
+    if (*upload_data_size > 0) {
+        if (st->body.len + *upload_data_size > h->o.max_body)
+            st->too_large = true;
+        if (!st->too_large)
+            das_buf_append(&st->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_large)
+        return queue_text(con, 413, "Upload limited to 32 megabytes.");
+
+    /* The whole request is here. */
+    const char *q = strchr(st->raw_target, '?');
+    size_t path_len = q ? (size_t)(q - st->raw_target) : strlen(st->raw_target);
+    char *path = decode_path(st->raw_target, path_len);
+    if (!path || path[0] != '/') {
+        free(path);
+        return queue_text(con, 400, "Bad request: the path must start with '/' and may not "
+                                    "contain NUL bytes.");
+    }
+    header_list_t headers = {0};
+    MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, &headers);
+    char addr[INET6_ADDRSTRLEN] = "0.0.0.0";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+                      sizeof addr);
+    }
+    das_http_request_t rq = {
+        .method = method,
+        .raw_target = st->raw_target,
+        .path = path,
+        .query = q ? q + 1 : "",
+        .version = version,
+        .remote_addr = addr,
+        .headers = headers.items,
+        .n_headers = headers.n,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
+    };
+    das_http_response_t rs;
+    das_http_response_init(&rs);
+    h->o.on_request(h->o.ctx, &rq, &rs);
+    enum MHD_Result ret = queue(con, &rs);
+    das_http_response_dispose(&rs);
+    free(headers.items);
+    free(path);
+    return ret;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    (void)cls;
+    (void)con;
+    conn_state_t *st = das_xcalloc(1, sizeof *st);
+    st->raw_target = das_xstrdup(uri ? uri : "/");
+    return st;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)con;
+    (void)toe;
+    conn_state_t *st = *req_cls;
+    if (st) {
+        free(st->raw_target);
+        das_buf_dispose(&st->body);
+        free(st);
+        *req_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    das_http_t *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    das_log_debug(h->o.log, "http: %s", msg);
+}
+
+int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    int g = getaddrinfo(o->host, port, &hints, &ai);
+    if (g != 0)
+        return das_err_set(err, AE_EINVAL, "cannot use host '%s': %s", o->host, gai_strerror(g));
+    das_http_t *h = das_xcalloc(1, sizeof *h);
+    h->o = *o;
+    h->quiesced_fd = -1;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->daemon) {
+        free(h);
+        return das_err_set(err, AE_EIO, "cannot listen on %s:%d (is the port in use?)", o->host,
+                           o->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : o->port;
+    *out = h;
+    return 0;
+}
+
+int das_http_port(const das_http_t *h)
+{
+    return h->port;
+}
+
+void das_http_quiesce(das_http_t *h)
+{
+    if (h->quiesced_fd < 0)
+        h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+}
+
+void das_http_stop(das_http_t *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    if (h->quiesced_fd >= 0)
+        close(h->quiesced_fd);
+    free(h);
+}

@@ -1,0 +1,236 @@
+/* instance.c - starting, talking to, and reaping instance processes.
+ *
+ * Design: the slots are socketpairs made before the spawn. The child's ends are moved to
+ * descriptors 3..3+n-1 by posix_spawn file actions (every other descriptor of the server is
+ * close-on-exec); the server keeps the other ends. The child is put in its own process group so
+ * that a Ctrl-C in the terminal reaches only the server, which then shuts instances down in
+ * order. `lock` guards `reaped` and `status`; everything else is immutable after spawn.
+ */
+
+#include "instance.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+struct das_instance {
+    pid_t pid;
+    int n_slots;
+    int *fds; /* the server's ends */
+    char id[37];
+    pthread_mutex_t lock;
+    bool reaped; /* guarded by lock */
+    int status;  /* guarded by lock; valid once reaped */
+};
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_instance_t **out,
+                       das_err_t *err)
+{
+    int n = spec->n_slots;
+    das_instance_t *inst = das_xcalloc(1, sizeof *inst);
+    inst->n_slots = n;
+    inst->pid = -1;
+    inst->fds = das_xmalloc((size_t)n * sizeof *inst->fds);
+    pthread_mutex_init(&inst->lock, NULL);
+    das_clock_random_hex(clock, inst->id, 36);
+    int *child = das_xmalloc((size_t)n * sizeof *child);
+    for (int i = 0; i < n; i++)
+        inst->fds[i] = child[i] = -1;
+
+    int rc = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    for (int i = 0; i < n; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            rc = das_err_set(err, AE_EIO, "cannot create instance socket: %s", strerror(errno));
+            goto fail;
+        }
+        inst->fds[i] = sv[0];
+        /* Park the child's end above the target range so the dup2s cannot clobber it. */
+        child[i] = fcntl(sv[1], F_DUPFD_CLOEXEC, DAS_RUNTIME_FIRST_FD + n);
+        close(sv[1]);
+        if (child[i] < 0) {
+            rc = das_err_set(err, AE_EIO, "cannot place instance socket: %s", strerror(errno));
+            goto fail;
+        }
+        posix_spawn_file_actions_adddup2(&fa, child[i], DAS_RUNTIME_FIRST_FD + i);
+    }
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
+    char nbuf[16];
+    snprintf(nbuf, sizeof nbuf, "%d", n);
+    char *argv[] = {(char *)spec->exe, "--instance-role", (char *)spec->so_path, nbuf, NULL};
+    int e = posix_spawn(&inst->pid, spec->exe, &fa, &attr, argv, spec->envp);
+    if (e != 0) {
+        inst->pid = -1;
+        rc = das_err_set(err, AE_EIO, "cannot start instance %s: %s", spec->exe, strerror(e));
+        goto fail;
+    }
+    close_all(child, n);
+    for (int i = 0; i < n; i++)
+        child[i] = -1;
+
+    /* Every slot says READY once the app is loaded, or LOAD_ERROR with dlerror()'s text. */
+    das_rpc_buf_t frame = {0};
+    for (int i = 0; i < n; i++) {
+        das_rpc_type_t type;
+        int r = das_rpc_recv_frame(inst->fds[i], &type, &frame, spec->ready_timeout_ms);
+        if (r == 0 && type == DAS_RPC_READY)
+            continue;
+        if (r == 0 && type == DAS_RPC_LOAD_ERROR)
+            rc = das_err_set(err, AE_EINTERNAL, "the app could not be loaded: %.*s",
+                             (int)frame.len, (const char *)frame.data);
+        else if (r == -ETIMEDOUT)
+            rc = das_err_set(err, AE_ETIMEOUT, "instance did not start within %d ms",
+                             spec->ready_timeout_ms);
+        else {
+            char how[128];
+            das_instance_wait(inst, how, sizeof how);
+            rc = das_err_set(err, AE_EINTERNAL, "instance %s while starting", how);
+        }
+        das_rpc_buf_dispose(&frame);
+        goto fail;
+    }
+    das_rpc_buf_dispose(&frame);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    free(child);
+    *out = inst;
+    return 0;
+
+fail:
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close_all(child, n);
+    free(child);
+    das_instance_kill(inst);
+    das_instance_destroy(inst);
+    return rc;
+}
+
+void das_instance_destroy(das_instance_t *inst)
+{
+    if (!inst)
+        return;
+    close_all(inst->fds, inst->n_slots);
+    if (inst->pid > 0) {
+        /* Closing the slots ends the instance's threads; give it a moment, then insist. */
+        pthread_mutex_lock(&inst->lock);
+        for (int i = 0; !inst->reaped && i < 200; i++) {
+            pid_t r = waitpid(inst->pid, &inst->status, WNOHANG);
+            if (r == inst->pid || (r < 0 && errno == ECHILD)) {
+                inst->reaped = true;
+                break;
+            }
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!inst->reaped) {
+            kill(inst->pid, SIGKILL);
+            while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
+                ;
+            inst->reaped = true;
+        }
+        pthread_mutex_unlock(&inst->lock);
+    }
+    pthread_mutex_destroy(&inst->lock);
+    free(inst->fds);
+    free(inst);
+}
+
+const char *das_instance_id(const das_instance_t *inst)
+{
+    return inst->id;
+}
+
+pid_t das_instance_pid(const das_instance_t *inst)
+{
+    return inst->pid;
+}
+
+int das_instance_n_slots(const das_instance_t *inst)
+{
+    return inst->n_slots;
+}
+
+int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
+                          das_rpc_buf_t *response, int timeout_ms)
+{
+    int fd = inst->fds[slot];
+    int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
+    if (rc < 0)
+        return rc == -EPIPE ? -ECONNRESET : rc;
+    das_rpc_type_t type;
+    rc = das_rpc_recv_frame(fd, &type, response, timeout_ms);
+    if (rc < 0)
+        return rc;
+    return type == DAS_RPC_RESPONSE ? 0 : -EPROTO;
+}
+
+bool das_instance_is_gone(das_instance_t *inst, int slot)
+{
+    struct pollfd pfd = {.fd = inst->fds[slot], .events = POLLIN};
+    /* An idle slot has nothing to read: readable means hung up (or a protocol error). */
+    return poll(&pfd, 1, 0) != 0;
+}
+
+void das_instance_kill(das_instance_t *inst)
+{
+    pthread_mutex_lock(&inst->lock);
+    if (inst->pid > 0 && !inst->reaped)
+        kill(inst->pid, SIGKILL);
+    pthread_mutex_unlock(&inst->lock);
+}
+
+void das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
+{
+    pthread_mutex_lock(&inst->lock);
+    if (!inst->reaped && inst->pid > 0) {
+        while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
+            ;
+        inst->reaped = true;
+    }
+    int st = inst->status;
+    pthread_mutex_unlock(&inst->lock);
+    if (WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        const char *abbrev = sigabbrev_np(sig);
+        snprintf(desc, cap, "was killed by signal %d (SIG%s, %s)", sig, abbrev ? abbrev : "?",
+                 strsignal(sig));
+    } else if (WIFEXITED(st)) {
+        snprintf(desc, cap, "exited with status %d", WEXITSTATUS(st));
+    } else {
+        snprintf(desc, cap, "ended");
+    }
+}

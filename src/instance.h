@@ -1,0 +1,59 @@
+/* instance.h - one instance: a child process running the app, reached through slot sockets.
+ *
+ * An instance is the devappserver binary started again in its instance role. It gets
+ * `n_slots` Unix stream sockets, one per request it may run at once, loads the app's shared
+ * object, and answers READY on every slot. das_instance_exchange() sends one request on one
+ * slot and waits for its response; the caller (the dispatcher) makes sure a slot carries one
+ * request at a time. The pid and exit status are guarded by the instance's own mutex.
+ */
+#ifndef DAS_INSTANCE_H
+#define DAS_INSTANCE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "clock.h"
+#include "rpc_codec.h"
+#include "util.h"
+
+typedef struct das_instance das_instance_t;
+
+typedef struct {
+    const char *exe;     /* the devappserver binary to start in its instance role */
+    const char *so_path; /* the app build to load */
+    int n_slots;         /* requests it may run at once, >= 1 */
+    char *const *envp;   /* the child's environment, NULL-terminated */
+    int ready_timeout_ms;
+} das_instance_spec_t;
+
+/* Starts the process and waits until every slot reported READY. On failure (the app cannot be
+ * loaded, the process died) fills `err` and returns a negative code; nothing is left running. */
+int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_instance_t **out,
+                       das_err_t *err);
+
+/* Closes the slots, lets the process exit (SIGKILL after a short grace) and reaps it. NULL ok. */
+void das_instance_destroy(das_instance_t *inst);
+
+/* 36 lowercase hex digits, as the platform's autoscaled instances had. */
+const char *das_instance_id(const das_instance_t *inst);
+pid_t das_instance_pid(const das_instance_t *inst);
+int das_instance_n_slots(const das_instance_t *inst);
+
+/* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits up to `timeout_ms` for the
+ * response, stored encoded in `response`. Returns 0; -ECONNRESET/-EPIPE when the instance died
+ * (see das_instance_wait); -ETIMEDOUT when the deadline passed (the instance is then in an
+ * unknown state and must be killed); -EPROTO for a malformed answer. */
+int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
+                          das_rpc_buf_t *response, int timeout_ms);
+
+/* True when the instance has gone away (its idle slot hung up), without blocking. */
+bool das_instance_is_gone(das_instance_t *inst, int slot);
+
+/* Sends SIGKILL. Safe to call from any thread, any number of times. */
+void das_instance_kill(das_instance_t *inst);
+
+/* Waits for the process to end and describes how, e.g. "was killed by signal 11 (SIGSEGV,
+ * Segmentation fault)". Safe to call from several threads; the first one reaps. */
+void das_instance_wait(das_instance_t *inst, char *desc, size_t cap);
+
+#endif

@@ -1,0 +1,133 @@
+/* login.c - the development login cookie, user ids, and the sign-in page. */
+#include "login.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void das_login_user_id(const char *email, char *out)
+{
+    size_t n = strlen(email);
+    char *lower = das_xstrndup(email, n);
+    for (size_t i = 0; i < n; i++)
+        if (lower[i] >= 'A' && lower[i] <= 'Z')
+            lower[i] = (char)(lower[i] - 'A' + 'a');
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(lower, n, digest, &len, EVP_md5(), NULL);
+    free(lower);
+    out[0] = '1';
+    size_t w = 1;
+    for (unsigned int i = 0; i < len && w < 21; i++)
+        out[w++] = (char)('0' + digest[i] % 10);
+    out[w] = '\0';
+}
+
+int das_login_from_cookie_header(const char *cookie_header, das_login_user_t *user)
+{
+    memset(user, 0, sizeof *user);
+    if (!cookie_header)
+        return AE_ENOTFOUND;
+    size_t klen = strlen(DAS_LOGIN_COOKIE);
+    for (const char *p = cookie_header; *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        if (!end)
+            end = p + strlen(p);
+        if ((size_t)(end - p) > klen && strncmp(p, DAS_LOGIN_COOKIE, klen) == 0 &&
+            p[klen] == '=') {
+            const char *v = p + klen + 1;
+            size_t vlen = (size_t)(end - v);
+            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                v++;
+                vlen -= 2;
+            }
+            const char *c1 = memchr(v, ':', vlen);
+            size_t elen = c1 ? (size_t)(c1 - v) : vlen;
+            if (elen == 0 || elen >= sizeof user->email || !memchr(v, '@', elen))
+                return AE_ENOTFOUND;
+            memcpy(user->email, v, elen);
+            user->email[elen] = '\0';
+            if (c1) {
+                const char *flag = c1 + 1;
+                size_t flen = (size_t)(v + vlen - flag);
+                const char *c2 = memchr(flag, ':', flen);
+                if (c2)
+                    flen = (size_t)(c2 - flag);
+                user->admin = flen == 4 && strncasecmp(flag, "true", 4) == 0;
+            }
+            const char *at = strchr(user->email, '@');
+            snprintf(user->nickname, sizeof user->nickname, "%.*s", (int)(at - user->email),
+                     user->email);
+            das_login_user_id(user->email, user->user_id);
+            return 0;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return AE_ENOTFOUND;
+}
+
+char *das_login_set_cookie(const char *email, bool admin)
+{
+    if (!email)
+        return das_xasprintf("%s=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                             DAS_LOGIN_COOKIE);
+    char id[32];
+    das_login_user_id(email, id);
+    return das_xasprintf("%s=\"%s:%s:%s\"; Path=/", DAS_LOGIN_COOKIE, email,
+                         admin ? "True" : "False", id);
+}
+
+char *das_login_url_quote(const char *s)
+{
+    das_buf_t b = {0};
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~/:", *p))
+            das_buf_append(&b, p, 1);
+        else
+            das_buf_printf(&b, "%%%02X", *p);
+    }
+    return das_buf_steal(&b);
+}
+
+static void html_escape(das_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': das_buf_puts(b, "&lt;"); break;
+        case '>': das_buf_puts(b, "&gt;"); break;
+        case '&': das_buf_puts(b, "&amp;"); break;
+        case '"': das_buf_puts(b, "&quot;"); break;
+        case '\'': das_buf_puts(b, "&#39;"); break;
+        default: das_buf_append(b, s, 1);
+        }
+    }
+}
+
+char *das_login_page(const char *continue_url, const das_login_user_t *current)
+{
+    das_buf_t b = {0};
+    das_buf_puts(&b, "<!DOCTYPE html>\n<html><head><title>Login</title></head><body>\n"
+                     "<h3>Development login</h3>\n<p>Not a real Google sign-in: any address "
+                     "works, and you may sign in as an administrator.</p>\n");
+    if (current) {
+        das_buf_puts(&b, "<p>Signed in as <b>");
+        html_escape(&b, current->email);
+        das_buf_puts(&b, current->admin ? "</b> (administrator).</p>\n" : "</b>.</p>\n");
+    }
+    das_buf_puts(&b, "<form method=\"get\" action=\"/_ah/login\">\n"
+                     "<input type=\"hidden\" name=\"continue\" value=\"");
+    html_escape(&b, continue_url);
+    das_buf_puts(&b, "\">\n<p>Email: <input type=\"text\" name=\"email\" value=\"");
+    html_escape(&b, current ? current->email : "test@example.com");
+    das_buf_puts(&b, "\"></p>\n<p><label><input type=\"checkbox\" name=\"admin\" "
+                     "value=\"True\"> Sign in as Administrator</label></p>\n"
+                     "<p><input type=\"submit\" name=\"action\" value=\"Login\"> "
+                     "<input type=\"submit\" name=\"action\" value=\"Logout\"></p>\n"
+                     "</form>\n</body></html>\n");
+    return das_buf_steal(&b);
+}

@@ -1,0 +1,175 @@
+/* main.c - the command line: parses arguments into server options and runs the server, or,
+ * when started by the server with --instance-role, runs an instance.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "server.h"
+
+#ifndef DAS_VERSION
+#define DAS_VERSION "0"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: devappserver [serve] [OPTIONS] APPDIR\n"
+    "\n"
+    "Serves the App Engine app in APPDIR (a directory holding app.yaml, or the path of an\n"
+    "app.yaml) on this machine, the way the App Engine standard platform would.\n"
+    "\n"
+    "options:\n"
+    "  --host HOST                   address to listen on (default 127.0.0.1)\n"
+    "  --port PORT                   port to listen on (default 8080; 0 picks a free one)\n"
+    "  --port-file FILE              write the port to FILE once listening\n"
+    "  --storage-path DIR            where builds and data live (default: a folder per app\n"
+    "                                under $XDG_DATA_HOME/devappserver or\n"
+    "                                ~/.local/share/devappserver)\n"
+    "  --dispatch POLICY             serial, concurrent or deterministic (default: concurrent\n"
+    "                                when app.yaml says threadsafe: true, else serial)\n"
+    "  --max-instances N             most instances to run at once (default 10)\n"
+    "  --max-concurrent-requests N   requests per instance under concurrent dispatch\n"
+    "                                (default: automatic_scaling.max_concurrent_requests, or 8)\n"
+    "  --request-deadline SECONDS    a longer request gets a 500 and its instance is\n"
+    "                                replaced (default 60)\n"
+    "  --no-reload                   do not rebuild and reload when sources change\n"
+    "  --log-level LEVEL             debug, info, warning, error or critical (default info)\n"
+    "  -h, --help                    show this help\n"
+    "  --version                     show the version\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "devappserver: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'devappserver --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--instance-role") == 0) {
+        int slots;
+        if (!parse_int(argv[3], 1, 4096, &slots))
+            return EXIT_USAGE;
+        return das_runtime_main(argv[2], slots);
+    }
+
+    enum { OPT_HOST = 256, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
+           OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"port-file", required_argument, NULL, OPT_PORT_FILE},
+        {"storage-path", required_argument, NULL, OPT_STORAGE},
+        {"dispatch", required_argument, NULL, OPT_DISPATCH},
+        {"max-instances", required_argument, NULL, OPT_MAX_INST},
+        {"max-concurrent-requests", required_argument, NULL, OPT_MAX_CONC},
+        {"request-deadline", required_argument, NULL, OPT_DEADLINE},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"no-reload", no_argument, NULL, OPT_NO_RELOAD},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    das_server_options_t o = {
+        .host = "127.0.0.1",
+        .port = 8080,
+        .dispatch = -1,
+        .max_instances = 10,
+        .request_deadline_s = 60,
+        .log_level = DAS_LOG_INFO,
+        .watch = true,
+    };
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        first = 2;
+    optind = first;
+    opterr = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HOST: o.host = optarg; break;
+        case OPT_PORT:
+            if (!parse_int(optarg, 0, 65535, &o.port))
+                return usage_error("--port must be a number from 0 to 65535, not '%s'", optarg);
+            break;
+        case OPT_PORT_FILE: o.port_file = optarg; break;
+        case OPT_STORAGE: o.storage_path = optarg; break;
+        case OPT_DISPATCH:
+            if (strcmp(optarg, "serial") == 0)
+                o.dispatch = DAS_DISPATCH_SERIAL;
+            else if (strcmp(optarg, "concurrent") == 0)
+                o.dispatch = DAS_DISPATCH_CONCURRENT;
+            else if (strcmp(optarg, "deterministic") == 0)
+                o.dispatch = DAS_DISPATCH_DETERMINISTIC;
+            else
+                return usage_error("--dispatch must be serial, concurrent or deterministic, not "
+                                   "'%s'",
+                                   optarg);
+            break;
+        case OPT_MAX_INST:
+            if (!parse_int(optarg, 1, 1000, &o.max_instances))
+                return usage_error("--max-instances must be a number from 1 to 1000, not '%s'",
+                                   optarg);
+            break;
+        case OPT_MAX_CONC:
+            if (!parse_int(optarg, 1, 1000, &o.max_concurrent))
+                return usage_error("--max-concurrent-requests must be a number from 1 to 1000, "
+                                   "not '%s'",
+                                   optarg);
+            break;
+        case OPT_DEADLINE:
+            o.request_deadline_s = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(o.request_deadline_s > 0) ||
+                o.request_deadline_s > 86400)
+                return usage_error("--request-deadline must be a number of seconds above 0, "
+                                   "not '%s'",
+                                   optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            if (das_log_parse_level(optarg, &o.log_level) < 0)
+                return usage_error("--log-level must be debug, info, warning, error or "
+                                   "critical, not '%s'",
+                                   optarg);
+            break;
+        case OPT_NO_RELOAD: o.watch = false; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        case OPT_VERSION: printf("devappserver %s\n", DAS_VERSION); return 0;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("%s", "missing APPDIR (the directory that holds app.yaml)");
+    if (optind + 1 < argc)
+        return usage_error("unexpected argument '%s' (only one APPDIR)", argv[optind + 1]);
+    o.app_path = argv[optind];
+
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "devappserver: cannot find its own binary in /proc/self/exe\n");
+        return 1;
+    }
+    exe[n] = '\0';
+    o.exe = exe;
+    return das_server_run(&o);
+}

@@ -1,0 +1,116 @@
+/* router.c - app.yaml url patterns compiled with PCRE2 (Python-style regexes), matched in
+ * order, with \N back-references expanded into script names and static file paths.
+ */
+#include "router.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct das_router {
+    const das_config_t *cfg;
+    pcre2_code **codes; /* one per handler, same order */
+    size_t n;
+};
+
+int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *err)
+{
+    das_router_t *r = das_xcalloc(1, sizeof *r);
+    r->cfg = cfg;
+    r->n = cfg->n_handlers;
+    r->codes = das_xcalloc(r->n, sizeof *r->codes);
+    for (size_t i = 0; i < r->n; i++) {
+        const das_config_handler_t *h = &cfg->handlers[i];
+        char *pattern = h->kind == DAS_HANDLER_STATIC_DIR
+                            ? das_xasprintf("^(?:%s)/(.*)$", h->url)
+                            : das_xasprintf("^(?:%s)$", h->url);
+        int code;
+        PCRE2_SIZE off;
+        r->codes[i] = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_DOTALL,
+                                    &code, &off, NULL);
+        free(pattern);
+        if (!r->codes[i]) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(code, msg, sizeof msg);
+            das_err_set(err, AE_EINVAL, "%s:%d:%d: invalid url '%s': %s", h->file, h->line,
+                        h->col, h->url, (char *)msg);
+            das_router_destroy(r);
+            return AE_EINVAL;
+        }
+        pcre2_jit_compile(r->codes[i], PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    }
+    *out = r;
+    return 0;
+}
+
+void das_router_destroy(das_router_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        pcre2_code_free(r->codes[i]);
+    free(r->codes);
+    free(r);
+}
+
+/* Copies `tmpl`, replacing \1..\9 with the groups of the match. */
+static char *expand(const char *tmpl, const char *subject, const PCRE2_SIZE *ov, int ngroups)
+{
+    das_buf_t b = {0};
+    for (const char *p = tmpl; *p; p++) {
+        if (p[0] == '\\' && p[1] >= '1' && p[1] <= '9') {
+            int g = p[1] - '0';
+            if (g < ngroups && ov[2 * g] != PCRE2_UNSET)
+                das_buf_append(&b, subject + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+            p++;
+        } else {
+            das_buf_append(&b, p, 1);
+        }
+    }
+    return das_buf_steal(&b);
+}
+
+int das_router_match(const das_router_t *r, const char *path, size_t from, das_route_t *route)
+{
+    memset(route, 0, sizeof *route);
+    size_t len = strlen(path);
+    for (size_t i = from; i < r->n; i++) {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->codes[i], NULL);
+        int rc = pcre2_match(r->codes[i], (PCRE2_SPTR)path, len, 0, 0, md, NULL);
+        if (rc < 0) {
+            pcre2_match_data_free(md);
+            continue;
+        }
+        const das_config_handler_t *h = &r->cfg->handlers[i];
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        route->handler = h;
+        route->index = i;
+        switch (h->kind) {
+        case DAS_HANDLER_SCRIPT:
+            route->target = expand(h->script, path, ov, rc);
+            break;
+        case DAS_HANDLER_STATIC_FILES:
+            route->target = expand(h->static_files, path, ov, rc);
+            break;
+        case DAS_HANDLER_STATIC_DIR: {
+            /* The last group is the rest of the path below the url prefix. */
+            uint32_t last = pcre2_get_ovector_count(md) - 1;
+            int g = rc - 1 < (int)last ? rc - 1 : (int)last;
+            const char *rest = path + ov[2 * g];
+            size_t rest_len = ov[2 * g + 1] - ov[2 * g];
+            route->target = das_xasprintf("%s/%.*s", h->static_dir, (int)rest_len, rest);
+            break;
+        }
+        }
+        pcre2_match_data_free(md);
+        return 0;
+    }
+    return AE_ENOTFOUND;
+}
+
+void das_route_dispose(das_route_t *route)
+{
+    free(route->target);
+    route->target = NULL;
+}

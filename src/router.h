@@ -1,0 +1,35 @@
+/* router.h - matches a request path against app.yaml's handlers.
+ *
+ * Handlers match in file order, against the path only (never the query string), as a whole
+ * match: `url` is compiled as ^(?:URL)$ for script and static_files handlers and as ^URL/(.*)$
+ * for static_dir. \1..\9 in `script` and `static_files` expand to the url's groups. The router
+ * is immutable once created and may be used from any thread.
+ */
+#ifndef DAS_ROUTER_H
+#define DAS_ROUTER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "util.h"
+
+typedef struct das_router das_router_t;
+
+typedef struct {
+    const das_config_handler_t *handler; /* borrowed from the config */
+    size_t index;                        /* the handler's position in the config */
+    char *target; /* SCRIPT: "FILE.SYMBOL"; STATIC_*: a path relative to APPDIR. Freed by
+                     das_route_dispose(). */
+} das_route_t;
+
+/* Compiles every handler's url. `cfg` is borrowed and must outlive the router. */
+int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *err);
+void das_router_destroy(das_router_t *r);
+
+/* Finds the first handler at position >= `from` whose url matches `path`. Returns 0 and fills
+ * `route`, or AE_ENOTFOUND. `from` lets a caller fall through past a static handler with
+ * require_matching_file whose file is missing. */
+int das_router_match(const das_router_t *r, const char *path, size_t from, das_route_t *route);
+void das_route_dispose(das_route_t *route);
+
+#endif

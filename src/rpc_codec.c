@@ -1,0 +1,287 @@
+/* rpc_codec.c - framing and message encoding between the server and its instances.
+ * See rpc_codec.h for the wire format.
+ */
+#include "rpc_codec.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define HEADER_LEN 8
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+static void reserve(das_rpc_buf_t *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra)
+        cap *= 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void das_rpc_buf_dispose(das_rpc_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void das_rpc_put_u32(das_rpc_buf_t *b, uint32_t v)
+{
+    reserve(b, 4);
+    b->data[b->len++] = (uint8_t)v;
+    b->data[b->len++] = (uint8_t)(v >> 8);
+    b->data[b->len++] = (uint8_t)(v >> 16);
+    b->data[b->len++] = (uint8_t)(v >> 24);
+}
+
+void das_rpc_put_bytes(das_rpc_buf_t *b, const void *data, size_t len)
+{
+    das_rpc_put_u32(b, (uint32_t)len);
+    reserve(b, len + 1);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len++] = 0;
+}
+
+void das_rpc_put_str(das_rpc_buf_t *b, const char *s)
+{
+    if (!s)
+        s = "";
+    das_rpc_put_bytes(b, s, strlen(s));
+}
+
+void das_rpc_reader_init(das_rpc_reader_t *r, const void *data, size_t len)
+{
+    r->p = data;
+    r->end = r->p + len;
+    r->bad = 0;
+}
+
+uint32_t das_rpc_get_u32(das_rpc_reader_t *r)
+{
+    if (r->bad || r->end - r->p < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+                 (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    return v;
+}
+
+const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len)
+{
+    uint32_t n = das_rpc_get_u32(r);
+    if (r->bad || (size_t)(r->end - r->p) < (size_t)n + 1 || r->p[n] != 0) {
+        r->bad = 1;
+        if (len)
+            *len = 0;
+        return "";
+    }
+    const char *s = (const char *)r->p;
+    r->p += (size_t)n + 1;
+    if (len)
+        *len = n;
+    return s;
+}
+
+const char *das_rpc_get_str(das_rpc_reader_t *r)
+{
+    return das_rpc_get_bytes(r, NULL);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t len)
+{
+    if (len > DAS_RPC_MAX_FRAME)
+        return -EMSGSIZE;
+    uint8_t hdr[HEADER_LEN] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                               (uint8_t)(len >> 24), (uint8_t)type, 0, 0, 0};
+    struct iovec iov[2] = {{hdr, HEADER_LEN}, {(void *)payload, len}};
+    int niov = len ? 2 : 1;
+    struct iovec *v = iov;
+    while (niov > 0) {
+        struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)niov};
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (niov > 0 && (size_t)n >= v->iov_len) {
+            n -= (ssize_t)v->iov_len;
+            v++;
+            niov--;
+        }
+        if (niov > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + n;
+            v->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *dst, size_t len, int timeout_ms)
+{
+    uint8_t *p = dst;
+    while (len > 0) {
+        if (timeout_ms >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int rc = poll(&pfd, 1, timeout_ms);
+            if (rc < 0) {
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            if (rc == 0)
+                return -ETIMEDOUT;
+        }
+        ssize_t n = read(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ECONNRESET;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload, int timeout_ms)
+{
+    uint8_t hdr[HEADER_LEN];
+    payload->len = 0;
+    int rc = read_full(fd, hdr, HEADER_LEN, timeout_ms);
+    if (rc < 0)
+        return rc;
+    uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+                   (uint32_t)hdr[3] << 24;
+    if (len > DAS_RPC_MAX_FRAME || hdr[4] < DAS_RPC_READY || hdr[4] > DAS_RPC_REPLY)
+        return -EPROTO;
+    reserve(payload, (size_t)len + 1);
+    /* Once a header arrived, the rest of the frame follows; no deadline on the remainder. */
+    rc = read_full(fd, payload->data, len, -1);
+    if (rc < 0)
+        return rc;
+    payload->len = len;
+    payload->data[len] = 0;
+    *type = (das_rpc_type_t)hdr[4];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void put_pairs(das_rpc_buf_t *b, const das_rpc_pair_t *pairs, uint32_t n)
+{
+    das_rpc_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        das_rpc_put_str(b, pairs[i].name);
+        das_rpc_put_str(b, pairs[i].value);
+    }
+}
+
+/* Reads a pair list into `*out`, from storage the caller frees. */
+static das_rpc_pair_t *get_pairs(das_rpc_reader_t *r, uint32_t *n_out)
+{
+    uint32_t n = das_rpc_get_u32(r);
+    /* Each pair needs at least 10 bytes on the wire; refuse counts the payload cannot hold. */
+    if (r->bad || n > (size_t)(r->end - r->p) / 10) {
+        r->bad = 1;
+        *n_out = 0;
+        return NULL;
+    }
+    das_rpc_pair_t *pairs = xrealloc(NULL, (size_t)n * sizeof *pairs);
+    for (uint32_t i = 0; i < n; i++) {
+        pairs[i].name = das_rpc_get_str(r);
+        pairs[i].value = das_rpc_get_str(r);
+    }
+    *n_out = n;
+    return pairs;
+}
+
+void das_rpc_encode_request(das_rpc_buf_t *b, const das_rpc_request_t *rq)
+{
+    das_rpc_put_str(b, rq->script);
+    das_rpc_put_str(b, rq->method);
+    das_rpc_put_str(b, rq->path);
+    das_rpc_put_str(b, rq->query);
+    put_pairs(b, rq->headers, rq->n_headers);
+    put_pairs(b, rq->env, rq->n_env);
+    das_rpc_put_bytes(b, rq->body, rq->body_len);
+}
+
+int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq)
+{
+    das_rpc_reader_t r;
+    memset(rq, 0, sizeof *rq);
+    das_rpc_reader_init(&r, data, len);
+    rq->script = das_rpc_get_str(&r);
+    rq->method = das_rpc_get_str(&r);
+    rq->path = das_rpc_get_str(&r);
+    rq->query = das_rpc_get_str(&r);
+    das_rpc_pair_t *h = get_pairs(&r, &rq->n_headers);
+    das_rpc_pair_t *e = get_pairs(&r, &rq->n_env);
+    rq->body = das_rpc_get_bytes(&r, &rq->body_len);
+    /* One allocation owns both lists. */
+    das_rpc_pair_t *all = xrealloc(h, ((size_t)rq->n_headers + rq->n_env) * sizeof *all);
+    if (rq->n_env)
+        memcpy(all + rq->n_headers, e, rq->n_env * sizeof *e);
+    free(e);
+    rq->headers = all;
+    rq->env = all + rq->n_headers;
+    rq->storage_ = all;
+    return r.bad || r.p != r.end ? -EPROTO : 0;
+}
+
+void das_rpc_request_dispose(das_rpc_request_t *rq)
+{
+    free(rq->storage_);
+    rq->storage_ = NULL;
+}
+
+void das_rpc_encode_response(das_rpc_buf_t *b, const das_rpc_response_t *rs)
+{
+    das_rpc_put_u32(b, rs->status);
+    put_pairs(b, rs->headers, rs->n_headers);
+    das_rpc_put_bytes(b, rs->body, rs->body_len);
+}
+
+int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs)
+{
+    das_rpc_reader_t r;
+    memset(rs, 0, sizeof *rs);
+    das_rpc_reader_init(&r, data, len);
+    rs->status = das_rpc_get_u32(&r);
+    das_rpc_pair_t *h = get_pairs(&r, &rs->n_headers);
+    rs->headers = h;
+    rs->storage_ = h;
+    rs->body = das_rpc_get_bytes(&r, &rs->body_len);
+    return r.bad || r.p != r.end ? -EPROTO : 0;
+}
+
+void das_rpc_response_dispose(das_rpc_response_t *rs)
+{
+    free(rs->storage_);
+    rs->storage_ = NULL;
+}

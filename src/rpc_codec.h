@@ -1,0 +1,100 @@
+/* rpc_codec.h - the wire format between the server and its instances.
+ *
+ * A leaf library with no dependencies, linked by both the server and the instance runtime, so
+ * that the framing lives in exactly one place. A frame is an 8-byte header (payload length as a
+ * little-endian u32, a type byte, three zero bytes) followed by the payload. Payloads are
+ * sequences of u32 integers and length-prefixed byte strings; every string is followed by a
+ * NUL on the wire so a decoder can hand out pointers into the frame without copying.
+ *
+ * One Unix stream socket carries one request at a time ("a slot"): the server writes REQUEST,
+ * the instance answers RESPONSE. Later service calls (CALL/REPLY) travel on the same slot, so
+ * the server thread that owns a request sees its start, every service call, and its end.
+ */
+#ifndef DAS_RPC_CODEC_H
+#define DAS_RPC_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DAS_RPC_MAX_FRAME (64u * 1024 * 1024)
+
+typedef enum {
+    DAS_RPC_READY = 1,    /* instance -> server: the slot is loaded and idle; payload: pid */
+    DAS_RPC_LOAD_ERROR,   /* instance -> server: the app could not be loaded; payload: message */
+    DAS_RPC_REQUEST,      /* server -> instance: das_rpc_request_t */
+    DAS_RPC_RESPONSE,     /* instance -> server: das_rpc_response_t */
+    DAS_RPC_CALL,         /* instance -> server: a service call (later issues) */
+    DAS_RPC_REPLY,        /* server -> instance: the answer to a CALL */
+} das_rpc_type_t;
+
+/* A growable byte buffer owned by the codec (no dependency on the server's helpers). */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} das_rpc_buf_t;
+
+void das_rpc_buf_dispose(das_rpc_buf_t *b);
+void das_rpc_put_u32(das_rpc_buf_t *b, uint32_t v);
+void das_rpc_put_bytes(das_rpc_buf_t *b, const void *data, size_t len);
+void das_rpc_put_str(das_rpc_buf_t *b, const char *s); /* NULL is sent as "" */
+
+/* Reads values back out of a payload. A read past the end sets `bad` and returns 0/"". */
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+    int bad;
+} das_rpc_reader_t;
+
+void das_rpc_reader_init(das_rpc_reader_t *r, const void *data, size_t len);
+uint32_t das_rpc_get_u32(das_rpc_reader_t *r);
+/* Borrowed pointer into the payload, NUL-terminated; valid while the payload is. */
+const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len);
+const char *das_rpc_get_str(das_rpc_reader_t *r);
+
+/* Frames. Both return 0 or -errno (-EPIPE/-ECONNRESET when the peer is gone, -EPROTO for a
+ * malformed frame, 0-length read = -ECONNRESET). das_rpc_recv_frame() stores the payload in
+ * `payload` (reset first). `timeout_ms` < 0 waits forever; on timeout it returns -ETIMEDOUT. */
+int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t len);
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload, int timeout_ms);
+
+/* ---------------------------------------------------------------- messages */
+
+typedef struct {
+    const char *name;
+    const char *value;
+} das_rpc_pair_t;
+
+typedef struct {
+    const char *script; /* "FILE.SYMBOL", back-references already expanded */
+    const char *method;
+    const char *path;
+    const char *query; /* without '?', "" when none */
+    const das_rpc_pair_t *headers;
+    uint32_t n_headers;
+    const das_rpc_pair_t *env;
+    uint32_t n_env;
+    const char *body;
+    size_t body_len;
+    void *storage_; /* decoder-owned; freed by das_rpc_request_dispose() */
+} das_rpc_request_t;
+
+typedef struct {
+    uint32_t status;
+    const das_rpc_pair_t *headers;
+    uint32_t n_headers;
+    const char *body;
+    size_t body_len;
+    void *storage_;
+} das_rpc_response_t;
+
+void das_rpc_encode_request(das_rpc_buf_t *b, const das_rpc_request_t *rq);
+/* Decodes into pointers borrowed from `data`. Returns 0 or -EPROTO. Dispose either way. */
+int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq);
+void das_rpc_request_dispose(das_rpc_request_t *rq);
+
+void das_rpc_encode_response(das_rpc_buf_t *b, const das_rpc_response_t *rs);
+int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs);
+void das_rpc_response_dispose(das_rpc_response_t *rs);
+
+#endif

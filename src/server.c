@@ -1,0 +1,401 @@
+/* server.c - the server's life: storage, the app snapshot and its reloads, start-up, signals
+ * and an orderly shutdown.
+ *
+ * Design: the main thread starts everything, then waits in sigwait() for SIGINT/SIGTERM (both
+ * blocked in every thread). HTTP connection threads read the current app snapshot under
+ * `app_lock`. The watcher thread runs reloads (serialised by `reload_lock`): it loads app.yaml,
+ * builds, publishes a new snapshot and moves the dispatcher to the new build, so requests in
+ * flight finish on the old instances while new ones go to the new build.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "server_internal.h"
+#include "watcher.h"
+
+#define MAX_BODY (32u * 1024 * 1024)
+#define SHUTDOWN_GRACE_MS 10000
+
+extern char **environ;
+
+/* ---------------------------------------------------------------- app snapshots */
+
+static void app_free(das_app_t *app)
+{
+    if (!app)
+        return;
+    das_router_destroy(app->router);
+    das_static_destroy(app->statics);
+    das_config_destroy(app->config);
+    free(app->so_path);
+    free(app->build_error);
+    free(app->app_id);
+    free(app->version_id);
+    free(app);
+}
+
+das_app_t *das__app_acquire(das_server_t *s)
+{
+    pthread_mutex_lock(&s->app_lock);
+    das_app_t *app = s->app;
+    app->refs++;
+    pthread_mutex_unlock(&s->app_lock);
+    return app;
+}
+
+void das__app_release(das_server_t *s, das_app_t *app)
+{
+    pthread_mutex_lock(&s->app_lock);
+    bool last = --app->refs == 0;
+    pthread_mutex_unlock(&s->app_lock);
+    if (last)
+        app_free(app);
+}
+
+static void publish(das_server_t *s, das_app_t *app)
+{
+    app->refs = 1;
+    pthread_mutex_lock(&s->app_lock);
+    das_app_t *old = s->app;
+    s->app = app;
+    pthread_mutex_unlock(&s->app_lock);
+    if (old)
+        das__app_release(s, old);
+}
+
+static bool is_skipped(void *ctx, const char *relpath)
+{
+    return das_static_is_skipped(ctx, relpath);
+}
+
+/* The environment instances start with: ours, plus TZ=UTC and app.yaml's env_variables. */
+static char **instance_env(const das_config_t *cfg)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = das_xcalloc(n + cfg->n_env_variables + 2, sizeof *env);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool overridden = das_str_has_prefix(environ[i], "TZ=");
+        for (size_t j = 0; j < cfg->n_env_variables && !overridden; j++) {
+            size_t k = strlen(cfg->env_variables[j].name);
+            overridden = strncmp(environ[i], cfg->env_variables[j].name, k) == 0 &&
+                         environ[i][k] == '=';
+        }
+        if (!overridden)
+            env[w++] = das_xstrdup(environ[i]);
+    }
+    env[w++] = das_xstrdup("TZ=UTC");
+    for (size_t j = 0; j < cfg->n_env_variables; j++)
+        env[w++] = das_xasprintf("%s=%s", cfg->env_variables[j].name,
+                                 cfg->env_variables[j].value);
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* "dev~" and the application id, or when app.yaml names none, the directory's name made into
+ * a valid id (lower case, letters, digits and '-'), so logs and APPLICATION_ID say something
+ * useful instead of the old SDK's "dev~None". */
+static char *app_id_for(const das_config_t *cfg)
+{
+    if (cfg->application[0])
+        return das_xasprintf("dev~%s", cfg->application);
+    const char *slash = strrchr(cfg->appdir, '/');
+    const char *name = slash && slash[1] ? slash + 1 : "app";
+    das_buf_t b = {0};
+    das_buf_puts(&b, "dev~");
+    for (const char *p = name; *p && b.len < 4 + 100; p++) {
+        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            c = '-';
+        das_buf_append(&b, &c, 1);
+    }
+    return das_buf_steal(&b);
+}
+
+/* Loads app.yaml and builds the app into a new snapshot. Config errors fail (err set); a
+ * compile error succeeds with app->build_error set, so requests can show it. */
+static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
+{
+    das_app_t *app = das_xcalloc(1, sizeof *app);
+    int rc = das_config_load(s->o.app_path, &app->config, err);
+    if (rc < 0)
+        goto fail;
+    for (size_t i = 0; i < app->config->n_warnings; i++)
+        das_log_warning(s->log, "%s", app->config->warnings[i]);
+    if ((rc = das_router_create(app->config, &app->router, err)) < 0 ||
+        (rc = das_static_create(app->config->appdir, app->config->skip_files, &app->statics,
+                                err)) < 0)
+        goto fail;
+    app->app_id = app_id_for(app->config);
+    char digits[19];
+    unsigned char rnd[18];
+    das_clock_random(s->clock, rnd, sizeof rnd);
+    for (int i = 0; i < 18; i++)
+        digits[i] = (char)('0' + rnd[i] % 10);
+    digits[18] = '\0';
+    app->version_id = das_xasprintf("%s.%s", app->config->version[0] ? app->config->version
+                                                                        : "None",
+                                    digits);
+
+    das_build_options_t bo = {
+        .appdir = app->config->appdir,
+        .build_dir = s->build_dir,
+        .cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc",
+        .sdk_include = s->sdk_include,
+        .is_skipped = is_skipped,
+        .ctx = app->statics,
+    };
+    das_build_result_t br;
+    int64_t t0 = das_clock_monotonic_ns(s->clock);
+    rc = das_build_app(&bo, &br, err);
+    double ms = (double)(das_clock_monotonic_ns(s->clock) - t0) / 1e6;
+    if (rc == AE_EINVAL) {
+        das_log_error(s->log, "the app does not compile; requests will show this until it "
+                              "does:\n%s", br.output);
+        app->build_error = das_xstrdup(br.output);
+        rc = 0;
+    } else if (rc < 0) {
+        das_build_result_dispose(&br);
+        goto fail;
+    } else if (br.so_path) {
+        if (br.output[0])
+            das_log_warning(s->log, "compiler output:\n%s", br.output);
+        das_log_info(s->log, "%s %s (%.0f ms)", br.cached ? "using cached build" : "built",
+                     br.so_path, ms);
+        app->so_path = das_xstrdup(br.so_path);
+    }
+    das_build_result_dispose(&br);
+    *out = app;
+    return 0;
+fail:
+    app_free(app);
+    return rc;
+}
+
+/* Points the dispatcher at the snapshot's build. */
+static void adopt_build(das_server_t *s, das_app_t *app)
+{
+    char **env = instance_env(app->config);
+    das_dispatch_set_build(s->dispatch, app->so_path, env);
+    free_env(env);
+    if (app->so_path)
+        das_dispatch_prestart(s->dispatch);
+}
+
+static void on_change(void *ctx)
+{
+    das_server_t *s = ctx;
+    pthread_mutex_lock(&s->reload_lock);
+    das_log_info(s->log, "change detected in %s; reloading", s->o.app_path);
+    das_err_t err = {0};
+    das_app_t *app;
+    if (load_app(s, &app, &err) < 0) {
+        das_log_error(s->log, "%s", err.msg);
+        das_log_error(s->log, "keeping the previous configuration until app.yaml is fixed");
+        pthread_mutex_unlock(&s->reload_lock);
+        return;
+    }
+    das_app_t *old = das__app_acquire(s);
+    bool same_build = (old->so_path && app->so_path && strcmp(old->so_path, app->so_path) == 0) ||
+                      (!old->so_path && !app->so_path && !old->build_error && !app->build_error);
+    publish(s, app);
+    das__app_release(s, old);
+    /* A changed config (env_variables, say) also gets fresh instances, as on the platform. */
+    adopt_build(s, app);
+    das_log_info(s->log, "reloaded%s; new requests go to the new %s", same_build ? "" : " and rebuilt",
+                 app->build_error ? "(failing) build" : "instances");
+    pthread_mutex_unlock(&s->reload_lock);
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+static char *default_storage_path(const das_config_t *cfg)
+{
+    const char *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    char *base;
+    if (xdg && xdg[0] == '/')
+        base = das_xasprintf("%s/devappserver", xdg);
+    else if (home && home[0] == '/')
+        base = das_xasprintf("%s/.local/share/devappserver", home);
+    else
+        base = das_xstrdup("/var/tmp/devappserver");
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(cfg->appdir, strlen(cfg->appdir), digest, &len, EVP_sha1(), NULL);
+    const char *slash = strrchr(cfg->appdir, '/');
+    const char *name = cfg->application[0] ? cfg->application : (slash ? slash + 1 : "app");
+    char *path = das_xasprintf("%s/%s-%02x%02x%02x%02x", base, name, digest[0], digest[1],
+                               digest[2], digest[3]);
+    free(base);
+    return path;
+}
+
+static const char *policy_name(das_dispatch_policy_t p)
+{
+    switch (p) {
+    case DAS_DISPATCH_SERIAL: return "serial";
+    case DAS_DISPATCH_CONCURRENT: return "concurrent";
+    case DAS_DISPATCH_DETERMINISTIC: return "deterministic";
+    }
+    return "?";
+}
+
+int das_server_run(const das_server_options_t *o)
+{
+    das_server_t s_storage, *s = &s_storage;
+    memset(s, 0, sizeof *s);
+    s->o = *o;
+    s->clock = das_clock_real();
+    s->log = das_log_create(o->log_level, stderr, s->clock);
+    pthread_mutex_init(&s->app_lock, NULL);
+    pthread_mutex_init(&s->reload_lock, NULL);
+    int status = 1;
+    das_watcher_t *watcher = NULL;
+    das_err_t err = {0};
+
+    /* Signals: SIGINT/SIGTERM are taken by sigwait() below, in no other thread. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s->sdk_include = das_build_find_sdk_include(o->exe);
+
+    /* The storage path comes from the config (app name), so load it once without building. */
+    das_config_t *probe;
+    if (das_config_load(o->app_path, &probe, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
+    s->storage_path = o->storage_path ? das_xstrdup(o->storage_path) : default_storage_path(probe);
+    s->build_dir = das_xasprintf("%s/build", s->storage_path);
+    if (o->dispatch >= 0)
+        s->policy = (das_dispatch_policy_t)o->dispatch;
+    else
+        s->policy = probe->threadsafe ? DAS_DISPATCH_CONCURRENT : DAS_DISPATCH_SERIAL;
+    s->max_concurrent = o->max_concurrent > 0             ? o->max_concurrent
+                        : probe->max_concurrent_requests > 0 ? probe->max_concurrent_requests
+                                                             : 8;
+    das_config_destroy(probe);
+    if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
+        fprintf(stderr, "devappserver: --dispatch deterministic is not yet available in this "
+                        "version; use serial or concurrent\n");
+        goto out;
+    }
+    if (das_mkdirs(s->storage_path, 0755) < 0) {
+        fprintf(stderr, "devappserver: cannot create storage path %s: %s\n", s->storage_path,
+                strerror(errno));
+        goto out;
+    }
+
+    das_app_t *app;
+    if (load_app(s, &app, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
+    publish(s, app);
+
+    das_dispatch_options_t dopts = {
+        .policy = s->policy,
+        .max_instances = o->max_instances,
+        .max_concurrent = s->max_concurrent,
+        .pending_wait_ms = 100,
+        .queue_timeout_ms = 10000,
+        .request_deadline_ms = (int)(o->request_deadline_s * 1000),
+        .start_timeout_ms = 30000,
+        .exe = o->exe,
+        .clock = s->clock,
+        .log = s->log,
+        .make_warmup = das__frontend_make_warmup,
+        .ctx = s,
+    };
+    s->dispatch = das_dispatch_create(&dopts);
+    adopt_build(s, app);
+
+    das_http_options_t hopts = {
+        .host = o->host,
+        .port = o->port,
+        .max_body = MAX_BODY,
+        .on_request = das__frontend_handle,
+        .ctx = s,
+        .log = s->log,
+    };
+    if (das_http_start(&hopts, &s->http, &err) < 0) {
+        fprintf(stderr, "devappserver: %s\n", err.msg);
+        goto out;
+    }
+    s->port = das_http_port(s->http);
+    if (o->port_file) {
+        char text[16];
+        int n = snprintf(text, sizeof text, "%d\n", s->port);
+        int rc = das_file_write_atomic(o->port_file, text, (size_t)n);
+        if (rc < 0) {
+            fprintf(stderr, "devappserver: cannot write port file %s: %s\n", o->port_file,
+                    strerror(-rc));
+            goto out;
+        }
+    }
+    if (o->watch && das_watcher_start(app->config->appdir, 50, on_change, s, s->log, &watcher,
+                                      &err) < 0)
+        das_log_warning(s->log, "%s; live reload is off", err.msg);
+
+    const char *h = o->host;
+    bool v6 = strchr(h, ':') != NULL;
+    char limits[96];
+    if (s->policy == DAS_DISPATCH_CONCURRENT)
+        snprintf(limits, sizeof limits, "%d requests per instance, up to %d instances",
+                 s->max_concurrent, o->max_instances);
+    else
+        snprintf(limits, sizeof limits, "1 request per instance, up to %d instances",
+                 o->max_instances);
+    printf("devappserver: serving %s (version %s) at http://%s%s%s:%d/ with %s dispatch (%s)\n",
+           app->app_id, app->config->version[0] ? app->config->version : "None", v6 ? "[" : "",
+           h, v6 ? "]" : "", s->port, policy_name(s->policy), limits);
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    das_log_info(s->log, "received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+
+out:
+    das_watcher_stop(watcher);
+    if (s->http)
+        das_http_quiesce(s->http);
+    if (s->dispatch)
+        das_dispatch_shutdown(s->dispatch, SHUTDOWN_GRACE_MS);
+    das_http_stop(s->http);
+    das_dispatch_destroy(s->dispatch);
+    if (s->app)
+        das__app_release(s, s->app);
+    if (status == 0)
+        das_log_info(s->log, "stopped cleanly");
+    free(s->storage_path);
+    free(s->build_dir);
+    free(s->sdk_include);
+    pthread_mutex_destroy(&s->app_lock);
+    pthread_mutex_destroy(&s->reload_lock);
+    das_log_destroy(s->log);
+    return status;
+}

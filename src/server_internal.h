@@ -1,0 +1,58 @@
+/* server_internal.h - the server's state, shared by server.c (lifecycle, reload) and
+ * frontend.c (what happens to each request). Not for other modules.
+ */
+#ifndef DAS_SERVER_INTERNAL_H
+#define DAS_SERVER_INTERNAL_H
+
+#include <pthread.h>
+
+#include "build.h"
+#include "clock.h"
+#include "config.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "server.h"
+#include "static.h"
+
+/* One loaded version of the app: its config, routes, static files and build. Immutable once
+ * published; readers hold a reference (das__app_acquire/release), and a reload publishes a new
+ * one, so a request keeps the app it started with. */
+typedef struct {
+    int refs; /* guarded by das_server_t.app_lock */
+    das_config_t *config;
+    das_router_t *router;
+    das_static_t *statics;
+    char *so_path;      /* NULL: no C sources, or the build failed */
+    char *build_error;  /* the compiler's output when the build failed, else NULL */
+    char *app_id;       /* "dev~name" */
+    char *version_id;   /* "<version>.<18 digits>" */
+} das_app_t;
+
+typedef struct {
+    das_server_options_t o;
+    das_clock_t *clock;
+    das_log_t *log;
+    char *storage_path;
+    char *build_dir;
+    char *sdk_include;
+    das_dispatch_policy_t policy;
+    int max_concurrent;
+    das_dispatch_t *dispatch;
+    das_http_t *http;
+    int port;
+    pthread_mutex_t app_lock;
+    das_app_t *app; /* guarded by app_lock */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+} das_server_t;
+
+das_app_t *das__app_acquire(das_server_t *s);
+void das__app_release(das_server_t *s, das_app_t *app);
+
+/* frontend.c: answers one HTTP request (the das_http_request_cb). */
+void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_response_t *rs);
+/* frontend.c: the /_ah/warmup request for a new instance (the dispatcher's make_warmup). */
+bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out);
+
+#endif
