@@ -276,6 +276,7 @@ static const das_yaml_node_t *get(const das_yaml_node_t *map, const char *key)
 
 static int want_str(loader_t *ld, const das_yaml_node_t *v, const char *what, const char **out)
 {
+    *out = "";
     if (v->kind != DAS_YAML_SCALAR)
         return fail(ld, v, "%s must be a string, not %s", what,
                     das_yaml_tree_kind_name(v->kind));
@@ -336,7 +337,8 @@ static int want_expiration(loader_t *ld, const das_yaml_node_t *v, const char *w
     if (rc < 0)
         return rc;
     if (das_config_parse_expiration(s, out) < 0)
-        return fail(ld, v, "%s '%s' is invalid: expected a duration such as '4d 5h', '30m' or '10s'",
+        return fail(ld, v,
+                    "%s '%s' is invalid: expected a duration such as '4d 5h', '30m' or '10s'",
                     what, s);
     return 0;
 }
@@ -665,7 +667,8 @@ static int parse_handler(loader_t *ld, const das_yaml_node_t *m, das_config_hand
     }
     if ((v = get(m, "mime_type")) && (rc = want_strdup(ld, v, "mime_type", &h->mime_type)) < 0)
         return rc;
-    if ((v = get(m, "expiration")) && (rc = want_expiration(ld, v, "expiration", &h->expiration)) < 0)
+    if ((v = get(m, "expiration")) &&
+        (rc = want_expiration(ld, v, "expiration", &h->expiration)) < 0)
         return rc;
     if ((v = get(m, "http_headers")) && (rc = parse_headers(ld, v, h)) < 0)
         return rc;
@@ -1126,7 +1129,8 @@ static int parse_identity(loader_t *ld, const das_yaml_node_t *root)
     int rc;
 
     if (app && proj) {
-        bool proj_later = proj->line > app->line || (proj->line == app->line && proj->col > app->col);
+        bool proj_later =
+            proj->line > app->line || (proj->line == app->line && proj->col > app->col);
         return fail(ld, proj_later ? proj : app,
                     "both 'application' and 'project' are set; specify only one of them");
     }

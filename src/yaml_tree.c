@@ -152,8 +152,9 @@ static int attach(builder_t *b, das_yaml_node_t *n)
     for (size_t i = 0; i < top->n_pairs; i++) {
         const das_yaml_node_t *k = top->pairs[i].key;
         if (k->len == n->len && memcmp(k->text, n->text, n->len) == 0) {
-            rc = fail_at(b, n->line, n->col, "duplicate key '%s' (first defined at line %d, column %d)",
-                         n->text, k->line, k->col);
+            rc = fail_at(b, n->line, n->col,
+                         "duplicate key '%s' (first defined at line %d, column %d)", n->text,
+                         k->line, k->col);
             das_yaml_tree_destroy(n);
             return rc;
         }

@@ -20,7 +20,7 @@
 
 static char g_dir[PATH_MAX];  /* the app directory of the current test */
 static char g_real[PATH_MAX]; /* its realpath */
-static char g_err[1200];      /* the last error message, without the "g_dir/" prefix */
+static char g_err[4096];     /* the last error message, without the "g_dir/" prefix */
 
 #define HEADER "runtime: c\napi_version: 1\nthreadsafe: true\n"
 
@@ -561,6 +561,29 @@ TEST(test_config_exactly_100_handlers_is_fine)
     CHECK_STR_EQ(cfg->handlers[99].url, "/h99");
     das_config_destroy(cfg);
     fixture_remove();
+}
+
+TEST(test_config_more_than_100_handlers_after_merging_includes_is_an_error)
+{
+    das_buf_t app = {0}, inc = {0};
+    das_buf_puts(&app, HEADER "includes:\n- inc.yaml\nhandlers:\n");
+    das_buf_puts(&inc, "handlers:\n");
+    for (int i = 0; i < 60; i++) {
+        das_buf_printf(&app, "- url: /a%d\n  script: hello.app\n", i);
+        das_buf_printf(&inc, "- url: /i%d\n  script: hello.app\n", i);
+    }
+    fixture_new();
+    fixture_write("app.yaml", app.data);
+    fixture_write("inc.yaml", inc.data);
+    das_buf_dispose(&app);
+    das_buf_dispose(&inc);
+    das_config_t *cfg = NULL;
+    int rc = fixture_load_path("", &cfg);
+    das_config_destroy(cfg);
+    fixture_remove();
+    CHECK_EQ(rc, AE_EINVAL);
+    CHECK_STR_EQ(g_err, "app.yaml:1:1: Found more than 100 URLMap entries in application "
+                        "configuration (120 after merging includes)");
 }
 
 TEST(test_config_handlers_must_be_a_list_of_mappings)

@@ -1,0 +1,129 @@
+/* echo.c - the integration tests' app. Each route reports one thing the tests check. */
+#include <appengine/appengine.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Globals are per instance: tests count on that. */
+static long counter;
+static int warmed_up;
+
+static void env(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *name = ae_request_param(rq, "name");
+    const char *v = name ? ae_request_env(rq, name) : NULL;
+    ae_response_set_header(rs, "Content-Type", "text/plain");
+    ae_response_puts(rs, v ? v : "(unset)");
+}
+
+static void header(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *name = ae_request_param(rq, "name");
+    const char *v = name ? ae_request_header(rq, name) : NULL;
+    ae_response_set_header(rs, "Content-Type", "text/plain");
+    ae_response_puts(rs, v ? v : "(absent)");
+}
+
+static void count(ae_request_t *rq, ae_response_t *rs)
+{
+    long n = ++counter; /* deliberately unsynchronised, like a real app's bug */
+    ae_response_set_header(rs, "Content-Type", "text/plain");
+    ae_response_printf(rs, "%ld %s", n, ae_request_env(rq, "INSTANCE_ID"));
+}
+
+static void sleep_ms(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *ms = ae_request_param(rq, "ms");
+    long n = ms ? atol(ms) : 100;
+    struct timespec ts = {n / 1000, (n % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    ae_response_printf(rs, "slept %ld ms in %ld", n, (long)getpid());
+}
+
+static void crash(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    (void)rs;
+    raise(SIGSEGV);
+}
+
+static void do_abort(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    (void)rs;
+    abort();
+}
+
+static void pid(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_printf(rs, "%ld", (long)getpid());
+}
+
+static void warmup(ae_request_t *rq, ae_response_t *rs)
+{
+    warmed_up = ae_request_user_is_admin(rq) ? 2 : 1;
+    ae_response_puts(rs, "warm");
+}
+
+static void warm(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_printf(rs, "%d", warmed_up);
+}
+
+static void body(ae_request_t *rq, ae_response_t *rs)
+{
+    size_t len;
+    ae_request_body(rq, &len);
+    const char *p = ae_request_param(rq, "field");
+    ae_response_printf(rs, "%zu %s %s", len, ae_request_method(rq), p ? p : "-");
+}
+
+static void whoami(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *email = ae_request_user_email(rq);
+    ae_response_printf(rs, "%s %s %s", email ? email : "nobody",
+                       ae_request_user_is_admin(rq) ? "admin" : "user",
+                       ae_request_user_id(rq) ? ae_request_user_id(rq) : "-");
+}
+
+static void status(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *code = ae_request_param(rq, "code");
+    ae_response_set_status(rs, code ? atoi(code) : 200);
+    ae_response_puts(rs, "status set");
+}
+
+static void cookie(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_set_header(rs, "Cache-Control", "public, max-age=60");
+    ae_response_add_header(rs, "Set-Cookie", "a=1");
+    ae_response_add_header(rs, "Connection", "close");
+    ae_response_puts(rs, "cookie set");
+}
+
+static void version(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_puts(rs, "v1");
+}
+
+AE_APP(app,
+       {"/env", env},
+       {"/header", header},
+       {"/count", count},
+       {"/sleep", sleep_ms},
+       {"/crash", crash},
+       {"/abort", do_abort},
+       {"/pid", pid},
+       {"/_ah/warmup", warmup},
+       {"/warm", warm},
+       {"/body", body},
+       {"/status", status},
+       {"/cookie", cookie},
+       {"/version", version},
+       {"*", whoami});
