@@ -450,11 +450,18 @@ static int parse_url(loader_t *ld, const das_yaml_node_t *v, das_config_handler_
                            "start of the path)", s);
     if (s[0] != '/' && s[0] != '.' && s[0] != '(')
         return fail(ld, v, "url '%s' must start with '/'", s);
-    char msg[256];
-    size_t off;
-    if (!regex_compiles(s, msg, sizeof msg, &off))
+    /* It must compile as written (so that "/a)|(/b" cannot break out of the anchors) and
+     * the way the router uses it, anchored at both ends (so that a leading "(*VERB)" is
+     * caught); an offset in the anchored form is mapped back into the url as written. */
+    char msg[256], *anchored = das_xasprintf("^(?:%s)$", s);
+    size_t off, len = strlen(s);
+    bool ok = regex_compiles(s, msg, sizeof msg, &off);
+    if (ok && !(ok = regex_compiles(anchored, msg, sizeof msg, &off)))
+        off = off > 4 ? off - 4 : 0;
+    free(anchored);
+    if (!ok)
         return fail(ld, v, "invalid url '%s' in %s handler: %s at offset %zu", s,
-                    kind_name(h->kind), msg, off);
+                    kind_name(h->kind), msg, off < len ? off : len);
     h->url = das_xstrdup(s);
     return 0;
 }

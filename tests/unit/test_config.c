@@ -610,6 +610,15 @@ TEST(test_config_bad_url_regex_reports_the_pcre2_error)
     CHECK_LOAD_ERROR(HEADER "handlers:\n- url: /foo(\n  script: hello.app\n", AE_EINVAL,
                      "app.yaml:5:8: invalid url '/foo(' in script handler: missing closing "
                      "parenthesis at offset 5");
+    CHECK_LOAD_ERROR(HEADER "handlers:\n- url: /a[b\n  static_dir: s\n", AE_EINVAL,
+                     "app.yaml:5:8: invalid url '/a[b' in static_dir handler: missing "
+                     "terminating ] for character class at offset 4");
+    CHECK_LOAD_ERROR(HEADER "handlers:\n- url: /a)|(/b\n  script: hello.app\n", AE_EINVAL,
+                     "app.yaml:5:8: invalid url '/a)|(/b' in script handler: unmatched closing "
+                     "parenthesis at offset 2");
+    CHECK_LOAD_ERROR(HEADER "handlers:\n- url: (*UTF)/x\n  script: hello.app\n", AE_EINVAL,
+                     "app.yaml:5:8: invalid url '(*UTF)/x' in script handler: (*VERB) not "
+                     "recognized or malformed at offset 5");
 }
 
 TEST(test_config_url_must_not_start_with_caret)
