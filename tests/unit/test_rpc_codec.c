@@ -1,0 +1,110 @@
+/* test_rpc_codec.c - the wire format round-trips every field, frames survive a socket, and a
+ * malformed or truncated payload is refused rather than read past its end. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "rpc_codec.h"
+
+TEST(test_rpc_request_round_trips_every_field)
+{
+    das_rpc_pair_t headers[] = {{"Host", "example"}, {"X-Empty", ""}};
+    das_rpc_pair_t env[] = {{"APPLICATION_ID", "dev~a"}};
+    const char body[] = {'a', 0, 'b'};
+    das_rpc_request_t rq = {.script = "hello.app", .method = "POST", .path = "/p",
+                            .query = "x=1", .headers = headers, .n_headers = 2, .env = env,
+                            .n_env = 1, .body = body, .body_len = 3};
+    das_rpc_buf_t b = {0};
+    das_rpc_encode_request(&b, &rq);
+    das_rpc_request_t out;
+    CHECK_OK(das_rpc_decode_request(b.data, b.len, &out));
+    CHECK_STR_EQ(out.script, "hello.app");
+    CHECK_STR_EQ(out.method, "POST");
+    CHECK_STR_EQ(out.path, "/p");
+    CHECK_STR_EQ(out.query, "x=1");
+    CHECK_EQ(out.n_headers, 2);
+    CHECK_STR_EQ(out.headers[1].name, "X-Empty");
+    CHECK_STR_EQ(out.headers[1].value, "");
+    CHECK_EQ(out.n_env, 1);
+    CHECK_STR_EQ(out.env[0].value, "dev~a");
+    CHECK_EQ(out.body_len, 3);
+    CHECK(memcmp(out.body, body, 3) == 0);
+    das_rpc_request_dispose(&out);
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_truncated_payload_is_refused_at_every_length)
+{
+    das_rpc_pair_t headers[] = {{"A", "b"}};
+    das_rpc_response_t rs = {.status = 201, .headers = headers, .n_headers = 1, .body = "xyz",
+                             .body_len = 3};
+    das_rpc_buf_t b = {0};
+    das_rpc_encode_response(&b, &rs);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        /* A copy of exactly `cut` bytes, so ASan sees any read past it. */
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, b.data, cut);
+        das_rpc_response_t out;
+        CHECK_EQ(das_rpc_decode_response(copy, cut, &out), -EPROTO);
+        das_rpc_response_dispose(&out);
+        free(copy);
+    }
+    das_rpc_response_t out;
+    CHECK_OK(das_rpc_decode_response(b.data, b.len, &out));
+    CHECK_EQ(out.status, 201);
+    CHECK_STR_EQ(out.body, "xyz");
+    das_rpc_response_dispose(&out);
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_huge_pair_count_is_refused_without_allocating_it)
+{
+    das_rpc_buf_t b = {0};
+    das_rpc_put_u32(&b, 200);
+    das_rpc_put_u32(&b, 0xFFFFFFFFu); /* claims four billion headers */
+    das_rpc_response_t out;
+    CHECK_EQ(das_rpc_decode_response(b.data, b.len, &out), -EPROTO);
+    das_rpc_response_dispose(&out);
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_frames_cross_a_socket_and_eof_is_reported)
+{
+    int sv[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_LOAD_ERROR, "boom", 4));
+    das_rpc_buf_t p = {0};
+    das_rpc_type_t t;
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p, 1000));
+    CHECK_EQ(t, DAS_RPC_READY);
+    CHECK_EQ(p.len, 0);
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p, 1000));
+    CHECK_EQ(t, DAS_RPC_LOAD_ERROR);
+    CHECK_EQ(p.len, 4);
+    CHECK(memcmp(p.data, "boom", 4) == 0);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 10), -ETIMEDOUT);
+    close(sv[0]);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 1000), -ECONNRESET);
+    close(sv[1]);
+    das_rpc_buf_dispose(&p);
+}
+
+TEST(test_rpc_bad_frame_type_is_a_protocol_error)
+{
+    int sv[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    unsigned char hdr[8] = {0, 0, 0, 0, 99, 0, 0, 0};
+    CHECK_EQ(write(sv[0], hdr, 8), 8);
+    das_rpc_buf_t p = {0};
+    das_rpc_type_t t;
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 1000), -EPROTO);
+    close(sv[0]);
+    close(sv[1]);
+    das_rpc_buf_dispose(&p);
+}
+
+CHECK_MAIN()
