@@ -89,8 +89,6 @@ static void scan(const das_build_options_t *o, const char *rel, path_list_t *sou
         free(child);
     }
     closedir(d);
-    qsort(sources->paths, sources->n, sizeof *sources->paths, cmp_str);
-    qsort(headers->paths, headers->n, sizeof *headers->paths, cmp_str);
 }
 
 static void hash_str(EVP_MD_CTX *md, const char *s)
@@ -179,6 +177,10 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
     scan(o, "", &sources, &headers, 0);
     if (sources.n == 0)
         goto done;
+    /* Sorted, so the hash and the link order do not depend on readdir() order. */
+    qsort(sources.paths, sources.n, sizeof *sources.paths, cmp_str);
+    if (headers.n)
+        qsort(headers.paths, headers.n, sizeof *headers.paths, cmp_str);
 
     /* The cache key. */
     EVP_MD_CTX *md = EVP_MD_CTX_new();
