@@ -107,8 +107,10 @@ static void hash_file(EVP_MD_CTX *md, const char *path)
     }
 }
 
+/* A call to an undeclared function (a misspelt SDK call) is an error, not a warning: it would
+ * only fail later, when an instance loads the build. */
 static const char *const cflags[] = {"-std=gnu11", "-O2", "-g", "-fPIC", "-fvisibility=hidden",
-                                     "-Wall"};
+                                     "-Wall", "-Werror=implicit-function-declaration"};
 #define N_CFLAGS (sizeof cflags / sizeof cflags[0])
 
 /* Runs argv, appending its combined stdout/stderr to `out`. Returns the exit status (0 ok),
