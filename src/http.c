@@ -230,7 +230,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
         return MHD_YES;
     }
     if (st->reject) {
-        *upload_data_size = 0;
+        if (*upload_data_size > 0) {
+            /* libmicrohttpd 0.9.75 refuses a response queued while the body still arrives:
+             * discard the body, answer once it is all in. */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         if (st->reject == 400) {
             char msg[128];
             snprintf(msg, sizeof msg, "\"%s\" requests may not contain bodies.", method);
@@ -348,8 +353,7 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         free(h);

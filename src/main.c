@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_HOST: o.host = optarg; break;
         case OPT_PORT:
