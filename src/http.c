@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct das_http {
@@ -26,6 +28,9 @@ struct das_http {
     struct MHD_Daemon *daemon;
     int port;
     int quiesced_fd; /* the listening socket after das_http_quiesce(); closed after stop */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int active; /* requests begun and not yet completed; guarded by lock */
 };
 
 typedef struct {
@@ -298,10 +303,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     return ret;
 }
 
+/* libmicrohttpd marks a request "client aware" when this callback runs, so the completion
+ * callback always follows: the pair brackets a request exactly (used to drain on shutdown). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
-    (void)cls;
     (void)con;
+    das_http_t *h = cls;
+    pthread_mutex_lock(&h->lock);
+    h->active++;
+    pthread_mutex_unlock(&h->lock);
     conn_state_t *st = das_xcalloc(1, sizeof *st);
     st->raw_target = das_xstrdup(uri ? uri : "/");
     return st;
@@ -310,9 +320,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)con;
     (void)toe;
+    das_http_t *h = cls;
     conn_state_t *st = *req_cls;
     if (st) {
         free(st->raw_target);
@@ -320,6 +330,10 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
         free(st);
         *req_cls = NULL;
     }
+    pthread_mutex_lock(&h->lock);
+    if (--h->active == 0)
+        pthread_cond_broadcast(&h->idle);
+    pthread_mutex_unlock(&h->lock);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -345,6 +359,8 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
     das_http_t *h = das_xcalloc(1, sizeof *h);
     h->o = *o;
     h->quiesced_fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->idle, NULL);
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
@@ -356,6 +372,8 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
         (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
+        pthread_mutex_destroy(&h->lock);
+        pthread_cond_destroy(&h->idle);
         free(h);
         return das_err_set(err, AE_EIO, "cannot listen on %s:%d (is the port in use?)", o->host,
                            o->port);
@@ -377,6 +395,25 @@ void das_http_quiesce(das_http_t *h)
         h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
 }
 
+bool das_http_drain(das_http_t *h, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's default clock */
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&h->lock);
+    while (h->active > 0)
+        if (pthread_cond_timedwait(&h->idle, &h->lock, &until) != 0)
+            break;
+    bool idle = h->active == 0;
+    pthread_mutex_unlock(&h->lock);
+    return idle;
+}
+
 void das_http_stop(das_http_t *h)
 {
     if (!h)
@@ -384,5 +421,7 @@ void das_http_stop(das_http_t *h)
     MHD_stop_daemon(h->daemon);
     if (h->quiesced_fd >= 0)
         close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->idle);
     free(h);
 }

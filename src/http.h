@@ -9,6 +9,7 @@
 #ifndef DAS_HTTP_H
 #define DAS_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,9 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
 int das_http_port(const das_http_t *h);
 /* Stops accepting new connections; open ones go on. */
 void das_http_quiesce(das_http_t *h);
+/* Waits up to `timeout_ms` until no request is in progress (every response begun has been
+ * sent). Returns true when idle. Idle keep-alive connections do not count. */
+bool das_http_drain(das_http_t *h, int timeout_ms);
 /* Closes every connection, waits for their threads, frees `h`. NULL ok. */
 void das_http_stop(das_http_t *h);
 

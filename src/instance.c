@@ -2,7 +2,9 @@
  *
  * Design: the slots are socketpairs made before the spawn. The child's ends are moved to
  * descriptors 3..3+n-1 by posix_spawn file actions (every other descriptor of the server is
- * close-on-exec); the server keeps the other ends. The child is put in its own process group so
+ * close-on-exec); the server keeps the other ends. Descriptor 3+n is the read end of a pipe
+ * whose write end only the server holds: the instance exits when it reads end of file, so no
+ * instance outlives the server, even one killed with SIGKILL. The child is put in its own process group so
  * that a Ctrl-C in the terminal reaches only the server, which then shuts instances down in
  * order. `lock` guards `reaped` and `status`; everything else is immutable after spawn.
  */
@@ -28,7 +30,8 @@
 struct das_instance {
     pid_t pid;
     int n_slots;
-    int *fds; /* the server's ends */
+    int *fds;     /* the server's ends */
+    int lifeline; /* the write end of the instance's lifeline pipe; never written */
     char id[37];
     pthread_mutex_t lock;
     bool reaped; /* guarded by lock */
@@ -50,6 +53,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     inst->n_slots = n;
     inst->pid = -1;
     inst->fds = das_xmalloc((size_t)n * sizeof *inst->fds);
+    inst->lifeline = -1;
     pthread_mutex_init(&inst->lock, NULL);
     das_clock_random_hex(clock, inst->id, 36);
     int *child = das_xmalloc((size_t)n * sizeof *child);
@@ -69,7 +73,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
         }
         inst->fds[i] = sv[0];
         /* Park the child's end above the target range so the dup2s cannot clobber it. */
-        child[i] = fcntl(sv[1], F_DUPFD_CLOEXEC, DAS_RUNTIME_FIRST_FD + n);
+        child[i] = fcntl(sv[1], F_DUPFD_CLOEXEC, DAS_RUNTIME_FIRST_FD + n + 1);
         close(sv[1]);
         if (child[i] < 0) {
             rc = das_err_set(err, AE_EIO, "cannot place instance socket: %s", strerror(errno));
@@ -77,6 +81,19 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
         }
         posix_spawn_file_actions_adddup2(&fa, child[i], DAS_RUNTIME_FIRST_FD + i);
     }
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        rc = das_err_set(err, AE_EIO, "cannot create instance lifeline: %s", strerror(errno));
+        goto fail;
+    }
+    inst->lifeline = pipefd[1];
+    int life_child = fcntl(pipefd[0], F_DUPFD_CLOEXEC, DAS_RUNTIME_FIRST_FD + n + 1);
+    close(pipefd[0]);
+    if (life_child < 0) {
+        rc = das_err_set(err, AE_EIO, "cannot place instance lifeline: %s", strerror(errno));
+        goto fail;
+    }
+    posix_spawn_file_actions_adddup2(&fa, life_child, DAS_RUNTIME_FIRST_FD + n);
     sigset_t none, defaults;
     sigemptyset(&none);
     sigemptyset(&defaults);
@@ -92,6 +109,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     snprintf(nbuf, sizeof nbuf, "%d", n);
     char *argv[] = {(char *)spec->exe, "--instance-role", (char *)spec->so_path, nbuf, NULL};
     int e = posix_spawn(&inst->pid, spec->exe, &fa, &attr, argv, spec->envp);
+    close(life_child);
     if (e != 0) {
         inst->pid = -1;
         rc = das_err_set(err, AE_EIO, "cannot start instance %s: %s", spec->exe, strerror(e));
@@ -144,6 +162,8 @@ void das_instance_destroy(das_instance_t *inst)
     if (!inst)
         return;
     close_all(inst->fds, inst->n_slots);
+    if (inst->lifeline >= 0)
+        close(inst->lifeline);
     if (inst->pid > 0) {
         /* Closing the slots ends the instance's threads; give it a moment, then insist. */
         pthread_mutex_lock(&inst->lock);

@@ -362,12 +362,9 @@ int das_server_run(const das_server_options_t *o)
     const char *h = o->host;
     bool v6 = strchr(h, ':') != NULL;
     char limits[96];
-    if (s->policy == DAS_DISPATCH_CONCURRENT)
-        snprintf(limits, sizeof limits, "%d requests per instance, up to %d instances",
-                 s->max_concurrent, o->max_instances);
-    else
-        snprintf(limits, sizeof limits, "1 request per instance, up to %d instances",
-                 o->max_instances);
+    int per = s->policy == DAS_DISPATCH_CONCURRENT ? s->max_concurrent : 1;
+    snprintf(limits, sizeof limits, "%d request%s per instance, up to %d instance%s", per,
+             per == 1 ? "" : "s", o->max_instances, o->max_instances == 1 ? "" : "s");
     printf("devappserver: serving %s (version %s) at http://%s%s%s:%d/ with %s dispatch (%s)\n",
            app->app_id, app->config->version[0] ? app->config->version : "None", v6 ? "[" : "",
            h, v6 ? "]" : "", s->port, policy_name(s->policy), limits);
@@ -385,6 +382,9 @@ out:
         das_http_quiesce(s->http);
     if (s->dispatch)
         das_dispatch_shutdown(s->dispatch, SHUTDOWN_GRACE_MS);
+    /* Answers the instances gave must still reach their clients before connections close. */
+    if (s->http && !das_http_drain(s->http, 5000))
+        das_log_warning(s->log, "closing connections with responses still being sent");
     das_http_stop(s->http);
     das_dispatch_destroy(s->dispatch);
     if (s->app)

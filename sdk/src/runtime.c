@@ -7,6 +7,10 @@
  * response and its arena, so nothing here is shared between threads but the loaded app. When
  * the server closes a slot its thread ends; when all have ended the process exits. A handler
  * that crashes takes the whole process down, which is how the server learns of it.
+ *
+ * Descriptor 3+N is the lifeline, a pipe the server never writes to: when it reads end of file
+ * the server is gone and the instance exits at once. (PR_SET_PDEATHSIG would not do: it fires
+ * when the server *thread* that spawned the instance ends, and HTTP connection threads do.)
  */
 #include "runtime.h"
 
@@ -14,10 +18,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "app_symbol.h"
@@ -108,13 +112,26 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
+/* Waits on the lifeline: the server holds its other end and never writes, so read() returns
+ * only when the server has closed it or died, however it died. Then the instance goes too,
+ * even if a handler is stuck in a loop. */
+static void *lifeline_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char c;
+    while (read(fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
 int das_runtime_main(const char *so_path, int n_slots)
 {
-    /* Die with the server, whatever way it goes. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1)
-        return 1;
     signal(SIGPIPE, SIG_IGN);
+    pthread_t lifeline;
+    if (pthread_create(&lifeline, NULL, lifeline_main,
+                       (void *)(intptr_t)(DAS_RUNTIME_FIRST_FD + n_slots)) != 0)
+        return 1;
+    pthread_detach(lifeline);
 
     void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

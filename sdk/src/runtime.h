@@ -4,7 +4,9 @@
 #ifndef DAS_RUNTIME_H
 #define DAS_RUNTIME_H
 
-/* The first slot socket is this descriptor; slot i is DAS_RUNTIME_FIRST_FD + i. */
+/* The first slot socket is this descriptor; slot i is DAS_RUNTIME_FIRST_FD + i, and the
+ * lifeline (a pipe that reaches end of file when the server goes away) is
+ * DAS_RUNTIME_FIRST_FD + n_slots. */
 #define DAS_RUNTIME_FIRST_FD 3
 
 /* Runs an instance: loads `so_path`, starts one handler thread per slot, and returns when the

@@ -1,0 +1,304 @@
+/* test_crash.c - an app that crashes or runs past its deadline costs one request, not the
+ * server: the request gets a 500 that says what happened (signal, deadline), the log names
+ * the request and the script, the instance is replaced, and other requests and connections
+ * carry on.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Servers still running when a CHECK fails are stopped at exit, so none is left behind. */
+static harness_server_t started[32];
+static int n_started;
+
+static void stop_leftovers(void)
+{
+    for (int i = 0; i < n_started; i++) {
+        if (started[i].pid > 0) {
+            char *log = harness_log(&started[i]);
+            printf("# a failed test left server %d running; its log:\n%s\n", (int)started[i].pid,
+                   log);
+            free(log);
+            harness_stop(&started[i]);
+        }
+    }
+}
+
+static int start(harness_server_t *s, const char *appdir, const char *const *args)
+{
+    int rc = harness_start(s, appdir, args);
+    if (rc == 0 && n_started < 32) {
+        if (n_started == 0)
+            atexit(stop_leftovers);
+        started[n_started++] = *s;
+    }
+    return rc;
+}
+
+static int stop(harness_server_t *s)
+{
+    for (int i = 0; i < n_started; i++)
+        if (started[i].pid == s->pid)
+            started[i].pid = -1;
+    return harness_stop(s);
+}
+
+#define START(s, appdir, args)                                                                 \
+    do {                                                                                       \
+        const char *ext_ = getenv("DAS_TEST_SERVER");                                          \
+        if (ext_ && *ext_)                                                                     \
+            SKIP("needs a server of its own (DAS_TEST_SERVER is set)");                        \
+        CHECK_OK(start((s), (appdir), (args)));                                                \
+    } while (0)
+
+/* GET /pid: the instance's PID, or -1. */
+static long get_pid(const harness_server_t *s)
+{
+    harness_response_t r;
+    long pid = -1;
+    if (harness_get(s, "/pid", &r) == 0 && r.status == 200)
+        pid = atol(r.body);
+    harness_response_dispose(&r);
+    return pid;
+}
+
+/* True when one line of `log` contains all of a, b and c. */
+static bool log_line_has(const char *log, const char *a, const char *b, const char *c)
+{
+    for (const char *line = log; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char *copy = strndup(line, len);
+        bool all = strstr(copy, a) && strstr(copy, b) && strstr(copy, c);
+        free(copy);
+        if (all)
+            return true;
+        line = eol ? eol + 1 : NULL;
+    }
+    return false;
+}
+
+typedef struct {
+    const harness_server_t *s;
+    const char *path;
+    harness_response_t r;
+    int rc;
+} req_t;
+
+static void *req_main(void *arg)
+{
+    req_t *q = arg;
+    q->rc = harness_get(q->s, q->path, &q->r);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- crashes */
+
+TEST(test_segfault_gives_500_naming_the_signal_and_a_new_instance_takes_over)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    long before = get_pid(&s);
+    CHECK(before > 0);
+
+    harness_response_t r;
+    CHECK_OK(harness_get(&s, "/crash", &r));
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_CONTAINS(r.body, "signal 11");
+    CHECK_STR_CONTAINS(r.body, "SIGSEGV");
+    CHECK_STR_CONTAINS(r.body, "/crash");
+    harness_response_dispose(&r);
+
+    char *log = harness_log(&s);
+    bool named = log_line_has(log, "signal 11", "/crash", "echo.app");
+    free(log);
+    CHECK(named);
+
+    long after = get_pid(&s);
+    CHECK(after > 0);
+    CHECK(after != before);
+    /* The crashed instance is gone (and reaped), not lingering. */
+    CHECK(kill((pid_t)before, 0) < 0 && errno == ESRCH);
+    /* The replacement stays and serves the next requests too. */
+    harness_response_t r2;
+    CHECK_OK(harness_get(&s, "/pid", &r2));
+    if (r2.status != 200)
+        printf("# %s", r2.body);
+    CHECK_EQ(r2.status, 200);
+    CHECK_EQ(atol(r2.body), after);
+    harness_response_dispose(&r2);
+    CHECK_EQ(stop(&s), 0);
+}
+
+TEST(test_abort_gives_500_naming_sigabrt)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    long before = get_pid(&s);
+    CHECK(before > 0);
+    harness_response_t r;
+    CHECK_OK(harness_get(&s, "/abort", &r));
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_CONTAINS(r.body, "signal 6");
+    CHECK_STR_CONTAINS(r.body, "SIGABRT");
+    harness_response_dispose(&r);
+    char *log = harness_log(&s);
+    bool named = log_line_has(log, "SIGABRT", "/abort", "echo.app");
+    free(log);
+    CHECK(named);
+    long after = get_pid(&s);
+    CHECK(after > 0);
+    CHECK(after != before);
+    CHECK_EQ(stop(&s), 0);
+}
+
+TEST(test_crash_on_one_instance_does_not_disturb_a_request_on_another)
+{
+    harness_server_t s;
+    const char *args[] = {"--dispatch", "serial", "--max-instances", "2", NULL};
+    START(&s, harness_app("echo"), args);
+    CHECK(get_pid(&s) > 0);
+    req_t slow = {&s, "/sleep?ms=1500", {0}, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, req_main, &slow) == 0);
+    harness_sleep_ms(300);
+    harness_response_t r;
+    int rc = harness_get(&s, "/crash", &r);
+    pthread_join(t, NULL);
+    CHECK_OK(rc);
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_CONTAINS(r.body, "SIGSEGV");
+    harness_response_dispose(&r);
+    CHECK_OK(slow.rc);
+    CHECK_EQ(slow.r.status, 200);
+    CHECK_STR_CONTAINS(slow.r.body, "slept 1500 ms in ");
+    harness_response_dispose(&slow.r);
+    CHECK(get_pid(&s) > 0);
+    CHECK_EQ(stop(&s), 0);
+}
+
+/* ---------------------------------------------------------------- keep-alive */
+
+static size_t to_buf(char *p, size_t size, size_t n, void *ud)
+{
+    char *buf = ud;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 256) {
+        memcpy(buf + have, p, add);
+        buf[have + add] = '\0';
+    }
+    return size * n;
+}
+
+/* One request on a long-lived easy handle (so its connection is reused). Returns the status,
+ * or -1; `body` gets the body and `*new_conns` how many connections curl had to open. */
+static long keepalive_get(CURL *c, const harness_server_t *s, const char *path, char *body,
+                          long *new_conns)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://%s:%d%s", s->host, s->port, path);
+    body[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        printf("# keep-alive GET %s: %s\n", path, curl_easy_strerror(cc));
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, new_conns);
+    return status;
+}
+
+TEST(test_keep_alive_connection_keeps_working_across_crashes)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    CURL *c = curl_easy_init();
+    CHECK(c != NULL);
+    char body[256];
+    long conns = -1;
+    long status = keepalive_get(c, &s, "/pid", body, &conns);
+    long first_pid = atol(body);
+
+    /* Another connection crashes the (only) instance. */
+    harness_response_t r;
+    int rc = harness_get(&s, "/crash", &r);
+    long crash_status = r.status;
+    harness_response_dispose(&r);
+
+    long status2 = keepalive_get(c, &s, "/pid", body, &conns);
+    long second_pid = atol(body);
+    long conns2 = conns;
+
+    /* This connection's own request crashes; the connection still works afterwards. */
+    long status3 = keepalive_get(c, &s, "/crash", body, &conns);
+    long conns3 = conns;
+    long status4 = keepalive_get(c, &s, "/pid", body, &conns);
+    long conns4 = conns;
+    long third_pid = atol(body);
+    curl_easy_cleanup(c);
+
+    CHECK_EQ(status, 200);
+    CHECK(first_pid > 0);
+    CHECK_OK(rc);
+    CHECK_EQ(crash_status, 500);
+    CHECK_EQ(status2, 200);
+    CHECK(second_pid > 0 && second_pid != first_pid);
+    CHECK_EQ(conns2, 0); /* the same connection, reused */
+    CHECK_EQ(status3, 500);
+    CHECK_EQ(conns3, 0);
+    CHECK_EQ(status4, 200);
+    CHECK_EQ(conns4, 0);
+    CHECK(third_pid > 0 && third_pid != second_pid);
+    CHECK_EQ(stop(&s), 0);
+}
+
+/* ---------------------------------------------------------------- deadline */
+
+TEST(test_request_past_its_deadline_gets_500_and_the_instance_is_replaced)
+{
+    harness_server_t s;
+    const char *args[] = {"--request-deadline", "1", NULL};
+    START(&s, harness_app("echo"), args);
+    long before = get_pid(&s);
+    CHECK(before > 0);
+    harness_response_t r;
+    long long t0 = harness_now_ms();
+    CHECK_OK(harness_get(&s, "/sleep?ms=5000", &r));
+    long long took = harness_now_ms() - t0;
+    printf("# a 5 s request with a 1 s deadline answered after %lld ms\n", took);
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_CONTAINS(r.body, "deadline");
+    CHECK_STR_CONTAINS(r.body, "/sleep");
+    harness_response_dispose(&r);
+    CHECK(took >= 900 && took <= 4000);
+    char *log = harness_log(&s);
+    bool named = log_line_has(log, "deadline", "/sleep", "echo.app");
+    free(log);
+    CHECK(named);
+    long after = get_pid(&s);
+    CHECK(after > 0);
+    CHECK(after != before);
+    /* Requests within the deadline are unaffected. */
+    CHECK_OK(harness_get(&s, "/sleep?ms=200", &r));
+    if (r.status != 200)
+        printf("# %s", r.body);
+    CHECK_EQ(r.status, 200);
+    harness_response_dispose(&r);
+    CHECK_EQ(stop(&s), 0);
+}
+
+CHECK_MAIN()
