@@ -14,7 +14,8 @@ done
 pc="$(find "$prefix" -name devappserver.pc | head -n1)"
 [ -n "$pc" ] || { echo "not installed: devappserver.pc"; exit 1; }
 flags="$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags devappserver)"
-[ "$flags" = "-I$prefix/include" ] || { echo "pkg-config --cflags gave '$flags'"; exit 1; }
+inc="$(realpath -m "$(echo "$flags" | sed 's/^-I//; s/ *$//')")"
+[ "$inc" = "$(realpath "$prefix/include")" ] || { echo "pkg-config --cflags gave '$flags'"; exit 1; }
 # The installed binary finds PREFIX/include next to PREFIX/bin before the source tree.
 unset DAS_SDK_INCLUDE
 DAS_BIN="$prefix/bin/devappserver" "$hello_test"
