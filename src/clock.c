@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 static int64_t real_monotonic_ns(das_clock_t *c)
@@ -20,9 +21,8 @@ static void real_wall(das_clock_t *c, struct timespec *ts)
     clock_gettime(CLOCK_REALTIME, ts);
 }
 
-static void real_random(das_clock_t *c, void *buf, size_t n)
+static void os_random(void *buf, size_t n)
 {
-    (void)c;
     unsigned char *p = buf;
     while (n > 0) {
         ssize_t got = getrandom(p, n, 0);
@@ -33,6 +33,48 @@ static void real_random(das_clock_t *c, void *buf, size_t n)
         }
         p += got;
         n -= (size_t)got;
+    }
+}
+
+/* xoshiro256** per thread, seeded from the kernel once: ids and nonces are drawn on every
+ * request, and a getrandom() system call each time showed up in profiles. Not for secrets. */
+static _Thread_local uint64_t prng[4];
+static _Thread_local int prng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t prng_next(void)
+{
+    if (!prng_seeded) {
+        do
+            os_random(prng, sizeof prng);
+        while (!(prng[0] | prng[1] | prng[2] | prng[3]));
+        prng_seeded = 1;
+    }
+    uint64_t result = rotl(prng[1] * 5, 7) * 9;
+    uint64_t t = prng[1] << 17;
+    prng[2] ^= prng[0];
+    prng[3] ^= prng[1];
+    prng[1] ^= prng[2];
+    prng[0] ^= prng[3];
+    prng[2] ^= t;
+    prng[3] = rotl(prng[3], 45);
+    return result;
+}
+
+static void real_random(das_clock_t *c, void *buf, size_t n)
+{
+    (void)c;
+    unsigned char *p = buf;
+    while (n > 0) {
+        uint64_t v = prng_next();
+        size_t k = n < sizeof v ? n : sizeof v;
+        memcpy(p, &v, k);
+        p += k;
+        n -= k;
     }
 }
 

@@ -17,6 +17,7 @@ typedef struct das_clock das_clock_t;
 typedef struct {
     int64_t (*monotonic_ns)(das_clock_t *c);
     void (*wall)(das_clock_t *c, struct timespec *ts);
+    /* Unpredictable enough for ids (instance, request log); not for secrets. */
     void (*random)(das_clock_t *c, void *buf, size_t n);
 } das_clock_methods_t;
 
@@ -24,7 +25,8 @@ struct das_clock {
     const das_clock_methods_t *m;
 };
 
-/* The real clock: CLOCK_MONOTONIC, CLOCK_REALTIME and getrandom(). Stateless and shared. */
+/* The real clock: CLOCK_MONOTONIC, CLOCK_REALTIME, and a per-thread PRNG seeded from
+ * getrandom(). Shared by every thread. */
 das_clock_t *das_clock_real(void);
 
 static inline int64_t das_clock_monotonic_ns(das_clock_t *c)

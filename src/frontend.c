@@ -22,7 +22,8 @@
 #define OLD_EXPIRES "Fri, 01 Jan 1990 00:00:00 GMT"
 #define MAX_RESPONSE (32u * 1024 * 1024)
 
-/* A list of owned name/value pairs that can be handed to the RPC codec. */
+/* A list of borrowed name/value pairs that can be handed to the RPC codec: the strings
+ * belong to the request, the app snapshot or an env_values_t that outlives the list. */
 typedef struct {
     das_rpc_pair_t *items;
     size_t n, cap;
@@ -31,22 +32,27 @@ typedef struct {
 static void pairs_add(pairs_t *p, const char *name, const char *value)
 {
     if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 32;
+        p->cap = p->cap ? p->cap * 2 : 48;
         p->items = das_xrealloc(p->items, p->cap * sizeof *p->items);
     }
-    p->items[p->n].name = das_xstrdup(name);
-    p->items[p->n].value = das_xstrdup(value ? value : "");
+    p->items[p->n].name = name;
+    p->items[p->n].value = value ? value : "";
     p->n++;
 }
 
 static void pairs_dispose(pairs_t *p)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        free((char *)p->items[i].name);
-        free((char *)p->items[i].value);
-    }
     free(p->items);
 }
+
+/* The environment values computed per request, kept here so the pairs can borrow them. */
+typedef struct {
+    char port[16];
+    char server_name[256];
+    char hostname[300];
+    char log_id[41];
+    char hash[9];
+} env_values_t;
 
 static const char *request_header(const das_http_request_t *rq, const char *name)
 {
@@ -78,26 +84,23 @@ static const char *const dropped_response_headers[] = {
 
 /* ---------------------------------------------------------------- environment */
 
-static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, const char *method,
-                     const char *path, const char *query, const char *host_header,
-                     const char *remote, const char *protocol, const das_login_user_t *user)
+static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, env_values_t *v,
+                     const char *method, const char *path, const char *query,
+                     const char *host_header, const char *remote, const char *protocol,
+                     const das_login_user_t *user)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", s->port);
-    char server_name[256];
-    snprintf(server_name, sizeof server_name, "%s", s->o.host);
+    snprintf(v->port, sizeof v->port, "%d", s->port);
+    snprintf(v->server_name, sizeof v->server_name, "%s", s->o.host);
     if (host_header && *host_header) {
-        snprintf(server_name, sizeof server_name, "%s", host_header);
-        char *colon = strrchr(server_name, ':');
+        snprintf(v->server_name, sizeof v->server_name, "%s", host_header);
+        char *colon = strrchr(v->server_name, ':');
         if (colon && !strchr(colon, ']'))
             *colon = '\0';
     }
-    char hostname[300];
-    snprintf(hostname, sizeof hostname, "%s:%d", s->o.host, s->port);
-    char log_id[41], hash[9];
-    das_clock_random_hex(s->clock, log_id, 40);
-    das_clock_random_hex(s->clock, hash, 8);
-    for (char *c = hash; *c; c++)
+    snprintf(v->hostname, sizeof v->hostname, "%s:%d", s->o.host, s->port);
+    das_clock_random_hex(s->clock, v->log_id, 40);
+    das_clock_random_hex(s->clock, v->hash, 8);
+    for (char *c = v->hash; *c; c++)
         if (*c >= 'a' && *c <= 'f')
             *c = (char)(*c - 'a' + 'A');
     pairs_add(env, "APPLICATION_ID", app->app_id);
@@ -107,16 +110,16 @@ static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, const char *
     pairs_add(env, "APPENGINE_RUNTIME", "c");
     pairs_add(env, "AUTH_DOMAIN", "gmail.com");
     pairs_add(env, "DATACENTER", "us1");
-    pairs_add(env, "DEFAULT_VERSION_HOSTNAME", hostname);
-    pairs_add(env, "SERVER_NAME", server_name);
-    pairs_add(env, "SERVER_PORT", port);
+    pairs_add(env, "DEFAULT_VERSION_HOSTNAME", v->hostname);
+    pairs_add(env, "SERVER_NAME", v->server_name);
+    pairs_add(env, "SERVER_PORT", v->port);
     pairs_add(env, "SERVER_PROTOCOL", protocol);
     pairs_add(env, "REMOTE_ADDR", remote);
     pairs_add(env, "REQUEST_METHOD", method);
     pairs_add(env, "PATH_INFO", path);
     pairs_add(env, "QUERY_STRING", query);
-    pairs_add(env, "REQUEST_LOG_ID", log_id);
-    pairs_add(env, "REQUEST_ID_HASH", hash);
+    pairs_add(env, "REQUEST_LOG_ID", v->log_id);
+    pairs_add(env, "REQUEST_ID_HASH", v->hash);
     pairs_add(env, "HTTPS", "off");
     pairs_add(env, "SCRIPT_NAME", "");
     pairs_add(env, "TZ", "UTC");
@@ -422,6 +425,7 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         return;
     }
     pairs_t headers = {0}, env = {0};
+    env_values_t values;
     for (size_t i = 0; i < rq->n_headers; i++) {
         const char *n = rq->headers[i].name;
         if (strncasecmp(n, "X-AppEngine-", 12) == 0 || in_list(n, dropped_request_headers))
@@ -429,8 +433,8 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         pairs_add(&headers, n, rq->headers[i].value);
     }
     pairs_add(&headers, "X-AppEngine-Country", "ZZ");
-    base_env(s, app, &env, rq->method, rq->path, rq->query, request_header(rq, "Host"),
-             rq->remote_addr, rq->version, user);
+    base_env(s, app, &env, &values, rq->method, rq->path, rq->query,
+             request_header(rq, "Host"), rq->remote_addr, rq->version, user);
     das_rpc_request_t wire = {
         .script = route->target,
         .method = rq->method,
@@ -612,8 +616,9 @@ bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t
             snprintf(admin.nickname, sizeof admin.nickname, "warmup");
             das_login_user_id(admin.email, admin.user_id);
             pairs_t env = {0};
-            base_env(s, app, &env, "GET", "/_ah/warmup", "", NULL, "0.1.0.3", "HTTP/1.1",
-                     &admin);
+            env_values_t values;
+            base_env(s, app, &env, &values, "GET", "/_ah/warmup", "", NULL, "0.1.0.3",
+                     "HTTP/1.1", &admin);
             pairs_add(&env, "INSTANCE_ID", instance_id);
             das_rpc_pair_t header = {"X-AppEngine-Country", "ZZ"};
             das_rpc_request_t wire = {

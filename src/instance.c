@@ -30,7 +30,8 @@
 struct das_instance {
     pid_t pid;
     int n_slots;
-    int *fds;     /* the server's ends */
+    int *fds;      /* the server's ends */
+    int *timeouts; /* each slot's receive timeout as last set; owned by the slot's user */
     int lifeline; /* the write end of the instance's lifeline pipe; never written */
     char id[37];
     pthread_mutex_t lock;
@@ -53,6 +54,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     inst->n_slots = n;
     inst->pid = -1;
     inst->fds = das_xmalloc((size_t)n * sizeof *inst->fds);
+    inst->timeouts = das_xmalloc((size_t)n * sizeof *inst->timeouts);
     inst->lifeline = -1;
     pthread_mutex_init(&inst->lock, NULL);
     das_clock_random_hex(clock, inst->id, 36);
@@ -123,7 +125,9 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     das_rpc_buf_t frame = {0};
     for (int i = 0; i < n; i++) {
         das_rpc_type_t type;
-        int r = das_rpc_recv_frame(inst->fds[i], &type, &frame, spec->ready_timeout_ms);
+        das_rpc_set_timeout(inst->fds[i], spec->ready_timeout_ms);
+        inst->timeouts[i] = spec->ready_timeout_ms;
+        int r = das_rpc_recv_frame(inst->fds[i], &type, &frame);
         if (r == 0 && type == DAS_RPC_READY)
             continue;
         if (r == 0 && type == DAS_RPC_LOAD_ERROR)
@@ -186,6 +190,7 @@ void das_instance_destroy(das_instance_t *inst)
     }
     pthread_mutex_destroy(&inst->lock);
     free(inst->fds);
+    free(inst->timeouts);
     free(inst);
 }
 
@@ -208,11 +213,16 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
                           das_rpc_buf_t *response, int timeout_ms)
 {
     int fd = inst->fds[slot];
+    if (inst->timeouts[slot] != timeout_ms) {
+        /* Only the owner of the slot touches its timeout: no lock needed. */
+        das_rpc_set_timeout(fd, timeout_ms);
+        inst->timeouts[slot] = timeout_ms;
+    }
     int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
     if (rc < 0)
         return rc == -EPIPE ? -ECONNRESET : rc;
     das_rpc_type_t type;
-    rc = das_rpc_recv_frame(fd, &type, response, timeout_ms);
+    rc = das_rpc_recv_frame(fd, &type, response);
     if (rc < 0)
         return rc;
     return type == DAS_RPC_RESPONSE ? 0 : -EPROTO;

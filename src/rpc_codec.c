@@ -4,14 +4,15 @@
 #include "rpc_codec.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #define HEADER_LEN 8
+#define RECV_CHUNK 16384 /* the first read of a frame asks for this much */
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -139,54 +140,64 @@ int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t 
     return 0;
 }
 
-static int read_full(int fd, void *dst, size_t len, int timeout_ms)
+int das_rpc_set_timeout(int fd, int timeout_ms)
 {
-    uint8_t *p = dst;
-    while (len > 0) {
-        if (timeout_ms >= 0) {
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            int rc = poll(&pfd, 1, timeout_ms);
-            if (rc < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -errno;
-            }
-            if (rc == 0)
-                return -ETIMEDOUT;
-        }
-        ssize_t n = read(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -ECONNRESET;
-        p += n;
-        len -= (size_t)n;
+    struct timeval tv = {0, 0};
+    if (timeout_ms > 0) {
+        tv.tv_sec = timeout_ms / 1000;
+        tv.tv_usec = (timeout_ms % 1000) * 1000;
     }
-    return 0;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ? -errno : 0;
 }
 
-int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload, int timeout_ms)
+/* One read(); maps the socket's receive timeout to -ETIMEDOUT and end of file to
+ * -ECONNRESET. Returns the byte count (> 0) or a negative errno. */
+static ssize_t read_some(int fd, void *dst, size_t len)
 {
-    uint8_t hdr[HEADER_LEN];
+    for (;;) {
+        ssize_t n = read(fd, dst, len);
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return -ECONNRESET;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+    }
+}
+
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload)
+{
+    /* One read usually brings the whole frame: with one frame in flight per direction there
+     * is never a second frame behind it to over-read. */
     payload->len = 0;
-    int rc = read_full(fd, hdr, HEADER_LEN, timeout_ms);
-    if (rc < 0)
-        return rc;
+    reserve(payload, RECV_CHUNK);
+    size_t got = 0;
+    while (got < HEADER_LEN) {
+        ssize_t n = read_some(fd, payload->data + got, payload->cap - got);
+        if (n < 0)
+            return (int)n;
+        got += (size_t)n;
+    }
+    const uint8_t *hdr = payload->data;
     uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
                    (uint32_t)hdr[3] << 24;
-    if (len > DAS_RPC_MAX_FRAME || hdr[4] < DAS_RPC_READY || hdr[4] > DAS_RPC_REPLY)
+    uint8_t t = hdr[4];
+    if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_REPLY ||
+        got > HEADER_LEN + (size_t)len)
         return -EPROTO;
+    /* Move what arrived of the payload to the front, then read the rest in place. */
+    memmove(payload->data, payload->data + HEADER_LEN, got - HEADER_LEN);
+    payload->len = got - HEADER_LEN;
     reserve(payload, (size_t)len + 1);
-    /* Once a header arrived, the rest of the frame follows; no deadline on the remainder. */
-    rc = read_full(fd, payload->data, len, -1);
-    if (rc < 0)
-        return rc;
-    payload->len = len;
+    while (payload->len < len) {
+        ssize_t n = read_some(fd, payload->data + payload->len, len - payload->len);
+        if (n < 0)
+            return (int)n;
+        payload->len += (size_t)n;
+    }
     payload->data[len] = 0;
-    *type = (das_rpc_type_t)hdr[4];
+    *type = (das_rpc_type_t)t;
     return 0;
 }
 

@@ -53,10 +53,15 @@ const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len);
 const char *das_rpc_get_str(das_rpc_reader_t *r);
 
 /* Frames. Both return 0 or -errno (-EPIPE/-ECONNRESET when the peer is gone, -EPROTO for a
- * malformed frame, 0-length read = -ECONNRESET). das_rpc_recv_frame() stores the payload in
- * `payload` (reset first). `timeout_ms` < 0 waits forever; on timeout it returns -ETIMEDOUT. */
+ * malformed frame). das_rpc_recv_frame() stores the payload in `payload` (reset first) and
+ * returns -ETIMEDOUT when the socket's receive timeout (das_rpc_set_timeout) passes.
+ * The protocol has at most one frame in flight per direction on a socket (each side waits for
+ * the answer before sending again), so the receiver reads greedily; bytes beyond one frame
+ * are a protocol error. */
 int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t len);
-int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload, int timeout_ms);
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload);
+/* Sets how long das_rpc_recv_frame() waits on `fd`; 0 or less waits forever. 0 or -errno. */
+int das_rpc_set_timeout(int fd, int timeout_ms);
 
 /* ---------------------------------------------------------------- messages */
 

@@ -100,7 +100,7 @@ static void *slot_main(void *arg)
     if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, NULL, 0) == 0) {
         for (;;) {
             das_rpc_type_t type;
-            if (das_rpc_recv_frame(slot->fd, &type, &frame, -1) < 0)
+            if (das_rpc_recv_frame(slot->fd, &type, &frame) < 0)
                 break;
             if (type == DAS_RPC_REQUEST)
                 serve_one(slot->dl, slot->fd, &frame, &out);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -75,22 +76,63 @@ TEST(test_rpc_frames_cross_a_socket_and_eof_is_reported)
 {
     int sv[2];
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_LOAD_ERROR, "boom", 4));
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p, 1000));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
     CHECK_EQ(t, DAS_RPC_READY);
     CHECK_EQ(p.len, 0);
-    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p, 1000));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_LOAD_ERROR, "boom", 4));
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
     CHECK_EQ(t, DAS_RPC_LOAD_ERROR);
     CHECK_EQ(p.len, 4);
     CHECK(memcmp(p.data, "boom", 4) == 0);
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 10), -ETIMEDOUT);
+    CHECK_OK(das_rpc_set_timeout(sv[1], 10));
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -ETIMEDOUT);
     close(sv[0]);
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 1000), -ECONNRESET);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -ECONNRESET);
     close(sv[1]);
     das_rpc_buf_dispose(&p);
+}
+
+TEST(test_rpc_large_frame_arrives_whole_across_many_reads)
+{
+    int sv[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    size_t n = 3 * 1024 * 1024;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i * 7);
+    pid_t pid = fork();
+    if (pid == 0) {
+        das_rpc_send_frame(sv[0], DAS_RPC_RESPONSE, big, n);
+        _exit(0);
+    }
+    das_rpc_buf_t p = {0};
+    das_rpc_type_t t;
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
+    CHECK_EQ(t, DAS_RPC_RESPONSE);
+    CHECK_EQ(p.len, n);
+    CHECK(memcmp(p.data, big, n) == 0);
+    waitpid(pid, NULL, 0);
+    free(big);
+    das_rpc_buf_dispose(&p);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST(test_rpc_bytes_beyond_one_frame_are_a_protocol_error)
+{
+    int sv[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
+    das_rpc_buf_t p = {0};
+    das_rpc_type_t t;
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -EPROTO);
+    das_rpc_buf_dispose(&p);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 TEST(test_rpc_bad_frame_type_is_a_protocol_error)
@@ -101,7 +143,7 @@ TEST(test_rpc_bad_frame_type_is_a_protocol_error)
     CHECK_EQ(write(sv[0], hdr, 8), 8);
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p, 1000), -EPROTO);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -EPROTO);
     close(sv[0]);
     close(sv[1]);
     das_rpc_buf_dispose(&p);
