@@ -213,7 +213,6 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
     int64_t start = now_ms(d);
     int64_t spawn_at = start + d->o.pending_wait_ms;
     int64_t give_up_at = start + d->o.queue_timeout_ms;
-    member_t *finished = NULL;
     int rc = 0;
     pthread_mutex_lock(&d->lock);
     for (;;) {
@@ -224,25 +223,8 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
         }
         member_t *m = pick_locked(d);
         if (m) {
-            int slot = take_slot_locked(m);
-            if (das_instance_is_gone(m->inst, slot)) {
-                /* It died while idle (killed from outside): retire it and pick again. */
-                m->slot_busy[slot] = false;
-                m->busy--;
-                m->dead = true;
-                das_log_warning(d->o.log, "instance %s went away while idle; replacing it",
-                                das_instance_id(m->inst));
-                member_t *f = take_finished_locked(d);
-                while (f) {
-                    member_t *next = f->next;
-                    f->next = finished;
-                    finished = f;
-                    f = next;
-                }
-                continue;
-            }
+            *out_slot = take_slot_locked(m);
             *out_m = m;
-            *out_slot = slot;
             break;
         }
         int64_t now = now_ms(d);
@@ -274,7 +256,6 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
     if (rc == 0)
         d->in_flight++;
     pthread_mutex_unlock(&d->lock);
-    free_members(finished);
     return rc;
 }
 
@@ -290,6 +271,25 @@ static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     free_members(finished);
+}
+
+/* Sends `rq`, with INSTANCE_ID added to its environment, and waits for the answer. */
+static int send_request(das_dispatch_t *d, member_t *m, int slot, const das_rpc_request_t *rq,
+                        das_rpc_buf_t *response)
+{
+    das_rpc_pair_t *env = das_xmalloc((rq->n_env + 1) * sizeof *env);
+    if (rq->n_env)
+        memcpy(env, rq->env, rq->n_env * sizeof *env);
+    env[rq->n_env] = (das_rpc_pair_t){"INSTANCE_ID", das_instance_id(m->inst)};
+    das_rpc_request_t with_id = *rq;
+    with_id.env = env;
+    with_id.n_env = rq->n_env + 1;
+    das_rpc_buf_t req = {0};
+    das_rpc_encode_request(&req, &with_id);
+    free(env);
+    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms);
+    das_rpc_buf_dispose(&req);
+    return x;
 }
 
 /* ---------------------------------------------------------------- public */
@@ -361,29 +361,25 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf
 {
     memset(res, 0, sizeof *res);
     member_t *m;
-    int slot;
-    int rc = acquire(d, &m, &slot, res);
-    if (rc < 0)
-        return rc;
-    const char *id = das_instance_id(m->inst);
+    int slot, rc, x;
+    const char *id;
+    /* An instance that went away while idle (killed from outside) refuses the request before
+     * it is delivered: retire it and try another. */
+    for (int attempt = 0;; attempt++) {
+        rc = acquire(d, &m, &slot, res);
+        if (rc < 0)
+            return rc;
+        id = das_instance_id(m->inst);
+        x = send_request(d, m, slot, rq, response);
+        if (x != -EPIPE || attempt == 3)
+            break;
+        das_log_warning(d->o.log, "instance %s went away while idle; replacing it", id);
+        release(d, m, slot, true);
+    }
     snprintf(res->instance_id, sizeof res->instance_id, "%s", id);
-
-    /* The request's environment, plus who serves it. */
-    das_rpc_pair_t *env = das_xmalloc((rq->n_env + 1) * sizeof *env);
-    if (rq->n_env)
-        memcpy(env, rq->env, rq->n_env * sizeof *env);
-    env[rq->n_env] = (das_rpc_pair_t){"INSTANCE_ID", id};
-    das_rpc_request_t with_id = *rq;
-    with_id.env = env;
-    with_id.n_env = rq->n_env + 1;
-    das_rpc_buf_t req = {0};
-    das_rpc_encode_request(&req, &with_id);
-    free(env);
-
-    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms);
-    das_rpc_buf_dispose(&req);
     bool broken = x < 0;
     if (x == -ETIMEDOUT) {
+
         das_instance_kill(m->inst);
         char how[160];
         das_instance_wait(m->inst, how, sizeof how);

@@ -220,19 +220,12 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     }
     int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
     if (rc < 0)
-        return rc == -EPIPE ? -ECONNRESET : rc;
+        return rc == -ECONNRESET ? -EPIPE : rc; /* gone before the request reached it */
     das_rpc_type_t type;
     rc = das_rpc_recv_frame(fd, &type, response);
     if (rc < 0)
         return rc;
     return type == DAS_RPC_RESPONSE ? 0 : -EPROTO;
-}
-
-bool das_instance_is_gone(das_instance_t *inst, int slot)
-{
-    struct pollfd pfd = {.fd = inst->fds[slot], .events = POLLIN};
-    /* An idle slot has nothing to read: readable means hung up (or a protocol error). */
-    return poll(&pfd, 1, 0) != 0;
 }
 
 void das_instance_kill(das_instance_t *inst)

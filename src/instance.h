@@ -40,14 +40,12 @@ pid_t das_instance_pid(const das_instance_t *inst);
 int das_instance_n_slots(const das_instance_t *inst);
 
 /* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits up to `timeout_ms` for the
- * response, stored encoded in `response`. Returns 0; -ECONNRESET/-EPIPE when the instance died
- * (see das_instance_wait); -ETIMEDOUT when the deadline passed (the instance is then in an
- * unknown state and must be killed); -EPROTO for a malformed answer. */
+ * response, stored encoded in `response`. Returns 0; -EPIPE when the instance was gone before
+ * the request reached it (it may be retried elsewhere); -ECONNRESET when the instance died
+ * while it had the request (see das_instance_wait); -ETIMEDOUT when the deadline passed (the
+ * instance is then in an unknown state and must be killed); -EPROTO for a malformed answer. */
 int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
                           das_rpc_buf_t *response, int timeout_ms);
-
-/* True when the instance has gone away (its idle slot hung up), without blocking. */
-bool das_instance_is_gone(das_instance_t *inst, int slot);
 
 /* Sends SIGKILL. Safe to call from any thread, any number of times. */
 void das_instance_kill(das_instance_t *inst);

@@ -301,4 +301,38 @@ TEST(test_request_past_its_deadline_gets_500_and_the_instance_is_replaced)
     CHECK_EQ(stop(&s), 0);
 }
 
+TEST(test_instance_killed_while_idle_is_replaced_without_failing_a_request)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    long before = get_pid(&s);
+    CHECK(before > 0);
+    CHECK_OK(kill((pid_t)before, SIGKILL));
+    harness_sleep_ms(100);
+    /* The dead instance refuses the request before it is delivered; another one answers. */
+    long after = get_pid(&s);
+    CHECK(after > 0);
+    CHECK(after != before);
+    char *log = harness_log(&s);
+    CHECK_STR_CONTAINS(log, "went away while idle");
+    free(log);
+    CHECK_EQ(stop(&s), 0);
+}
+
+TEST(test_instances_exit_when_the_server_is_killed_outright)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    long inst = get_pid(&s);
+    CHECK(inst > 0);
+    /* SIGKILL leaves no chance to clean up: the instance must notice on its own. */
+    CHECK_OK(kill(s.pid, SIGKILL));
+    long long until = harness_now_ms() + 10000;
+    while (kill((pid_t)inst, 0) == 0 && harness_now_ms() < until)
+        harness_sleep_ms(20);
+    CHECK_EQ(kill((pid_t)inst, 0), -1);
+    CHECK_EQ(errno, ESRCH);
+    CHECK_EQ(stop(&s), -1); /* it died by a signal, as intended */
+}
+
 CHECK_MAIN()
