@@ -30,10 +30,19 @@ typedef struct member {
     struct member *next;
 } member_t;
 
+/* A request waiting for a slot. Slots are handed to waiters in arrival order (a total order:
+ * no herd of threads racing for a freed slot, and no request overtaken by a later one). */
+typedef struct waiter {
+    pthread_cond_t cond;
+    member_t *m; /* set, with `slot`, when a slot was handed over */
+    int slot;
+    struct waiter *next;
+} waiter_t;
+
 struct das_dispatch {
     das_dispatch_options_t o; /* immutable */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond; /* broadcast when a request ends or the pool changes */
     /* Everything below is guarded by `lock`. */
     member_t *members; /* oldest first */
     int n_starting;
@@ -43,6 +52,8 @@ struct das_dispatch {
     uint64_t next_seq;
     int in_flight;
     bool shutting_down;
+    waiter_t *wait_head; /* requests waiting for a slot, oldest first */
+    waiter_t **wait_tail;
 };
 
 static int64_t now_ms(das_dispatch_t *d)
@@ -135,10 +146,54 @@ static int take_slot_locked(member_t *m)
     abort(); /* the caller checked busy < n_slots */
 }
 
-static void cond_wait_until(das_dispatch_t *d, int64_t deadline_ms)
+static void cond_wait_until(das_dispatch_t *d, pthread_cond_t *cond, int64_t deadline_ms)
 {
     struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
-    pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+    pthread_cond_timedwait(cond, &d->lock, &ts);
+}
+
+static void init_monotonic_cond(pthread_cond_t *cond)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* Gives free slots to waiting requests, oldest first. */
+static void hand_out_locked(das_dispatch_t *d)
+{
+    while (d->wait_head) {
+        member_t *m = pick_locked(d);
+        if (!m)
+            return;
+        waiter_t *w = d->wait_head;
+        d->wait_head = w->next;
+        if (!d->wait_head)
+            d->wait_tail = &d->wait_head;
+        w->slot = take_slot_locked(m);
+        w->m = m;
+        pthread_cond_signal(&w->cond);
+    }
+}
+
+static void unqueue_locked(das_dispatch_t *d, waiter_t *w)
+{
+    for (waiter_t **pp = &d->wait_head; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            if (!*pp)
+                d->wait_tail = pp;
+            return;
+        }
+    }
+}
+
+static void wake_all_waiters_locked(das_dispatch_t *d)
+{
+    for (waiter_t *w = d->wait_head; w; w = w->next)
+        pthread_cond_signal(&w->cond);
 }
 
 /* Starts an instance of the current build. Called with the lock held; drops it while the
@@ -207,21 +262,32 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     return 0;
 }
 
-/* Takes a slot for a request, starting an instance when needed. */
+/* Takes a slot for a request: a free one at once when nobody is waiting, else a place in the
+ * queue; an instance is started when there is none, or when the request has waited
+ * pending_wait_ms; after queue_timeout_ms the answer is 503. */
 static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispatch_result_t *res)
 {
     int64_t start = now_ms(d);
     int64_t spawn_at = start + d->o.pending_wait_ms;
     int64_t give_up_at = start + d->o.queue_timeout_ms;
     int rc = 0;
+    waiter_t w = {.m = NULL};
+    bool queued = false;
+    init_monotonic_cond(&w.cond);
     pthread_mutex_lock(&d->lock);
     for (;;) {
+        if (w.m) { /* a slot was handed over while we waited */
+            *out_m = w.m;
+            *out_slot = w.slot;
+            queued = false;
+            break;
+        }
         if (d->shutting_down) {
             snprintf(res->detail, sizeof res->detail, "the server is shutting down");
             rc = AE_EUNAVAILABLE;
             break;
         }
-        member_t *m = pick_locked(d);
+        member_t *m = !d->wait_head ? pick_locked(d) : NULL;
         if (m) {
             *out_slot = take_slot_locked(m);
             *out_m = m;
@@ -230,11 +296,15 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
         int64_t now = now_ms(d);
         int have = live_count_locked(d) + d->n_starting;
         if (have < d->o.max_instances && (have == 0 || now >= spawn_at)) {
+            if (queued)
+                unqueue_locked(d, &w);
+            queued = false;
             das_err_t err = {0};
             rc = start_member_locked(d, &m, &err);
             if (rc == 0) {
                 *out_m = m;
                 *out_slot = 0;
+                hand_out_locked(d); /* its other slots go to whoever waits */
                 break;
             }
             snprintf(res->detail, sizeof res->detail, "%s", err.msg);
@@ -250,12 +320,22 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
             rc = AE_EUNAVAILABLE;
             break;
         }
-        cond_wait_until(d, have < d->o.max_instances && spawn_at < give_up_at ? spawn_at
-                                                                               : give_up_at);
+        if (!queued) {
+            *d->wait_tail = &w;
+            d->wait_tail = &w.next;
+            w.next = NULL;
+            queued = true;
+        }
+        cond_wait_until(d, &w.cond,
+                        have < d->o.max_instances && spawn_at < give_up_at ? spawn_at
+                                                                           : give_up_at);
     }
+    if (queued)
+        unqueue_locked(d, &w);
     if (rc == 0)
         d->in_flight++;
     pthread_mutex_unlock(&d->lock);
+    pthread_cond_destroy(&w.cond);
     return rc;
 }
 
@@ -268,6 +348,7 @@ static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
         m->dead = true;
     d->in_flight--;
     member_t *finished = take_finished_locked(d);
+    hand_out_locked(d);
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     free_members(finished);
@@ -299,11 +380,8 @@ das_dispatch_t *das_dispatch_create(const das_dispatch_options_t *opts)
     das_dispatch_t *d = das_xcalloc(1, sizeof *d);
     d->o = *opts;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    init_monotonic_cond(&d->cond);
+    d->wait_tail = &d->wait_head;
     return d;
 }
 
@@ -334,6 +412,7 @@ void das_dispatch_set_build(das_dispatch_t *d, const char *so_path, char *const 
     for (member_t *m = d->members; m; m = m->next)
         m->draining = true;
     member_t *finished = take_finished_locked(d);
+    wake_all_waiters_locked(d); /* nothing to wait for on the old build: start a new one */
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     free_members(finished);
@@ -348,6 +427,7 @@ void das_dispatch_prestart(das_dispatch_t *d)
         if (start_member_locked(d, &m, &err) == 0) {
             m->slot_busy[0] = false;
             m->busy = 0;
+            hand_out_locked(d);
             pthread_cond_broadcast(&d->cond);
         } else {
             das_log_error(d->o.log, "cannot start an instance: %s", err.msg);
@@ -409,10 +489,11 @@ void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms)
 {
     pthread_mutex_lock(&d->lock);
     d->shutting_down = true;
+    wake_all_waiters_locked(d);
     pthread_cond_broadcast(&d->cond);
     int64_t until = now_ms(d) + grace_ms;
     while (d->in_flight > 0 && now_ms(d) < until)
-        cond_wait_until(d, until);
+        cond_wait_until(d, &d->cond, until);
     if (d->in_flight > 0) {
         das_log_warning(d->o.log, "%d request%s still running after %d ms; stopping instances",
                         d->in_flight, d->in_flight == 1 ? "" : "s", grace_ms);
