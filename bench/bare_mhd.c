@@ -1,7 +1,8 @@
 /* bare_mhd.c - the HTTP ceiling for the benchmarks: the least a libmicrohttpd server can do to
  * answer "Hello, World!" with keep-alive. Same threading mode as devappserver's front end
  * unless --mode is given, so a ratio against it measures our own work.
- *   bare_mhd --port-file F [--mode thread-per-connection|pool|epoll]
+ *   bare_mhd --port-file F [--body-size N] [--mode thread-per-connection|pool|epoll]
+ * --body-size answers N bytes instead of "Hello, World!\n" (the ceiling for static files).
  * It answers on the second call of a request: libmicrohttpd 0.9.75 closes a keep-alive
  * connection whose response is queued on the first call.
  */
@@ -24,6 +25,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
 {
     (void)cls; (void)url; (void)method; (void)version; (void)upload_data;
     static int first_call_marker;
+    /* The first call only sees the headers; answering there would cost keep-alive. */
     if (*req_cls == NULL) {
         *req_cls = &first_call_marker;
         return MHD_YES;
@@ -35,14 +37,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
 int main(int argc, char **argv)
 {
     const char *port_file = NULL, *mode = "thread-per-connection";
+    size_t body_size = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port-file") == 0)
             port_file = argv[i + 1];
         else if (strcmp(argv[i], "--mode") == 0)
             mode = argv[i + 1];
+        else if (strcmp(argv[i], "--body-size") == 0)
+            body_size = strtoul(argv[i + 1], NULL, 10);
     }
-    static const char body[] = "Hello, World!\n";
-    hello = MHD_create_response_from_buffer(sizeof body - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    static const char hello_body[] = "Hello, World!\n";
+    char *body = (char *)hello_body;
+    size_t len = sizeof hello_body - 1;
+    if (body_size) {
+        body = malloc(body_size);
+        memset(body, 'x', body_size);
+        len = body_size;
+    }
+    hello = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(hello, "Content-Type", "text/plain");
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     unsigned int pool = 0;

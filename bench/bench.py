@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""bench.py - devappserver's benchmarks, each measured against a ceiling in the same run.
+
+Run through bench/run, which installs what is missing and builds the binaries first:
+
+    bench/run [--smoke] [--json FILE] [--compare OLD.json] [NAME ...]
+
+Each throughput benchmark alternates our server and its ceiling (A, B, A, B ...) so that both
+see the same machine, whose speed drifts by up to 2x within minutes; the ratio is taken per
+pair and reported as the median with its min-max. Everything runs on 127.0.0.1, every process
+started here is stopped by its PID, and every step is bounded in time.
+"""
+
+import argparse
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# ---------------------------------------------------------------- processes
+
+_started = []  # every Popen we started, stopped at exit whatever happens
+
+
+def _stop_all():
+    for p in _started:
+        stop(p)
+
+
+atexit.register(_stop_all)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+def start(argv, log_path=None, **kw):
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
+    _started.append(p)
+    return p
+
+
+def stop(p, timeout=15):
+    """Stops one process we started: SIGTERM, then SIGKILL if it will not go."""
+    if p.poll() is not None:
+        return p.returncode
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port_file(path, proc, timeout=120):
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with status %s before listening" % (proc.args[0], proc.returncode))
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            if text:
+                return int(text)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError("no port file %s after %d s" % (path, timeout))
+
+
+def wait_http(port, timeout=30, path="/"):
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                return
+        except OSError:
+            time.sleep(0.001)
+    raise RuntimeError("no 200 from port %d within %d s" % (port, timeout))
+
+
+# ---------------------------------------------------------------- the servers
+
+
+class Servers:
+    """Starts the programs the benchmarks compare, each on its own port, in `work`."""
+
+    def __init__(self, build, work):
+        self.build = build
+        self.work = work
+        self.das = os.path.join(build, "devappserver")
+        self.bare = os.path.join(build, "bare_mhd")
+
+    def devappserver(self, name, appdir, *args, ready_path="/"):
+        d = os.path.join(self.work, name)
+        os.makedirs(d, exist_ok=True)
+        port_file = os.path.join(d, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        argv = [self.das, "--port", "0", "--port-file", port_file, "--storage-path",
+                os.path.join(self.work, "storage-" + name), "--log-level", "warning", *args, appdir]
+        p = start(argv, os.path.join(d, "log"))
+        port = wait_port_file(port_file, p)
+        wait_http(port, path=ready_path)
+        return p, port
+
+    def bare_mhd(self, name, body_size=0):
+        d = os.path.join(self.work, name)
+        os.makedirs(d, exist_ok=True)
+        port_file = os.path.join(d, "port")
+        argv = [self.bare, "--port-file", port_file]
+        if body_size:
+            argv += ["--body-size", str(body_size)]
+        p = start(argv, os.path.join(d, "log"))
+        port = wait_port_file(port_file, p)
+        wait_http(port)
+        return p, port
+
+    def kore(self):
+        script = os.path.join(ROOT, "bench", "kore", "start")
+        if not os.access(script, os.X_OK):
+            return None, None
+        port = free_port()
+        d = os.path.join(self.work, "kore")
+        os.makedirs(d, exist_ok=True)
+        p = start([script, str(port), d], os.path.join(d, "log"))
+        try:
+            wait_http(port, timeout=120)
+        except RuntimeError:
+            stop(p)
+            return None, None
+        return p, port
+
+
+# ---------------------------------------------------------------- wrk
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(port, conns, seconds, path="/"):
+    """Runs wrk; returns requests/s, p99 latency in ms, and errors (socket errors + non-2xx)."""
+    out = subprocess.run(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "--latency",
+                          "http://127.0.0.1:%d%s" % (port, path)],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    p99 = float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    return {"rps": rps, "p99_ms": p99, "errors": errors}
+
+
+# ---------------------------------------------------------------- results
+
+
+class Results:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, name, ours, ceiling, ratios, goal, ok, unit="", note=""):
+        row = {"benchmark": name, "ours": ours, "ceiling": ceiling, "unit": unit, "goal": goal,
+               "status": "n/a" if ok is None else ("pass" if ok else "short"), "note": note}
+        if ratios:
+            row["ratio"] = statistics.median(ratios)
+            row["ratio_min"] = min(ratios)
+            row["ratio_max"] = max(ratios)
+            row["pairs"] = len(ratios)
+        self.rows.append(row)
+        print("  %s" % format_row(row), flush=True)
+
+    def table(self):
+        head = "%-28s %14s %14s %22s %-30s %s" % ("benchmark", "ours", "ceiling", "ratio (min-max)",
+                                                 "goal", "status")
+        return "\n".join([head, "-" * len(head)] + [format_row(r) for r in self.rows])
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if unit == "req/s":
+        return "%.0f %s" % (v, unit)
+    return "%.1f %s" % (v, unit) if unit else "%.3g" % v
+
+
+def format_row(r):
+    ratio = "-"
+    if "ratio" in r:
+        ratio = "%.2fx (%.2f-%.2f)" % (r["ratio"], r["ratio_min"], r["ratio_max"])
+    return "%-28s %14s %14s %22s %-30s %s%s" % (
+        r["benchmark"], fmt(r["ours"], r["unit"]), fmt(r["ceiling"], r["unit"]), ratio, r["goal"],
+        r["status"], ("  " + r["note"]) if r["note"] else "")
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def bench_throughput(ctx, name, ours_args, conns, goal_ratio, ceiling_body=0, path="/",
+                     appdir=None, p99_goal=False):
+    """Alternates our server and the bare server under `conns` connections."""
+    appdir = appdir or os.path.join(ROOT, "samples", "helloworld")
+    ours, oport = ctx.servers.devappserver(name, appdir, *ours_args, ready_path=path)
+    bare, bport = ctx.servers.bare_mhd(name + "-bare", ceiling_body)
+    try:
+        wrk(oport, conns, 1, path)  # warm both: instances started, caches hot
+        wrk(bport, conns, 1)
+        a, b = [], []
+        for _ in range(ctx.pairs):
+            a.append(wrk(oport, conns, ctx.seconds, path))
+            b.append(wrk(bport, conns, ctx.seconds))
+    finally:
+        stop(ours)
+        stop(bare)
+    ratios = [x["rps"] / y["rps"] for x, y in zip(a, b)]
+    med = statistics.median(ratios)
+    errors = sum(x["errors"] for x in a)
+    ctx.results.add(name + " req/s", statistics.median(x["rps"] for x in a),
+                    statistics.median(y["rps"] for y in b), ratios, ">= %.1fx bare MHD" % goal_ratio,
+                    None if ctx.smoke else med >= goal_ratio, "req/s",
+                    "%d errors" % errors if errors else "")
+    if p99_goal:
+        ours_p99 = statistics.median(x["p99_ms"] for x in a)
+        bare_p99 = statistics.median(y["p99_ms"] for y in b)
+        limit = 2 * bare_p99 + 1
+        ctx.results.add(name + " p99", ours_p99, bare_p99,
+                        [x["p99_ms"] / y["p99_ms"] for x, y in zip(a, b)],
+                        "<= 2x bare p99 + 1 ms (%.2f)" % limit,
+                        None if ctx.smoke else ours_p99 <= limit, "ms")
+
+
+def bench_hello_c8(ctx):
+    bench_throughput(ctx, "hello-concurrent-c8", ["--dispatch", "concurrent"], 8, 0.6, p99_goal=True)
+
+
+def bench_hello_c64(ctx):
+    bench_throughput(ctx, "hello-concurrent-c64", ["--dispatch", "concurrent"], 64, 0.6, p99_goal=True)
+
+
+def bench_hello_serial(ctx):
+    bench_throughput(ctx, "hello-serial-c8", ["--dispatch", "serial", "--max-instances", "4"], 8, 0.4)
+
+
+def bench_static(ctx):
+    app = os.path.join(ctx.work, "static-app")
+    os.makedirs(os.path.join(app, "static"), exist_ok=True)
+    with open(os.path.join(app, "app.yaml"), "w") as f:
+        f.write("runtime: c\napi_version: 1\nthreadsafe: true\n"
+                "handlers:\n- url: /static\n  static_dir: static\n")
+    with open(os.path.join(app, "static", "4k.txt"), "w") as f:
+        f.write(("x" * 63 + "\n") * 64)
+    bench_throughput(ctx, "static-4k-c8", [], 8, 0.8, ceiling_body=4096, path="/static/4k.txt",
+                     appdir=app)
+
+
+def bench_kore(ctx):
+    """Kore, the C web framework a developer might pick instead, beside ours and the bare server."""
+    kore, kport = ctx.servers.kore()
+    if not kore:
+        ctx.results.add("kore-c8 req/s", None, None, [], "reported", None, "req/s",
+                        "Kore could not be started (see bench/kore)")
+        return
+    ours, oport = ctx.servers.devappserver("vs-kore", os.path.join(ROOT, "samples", "helloworld"))
+    bare, bport = ctx.servers.bare_mhd("vs-kore-bare")
+    try:
+        for port in (oport, kport, bport):
+            wrk(port, 8, 1)
+        a, k, b = [], [], []
+        for _ in range(ctx.pairs):
+            a.append(wrk(oport, 8, ctx.seconds))
+            k.append(wrk(kport, 8, ctx.seconds))
+            b.append(wrk(bport, 8, ctx.seconds))
+    finally:
+        for p in (ours, kore, bare):
+            stop(p)
+    med = lambda xs: statistics.median(x["rps"] for x in xs)
+    ctx.results.add("kore-c8 req/s (Kore/bare)", med(k), med(b),
+                    [x["rps"] / y["rps"] for x, y in zip(k, b)], "reported (was 0.96x)", None, "req/s")
+    ratios = [x["rps"] / y["rps"] for x, y in zip(a, k)]
+    m = statistics.median(ratios)
+    ctx.results.add("hello-c8 vs Kore", med(a), med(k), ratios, ">= 0.6x Kore (moonshot 0.8x)",
+                    None if ctx.smoke else m >= 0.6, "req/s",
+                    "moonshot met" if m >= 0.8 else "")
+
+
+def time_to_first_200(argv, port, log_path, timeout=120):
+    t0 = time.monotonic()
+    p = start(argv, log_path)
+    try:
+        wait_http(port, timeout)
+        return (time.monotonic() - t0) * 1000
+    finally:
+        stop(p)
+
+
+def bench_startup(ctx):
+    app = os.path.join(ROOT, "samples", "helloworld")
+    storage = os.path.join(ctx.work, "storage-startup")
+    n = 3 if ctx.smoke else 10
+
+    def run(clear):
+        if clear:
+            shutil.rmtree(storage, ignore_errors=True)
+        port = free_port()
+        return time_to_first_200([ctx.servers.das, "--port", str(port), "--storage-path", storage,
+                                  "--log-level", "warning", app], port,
+                                 os.path.join(ctx.work, "startup.log"))
+
+    run(False)  # builds once, so the next runs find the build cached
+    cached = [run(False) for _ in range(n)]
+    cold = [run(True) for _ in range(max(3, n // 3))]
+    m = statistics.median(cached)
+    ctx.results.add("startup, cached build", m, None, [], "<= 50 ms (Kore: 75 ms)",
+                    None if ctx.smoke else m <= 50, "ms",
+                    "median of %d, %.1f-%.1f" % (n, min(cached), max(cached)))
+    ctx.results.add("startup, cold build", statistics.median(cold), None, [], "reported", None, "ms",
+                    "median of %d, compile included" % len(cold))
+    kore_script = os.path.join(ROOT, "bench", "kore", "start")
+    if os.access(kore_script, os.X_OK):
+        times = []
+        for _ in range(n):
+            port = free_port()
+            d = os.path.join(ctx.work, "kore-startup")
+            os.makedirs(d, exist_ok=True)
+            try:
+                times.append(time_to_first_200([kore_script, str(port), d], port,
+                                               os.path.join(d, "log")))
+            except RuntimeError:
+                break
+        if times:
+            ctx.results.add("startup, Kore (peer)", statistics.median(times), None, [], "reported",
+                            None, "ms", "median of %d" % len(times))
+
+
+def get_body(port, path="/"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+def write_hello(app, text):
+    src = os.path.join(ROOT, "samples", "helloworld", "hello.c")
+    with open(src) as f:
+        code = f.read().replace("Hello, World!", text)
+    tmp = os.path.join(app, ".hello.c.tmp")
+    with open(tmp, "w") as f:
+        f.write(code)
+    os.rename(tmp, os.path.join(app, "hello.c"))  # as an editor's atomic save does
+
+
+def build_ms(log_path):
+    with open(log_path, errors="replace") as f:
+        found = re.findall(r"built \S+ \((\d+) ms\)", f.read())
+    return float(found[-1]) if found else float("nan")
+
+
+def bench_reload(ctx):
+    app = os.path.join(ctx.work, "reload-app")
+    shutil.rmtree(app, ignore_errors=True)
+    shutil.copytree(os.path.join(ROOT, "samples", "helloworld"), app)
+    d = os.path.join(ctx.work, "reload")
+    os.makedirs(d, exist_ok=True)
+    port_file = os.path.join(d, "port")
+    log = os.path.join(d, "log")
+    p = start([ctx.servers.das, "--port", "0", "--port-file", port_file, "--storage-path",
+               os.path.join(ctx.work, "storage-reload"), "--log-level", "info", app], log)
+    try:
+        port = wait_port_file(port_file, p)
+        wait_http(port)
+        n = 3 if ctx.smoke else 10
+        latencies, compiles = [], []
+        for i in range(n):
+            want = "Hello, reload %d!" % i
+            t0 = time.monotonic()
+            write_hello(app, want)
+            until = t0 + 60
+            while time.monotonic() < until:
+                status, body = get_body(port)
+                if want in body:
+                    break
+                time.sleep(0.002)
+            latencies.append((time.monotonic() - t0) * 1000)
+            compiles.append(build_ms(log))
+        m, c = statistics.median(latencies), statistics.median(compiles)
+        ctx.results.add("reload: save to new response", m, c, [], "<= compile + 50 ms",
+                        None if ctx.smoke else m <= c + 50, "ms",
+                        "ceiling = compile time; median of %d" % n)
+
+        # Failed requests while reloading under load.
+        reloads = 4 if ctx.smoke else 20
+        seconds = 3 if ctx.smoke else 12
+        done = []
+
+        def reloader():
+            for i in range(reloads):
+                want = "Hello, load %d!" % i
+                write_hello(app, want)
+                until = time.monotonic() + 30
+                while time.monotonic() < until:
+                    if want in get_body(port)[1]:
+                        break
+                    time.sleep(0.005)
+                time.sleep(max(0.0, (seconds - 1) / reloads - 0.1))
+            done.append(True)
+
+        t = threading.Thread(target=reloader)
+        t.start()
+        w = wrk(port, 8, seconds)
+        t.join()
+        ctx.results.add("reload: failed requests", w["errors"], None, [],
+                        "0 during %d reloads, 8 conns" % reloads,
+                        None if ctx.smoke else (w["errors"] == 0 and bool(done)), "",
+                        "%.0f req/s meanwhile" % w["rps"])
+    finally:
+        stop(p)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+    return int(m.group(1)) if m else 0
+
+
+def instance_pids(server_pid):
+    out = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def hammer(port, n):
+    """n keep-alive GETs on one connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(n):
+        c.request("GET", "/")
+        c.getresponse().read()
+    c.close()
+
+
+def bench_memory(ctx):
+    ours, port = ctx.servers.devappserver("memory", os.path.join(ROOT, "samples", "helloworld"))
+    try:
+        first = 1000 if ctx.smoke else 10000
+        total = 5000 if ctx.smoke else 100000
+        hammer(port, first)
+        inst = instance_pids(ours.pid)
+        s1, i1 = rss_kb(ours.pid), (rss_kb(inst[0]) if inst else 0)
+        # The rest concurrently, so every slot and connection path is exercised.
+        threads = [threading.Thread(target=hammer, args=(port, (total - first) // 4)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        s2, i2 = rss_kb(ours.pid), (rss_kb(inst[0]) if inst else 0)
+    finally:
+        stop(ours)
+    ctx.results.add("memory: server RSS", s1 / 1024, None, [], "<= 10 MB",
+                    None if ctx.smoke else s1 <= 10 * 1024, "MB", "after %d requests" % first)
+    ctx.results.add("memory: idle instance RSS", i1 / 1024, None, [], "<= 10 MB",
+                    None if ctx.smoke else 0 < i1 <= 10 * 1024, "MB", "after %d requests" % first)
+    growth = (s2 - s1) + (i2 - i1)
+    ctx.results.add("memory: growth", growth / 1024, None, [],
+                    "none from %dk to %dk requests" % (first // 1000, total // 1000),
+                    None if ctx.smoke else growth <= 512, "MB",
+                    "server %+d kB, instance %+d kB" % (s2 - s1, i2 - i1))
+
+
+BENCHMARKS = {
+    "hello-c8": bench_hello_c8,
+    "hello-c64": bench_hello_c64,
+    "hello-serial": bench_hello_serial,
+    "static": bench_static,
+    "kore": bench_kore,
+    "startup": bench_startup,
+    "reload": bench_reload,
+    "memory": bench_memory,
+}
+
+
+class Context:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="benchmarks to run (default: all): " + ", ".join(BENCHMARKS))
+    ap.add_argument("--build", required=True, help="directory with devappserver and bare_mhd")
+    ap.add_argument("--smoke", action="store_true", help="a few seconds each, no goals checked")
+    ap.add_argument("--pairs", type=int, default=3, help="A/B pairs per throughput benchmark")
+    ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--json", help="where to write the results (default: BUILD/bench-results.json)")
+    ap.add_argument("--compare", help="an earlier results file to show beside this run")
+    args = ap.parse_args()
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        ap.error("unknown benchmark %s; known: %s" % (", ".join(unknown), ", ".join(BENCHMARKS)))
+
+    ctx = Context()
+    ctx.smoke = args.smoke
+    ctx.pairs = 1 if args.smoke else max(3, args.pairs)
+    ctx.seconds = 1 if args.smoke else args.seconds
+    ctx.work = tempfile.mkdtemp(prefix="das-bench-")
+    ctx.servers = Servers(os.path.abspath(args.build), ctx.work)
+    ctx.results = Results()
+    failed = []
+    try:
+        for name in args.names or BENCHMARKS:
+            print("== %s" % name, flush=True)
+            try:
+                BENCHMARKS[name](ctx)
+            except Exception as e:  # one broken benchmark must not hide the others
+                failed.append(name)
+                print("  %s failed: %s" % (name, e), flush=True)
+    finally:
+        _stop_all()
+        shutil.rmtree(ctx.work, ignore_errors=True)
+
+    print()
+    print(ctx.results.table())
+    out = args.json or os.path.join(args.build, "bench-results.json")
+    doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "smoke": args.smoke,
+           "pairs": ctx.pairs, "seconds": ctx.seconds, "cpus": os.cpu_count(), "rows": ctx.results.rows}
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
+    print("\nresults written to %s" % out)
+    if args.compare:
+        with open(args.compare) as f:
+            old = {r["benchmark"]: r for r in json.load(f)["rows"]}
+        print("\ncompared with %s:" % args.compare)
+        for r in ctx.results.rows:
+            o = old.get(r["benchmark"])
+            if o and "ratio" in r and "ratio" in o:
+                print("  %-28s ratio %.2fx, was %.2fx" % (r["benchmark"], r["ratio"], o["ratio"]))
+    if failed:
+        print("benchmarks that could not run: %s" % ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
