@@ -570,6 +570,8 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
     }
     das_http_response_add_header(rs, "Server", SERVER_SOFTWARE);
 
+    if (!das_log_is_enabled(s->log, DAS_LOG_INFO))
+        return;
     double ms = (double)(das_clock_monotonic_ns(s->clock) - t0) / 1e6;
     struct timespec now;
     das_clock_wall(s->clock, &now);

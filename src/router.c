@@ -3,8 +3,8 @@
  */
 #include "router.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "regex.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +35,14 @@ int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *er
             pcre2_get_error_message(code, msg, sizeof msg);
             das_err_set(err, AE_EINVAL, "%s:%d:%d: invalid url '%s': %s", h->file, h->line,
                         h->col, h->url, (char *)msg);
+            das_router_destroy(r);
+            return AE_EINVAL;
+        }
+        uint32_t groups = 0;
+        pcre2_pattern_info(r->codes[i], PCRE2_INFO_CAPTURECOUNT, &groups);
+        if (groups >= DAS_REGEX_MAX_GROUPS) {
+            das_err_set(err, AE_EINVAL, "%s:%d:%d: url '%s' has %u groups; at most %d are allowed",
+                        h->file, h->line, h->col, h->url, groups, DAS_REGEX_MAX_GROUPS - 2);
             das_router_destroy(r);
             return AE_EINVAL;
         }
@@ -75,13 +83,11 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
 {
     memset(route, 0, sizeof *route);
     size_t len = strlen(path);
+    pcre2_match_data *md = das_regex_thread_match_data();
     for (size_t i = from; i < r->n; i++) {
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->codes[i], NULL);
         int rc = pcre2_match(r->codes[i], (PCRE2_SPTR)path, len, 0, 0, md, NULL);
-        if (rc < 0) {
-            pcre2_match_data_free(md);
+        if (rc < 0)
             continue;
-        }
         const das_config_handler_t *h = &r->cfg->handlers[i];
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         route->handler = h;
@@ -95,15 +101,14 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
             break;
         case DAS_HANDLER_STATIC_DIR: {
             /* The last group is the rest of the path below the url prefix. */
-            uint32_t last = pcre2_get_ovector_count(md) - 1;
-            int g = rc - 1 < (int)last ? rc - 1 : (int)last;
+            uint32_t g = 0;
+            pcre2_pattern_info(r->codes[i], PCRE2_INFO_CAPTURECOUNT, &g);
             const char *rest = path + ov[2 * g];
             size_t rest_len = ov[2 * g + 1] - ov[2 * g];
             route->target = das_xasprintf("%s/%.*s", h->static_dir, (int)rest_len, rest);
             break;
         }
         }
-        pcre2_match_data_free(md);
         return 0;
     }
     return AE_ENOTFOUND;

@@ -1,22 +1,29 @@
-/* static.c - safe resolution of static files under APPDIR, skip_files, and MIME types. */
+/* static.c - safe resolution of static files under APPDIR, skip_files, and MIME types.
+ *
+ * Files are opened with openat2(RESOLVE_BENEATH) relative to an open APPDIR, so the kernel
+ * itself refuses ".." and symlinks that lead out, in one system call; older kernels fall back
+ * to realpath() and a prefix check.
+ */
 #include "static.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "regex.h"
 
 struct das_static {
     char *appdir; /* canonical, no trailing slash */
     size_t appdir_len;
+    int dirfd;    /* APPDIR, for openat2(RESOLVE_BENEATH); -1 when it could not be opened */
     pcre2_code *skip;
 };
 
@@ -46,6 +53,7 @@ int das_static_create(const char *appdir, const char *skip_files, das_static_t *
     st->appdir_len = strlen(appdir);
     while (st->appdir_len > 1 && st->appdir[st->appdir_len - 1] == '/')
         st->appdir[--st->appdir_len] = '\0';
+    st->dirfd = open(st->appdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int code;
     PCRE2_SIZE off;
     st->skip = pcre2_compile((PCRE2_SPTR)skip_files, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
@@ -65,16 +73,16 @@ void das_static_destroy(das_static_t *st)
     if (!st)
         return;
     pcre2_code_free(st->skip);
+    if (st->dirfd >= 0)
+        close(st->dirfd);
     free(st->appdir);
     free(st);
 }
 
 bool das_static_is_skipped(const das_static_t *st, const char *relpath)
 {
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    int rc = pcre2_match(st->skip, (PCRE2_SPTR)relpath, strlen(relpath), 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    return rc >= 0;
+    pcre2_match_data *md = das_regex_thread_match_data();
+    return pcre2_match(st->skip, (PCRE2_SPTR)relpath, strlen(relpath), 0, 0, md, NULL) >= 0;
 }
 
 const char *das_static_mime_type(const char *name)
@@ -113,36 +121,84 @@ static bool normalize(char *rel)
     return true;
 }
 
+/* Opens `rel` below APPDIR in one system call; the kernel refuses any path that would leave
+ * APPDIR, through ".." or a symlink (RESOLVE_BENEATH). Returns an fd, or -errno (-ENOSYS on
+ * kernels older than 5.6, -EXDEV for an escape). */
+static int open_beneath(const das_static_t *st, const char *rel, bool follow_symlinks)
+{
+    if (st->dirfd < 0)
+        return -ENOSYS;
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+                                      (follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS)};
+    long fd = syscall(SYS_openat2, st->dirfd, rel, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* The same, for kernels without openat2: resolve with realpath() and check the prefix. */
+static int open_checked(const das_static_t *st, const char *rel)
+{
+    char *joined = das_xasprintf("%s/%s", st->appdir, rel);
+    char real[PATH_MAX];
+    int fd;
+    if (!realpath(joined, real))
+        fd = -errno;
+    else if (strncmp(real, st->appdir, st->appdir_len) != 0 || real[st->appdir_len] != '/')
+        fd = -EXDEV;
+    else if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        fd = -errno;
+    free(joined);
+    return fd;
+}
+
+/* True when the file open as `fd` is, once symlinks are resolved, one skip_files excludes. */
+static bool resolves_to_skipped(const das_static_t *st, int fd)
+{
+    char link[64], real[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    if (n <= 0)
+        return false; /* no /proc: the unresolved path was checked already */
+    real[n] = '\0';
+    if ((size_t)n <= st->appdir_len + 1 || strncmp(real, st->appdir, st->appdir_len) != 0 ||
+        real[st->appdir_len] != '/')
+        return true; /* cannot happen after the checks above; refuse if it does */
+    return das_static_is_skipped(st, real + st->appdir_len + 1);
+}
+
 int das_static_open(const das_static_t *st, const char *relpath, das_static_file_t *file)
 {
     memset(file, 0, sizeof *file);
     file->fd = -1;
-    char *rel = das_xstrdup(relpath);
+    char small[512];
+    size_t len = strlen(relpath);
+    char *rel = len < sizeof small ? memcpy(small, relpath, len + 1) : das_xstrdup(relpath);
     int rc = 0;
-    char *joined = NULL;
-    char real[PATH_MAX];
     if (!normalize(rel) || rel[0] == '\0' || das_static_is_skipped(st, rel)) {
         rc = AE_EINVAL;
         goto out;
     }
-    joined = das_xasprintf("%s/%s", st->appdir, rel);
-    if (!realpath(joined, real)) {
-        rc = errno == ENOENT || errno == ENOTDIR ? AE_ENOTFOUND : AE_EIO;
-        goto out;
+    /* Most paths have no symlink: one openat2() serves them. A path with one is opened again
+     * following symlinks (still beneath APPDIR), and its target is checked against skip_files
+     * (a link to .git/config, say). */
+    bool via_symlink = false;
+    int fd = open_beneath(st, rel, false);
+    if (fd == -ELOOP) {
+        fd = open_beneath(st, rel, true);
+        via_symlink = true;
+    } else if (fd == -ENOSYS) {
+        fd = open_checked(st, rel);
+        via_symlink = true;
     }
-    /* Symlinks may point anywhere inside APPDIR, never outside it. */
-    if (strncmp(real, st->appdir, st->appdir_len) != 0 || real[st->appdir_len] != '/' ||
-        das_static_is_skipped(st, real + st->appdir_len + 1)) {
-        rc = AE_EINVAL;
-        goto out;
-    }
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        rc = errno == ENOENT ? AE_ENOTFOUND : AE_EIO;
+        rc = fd == -ENOENT || fd == -ENOTDIR ? AE_ENOTFOUND
+             : fd == -EXDEV || fd == -ELOOP  ? AE_EINVAL
+                                             : AE_EIO;
         goto out;
     }
     struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+        (via_symlink && resolves_to_skipped(st, fd))) {
         close(fd);
         rc = AE_EINVAL;
         goto out;
@@ -155,7 +211,7 @@ int das_static_open(const das_static_t *st, const char *relpath, das_static_file
                  (unsigned long long)sb.st_mtim.tv_nsec);
     file->mime = das_static_mime_type(rel);
 out:
-    free(joined);
-    free(rel);
+    if (rel != small)
+        free(rel);
     return rc;
 }

@@ -35,6 +35,12 @@ static das_static_t *setup(void)
     snprintf(p, sizeof p, "%s/pub/in.css", real);
     if (symlink("a.css", p) < 0)
         return NULL;
+    snprintf(p, sizeof p, "%s/pub/to-secret.txt", real);
+    if (symlink(".secret", p) < 0)
+        return NULL;
+    snprintf(p, sizeof p, "%s/pub/up.css", real);
+    if (symlink("../pub/a.css", p) < 0)
+        return NULL;
     das_static_t *st;
     das_err_t err;
     if (das_static_create(real, DAS_CONFIG_DEFAULT_SKIP_FILES, &st, &err) < 0)
@@ -88,6 +94,11 @@ TEST(test_static_refuses_symlinks_out_of_appdir_but_follows_those_inside)
     CHECK_EQ(das_static_open(st, "pub/out", &f), AE_EINVAL);
     CHECK_OK(das_static_open(st, "pub/in.css", &f));
     close(f.fd);
+    /* A link that climbs with ".." but stays inside APPDIR is fine. */
+    CHECK_OK(das_static_open(st, "pub/up.css", &f));
+    close(f.fd);
+    /* A link to a file skip_files hides is refused like the file itself. */
+    CHECK_EQ(das_static_open(st, "pub/to-secret.txt", &f), AE_EINVAL);
     teardown(st);
 }
 
