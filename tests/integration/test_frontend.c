@@ -596,4 +596,39 @@ TEST(test_static_symlink_out_of_appdir_is_refused_inside_is_served)
     CHECK_EQ(stopped, 0);
 }
 
+TEST(test_static_large_file_arrives_whole_and_small_one_is_unchanged)
+{
+    /* Files above 64 KB go out with sendfile(), smaller ones are copied: both must be exact. */
+    char tmp[256], app[300], path[400];
+    harness_tmpdir(tmp, sizeof tmp);
+    snprintf(app, sizeof app, "%s/echo", tmp);
+    CHECK_OK(harness_copy_tree(harness_app("echo"), app));
+    size_t n = 300 * 1024 + 7;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 26);
+    big[n] = '\0';
+    snprintf(path, sizeof path, "%s/static/big.txt", app);
+    CHECK_OK(harness_write_file(path, big));
+    harness_server_t s;
+    CHECK_OK(harness_start(&s, app, NULL));
+    harness_response_t r, h;
+    int got = harness_get(&s, "/static/big.txt", &r);
+    int got_head = harness_request(&s, "HEAD", "/static/big.txt", NULL, NULL, 0, &h);
+    char len[32] = "";
+    harness_header(&h, "Content-Length", len, sizeof len);
+    bool same = r.len == n && memcmp(r.body, big, n) == 0;
+    size_t head_len = h.len;
+    harness_response_dispose(&r);
+    harness_response_dispose(&h);
+    free(big);
+    CHECK_EQ(harness_stop(&s), 0);
+    remove_dir(tmp);
+    CHECK_OK(got);
+    CHECK_OK(got_head);
+    CHECK(same);
+    CHECK_EQ(atol(len), (long)n);
+    CHECK_EQ(head_len, 0);
+}
+
 CHECK_MAIN()
