@@ -54,6 +54,7 @@ struct das_dispatch {
     bool shutting_down;
     waiter_t *wait_head; /* requests waiting for a slot, oldest first */
     waiter_t **wait_tail;
+    int64_t queued_since_ms; /* when the queue last went from empty to non-empty */
 };
 
 static int64_t now_ms(das_dispatch_t *d)
@@ -295,7 +296,12 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
         }
         int64_t now = now_ms(d);
         int have = live_count_locked(d) + d->n_starting;
-        if (have < d->o.max_instances && (have == 0 || now >= spawn_at)) {
+        /* A new instance when there is none; when this request has waited pending_wait_ms;
+         * or when requests have queued without a break for that long (steady demand beyond
+         * the pool, where each single request waits only briefly), one start at a time. */
+        bool backlog = d->wait_head && d->n_starting == 0 &&
+                       now - d->queued_since_ms >= d->o.pending_wait_ms;
+        if (have < d->o.max_instances && (have == 0 || now >= spawn_at || backlog)) {
             if (queued)
                 unqueue_locked(d, &w);
             queued = false;
@@ -321,6 +327,8 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
             break;
         }
         if (!queued) {
+            if (!d->wait_head)
+                d->queued_since_ms = now;
             *d->wait_tail = &w;
             d->wait_tail = &w.next;
             w.next = NULL;
