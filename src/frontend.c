@@ -382,25 +382,13 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
 
 /* ---------------------------------------------------------------- app handlers */
 
-static void html_escape(das_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': das_buf_puts(b, "&lt;"); break;
-        case '>': das_buf_puts(b, "&gt;"); break;
-        case '&': das_buf_puts(b, "&amp;"); break;
-        default: das_buf_append(b, s, 1);
-        }
-    }
-}
-
 static void build_error_page(das_app_t *app, das_http_response_t *rs)
 {
     das_buf_t b = {0};
     das_buf_puts(&b, "<!DOCTYPE html>\n<html><head><title>Build error</title></head><body>\n"
                      "<h1>500 - the app does not compile</h1>\n<p>devappserver rebuilds it as "
                      "soon as a source file changes. The compiler said:</p>\n<pre>");
-    html_escape(&b, app->build_error);
+    das_buf_html_escape(&b, app->build_error);
     das_buf_puts(&b, "</pre>\n</body></html>\n");
     das_http_response_set_text(rs, 500, "text/html; charset=utf-8", "%s", b.data);
     das_buf_dispose(&b);

@@ -94,20 +94,6 @@ char *das_login_url_quote(const char *s)
     return das_buf_steal(&b);
 }
 
-static void html_escape(das_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': das_buf_puts(b, "&lt;"); break;
-        case '>': das_buf_puts(b, "&gt;"); break;
-        case '&': das_buf_puts(b, "&amp;"); break;
-        case '"': das_buf_puts(b, "&quot;"); break;
-        case '\'': das_buf_puts(b, "&#39;"); break;
-        default: das_buf_append(b, s, 1);
-        }
-    }
-}
-
 char *das_login_page(const char *continue_url, const das_login_user_t *current)
 {
     das_buf_t b = {0};
@@ -116,14 +102,14 @@ char *das_login_page(const char *continue_url, const das_login_user_t *current)
                      "works, and you may sign in as an administrator.</p>\n");
     if (current) {
         das_buf_puts(&b, "<p>Signed in as <b>");
-        html_escape(&b, current->email);
+        das_buf_html_escape(&b, current->email);
         das_buf_puts(&b, current->admin ? "</b> (administrator).</p>\n" : "</b>.</p>\n");
     }
     das_buf_puts(&b, "<form method=\"get\" action=\"/_ah/login\">\n"
                      "<input type=\"hidden\" name=\"continue\" value=\"");
-    html_escape(&b, continue_url);
+    das_buf_html_escape(&b, continue_url);
     das_buf_puts(&b, "\">\n<p>Email: <input type=\"text\" name=\"email\" value=\"");
-    html_escape(&b, current ? current->email : "test@example.com");
+    das_buf_html_escape(&b, current ? current->email : "test@example.com");
     das_buf_puts(&b, "\"></p>\n<p><label><input type=\"checkbox\" name=\"admin\" "
                      "value=\"True\"> Sign in as Administrator</label></p>\n"
                      "<p><input type=\"submit\" name=\"action\" value=\"Login\"> "

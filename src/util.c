@@ -125,6 +125,20 @@ void das_buf_printf(das_buf_t *b, const char *fmt, ...)
     va_end(ap);
 }
 
+void das_buf_html_escape(das_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': das_buf_puts(b, "&lt;"); break;
+        case '>': das_buf_puts(b, "&gt;"); break;
+        case '&': das_buf_puts(b, "&amp;"); break;
+        case '"': das_buf_puts(b, "&quot;"); break;
+        case '\'': das_buf_puts(b, "&#39;"); break;
+        default: das_buf_append(b, s, 1);
+        }
+    }
+}
+
 void das_buf_reset(das_buf_t *b)
 {
     b->len = 0;

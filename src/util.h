@@ -39,6 +39,8 @@ void das_buf_append(das_buf_t *b, const void *data, size_t n);
 void das_buf_puts(das_buf_t *b, const char *s);
 void das_buf_printf(das_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void das_buf_vprintf(das_buf_t *b, const char *fmt, va_list ap);
+/* Appends `s` with <, >, &, " and ' written as HTML entities. */
+void das_buf_html_escape(das_buf_t *b, const char *s);
 void das_buf_reset(das_buf_t *b);
 void das_buf_dispose(das_buf_t *b);
 /* Hands the bytes to the caller (free() them) and leaves `b` empty. */
