@@ -59,7 +59,7 @@ const char *harness_sample(const char *name)
     return buf;
 }
 
-static void remove_tree(const char *path)
+void harness_remove_tree(const char *path)
 {
     struct stat sb;
     if (lstat(path, &sb) < 0)
@@ -73,7 +73,7 @@ static void remove_tree(const char *path)
                     continue;
                 char child[1024];
                 snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-                remove_tree(child);
+                harness_remove_tree(child);
             }
             closedir(d);
         }
@@ -83,11 +83,11 @@ static void remove_tree(const char *path)
     }
 }
 
-char *harness_log(const harness_server_t *s)
+char *harness_read_file(const char *path)
 {
-    FILE *f = fopen(s->log_path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f)
-        return strdup("");
+        return NULL;
     char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
@@ -98,6 +98,99 @@ char *harness_log(const harness_server_t *s)
     fclose(f);
     fclose(m);
     return buf;
+}
+
+char *harness_log(const harness_server_t *s)
+{
+    char *log = harness_read_file(s->log_path);
+    return log ? log : strdup("");
+}
+
+/* ---------------------------------------------------------------- servers left running */
+
+/* Every server harness_start() started and harness_stop() has not stopped yet (pid > 0), so
+ * that one a failed check left running is stopped at exit instead of outliving the test. */
+enum { MAX_RUNNING = 32 };
+static harness_server_t running[MAX_RUNNING];
+
+static void stop_leftovers(void)
+{
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        if (running[i].pid > 0) {
+            harness_server_t s = running[i]; /* harness_stop() clears the slot */
+            char *log = harness_log(&s);
+            printf("# a failed test left server %d running; its log:\n%s\n", (int)s.pid, log);
+            free(log);
+            harness_stop(&s);
+        }
+    }
+}
+
+static void remember(const harness_server_t *s)
+{
+    static bool registered;
+    if (!registered)
+        atexit(stop_leftovers);
+    registered = true;
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        if (running[i].pid <= 0) {
+            running[i] = *s;
+            return;
+        }
+    }
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_RUNNING; i++)
+        if (running[i].pid == pid)
+            running[i].pid = -1;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+/* Forks and runs `argv`, its stdout and stderr going to `out_path`. Returns the PID, or -1. */
+static pid_t spawn(const char *const *argv, const char *out_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        perror("execv");
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits up to `timeout_ms` for `pid` to exit (then kills it with SIGKILL). Returns its exit
+ * status, or -1 when it died by a signal or had to be killed. With a `port_file`, it stops
+ * waiting as soon as that file holds something (the server is listening): the process is
+ * then stopped with SIGTERM and the result is -2. */
+static int wait_exit(pid_t pid, long timeout_ms, const char *port_file)
+{
+    long long until = harness_now_ms() + timeout_ms;
+    int st = 0;
+    for (;;) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        struct stat sb;
+        if (port_file && stat(port_file, &sb) == 0 && sb.st_size > 0) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &st, 0);
+            return -2;
+        }
+        if (harness_now_ms() > until) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        harness_sleep_ms(10);
+    }
 }
 
 int harness_start(harness_server_t *s, const char *appdir, const char *const *args)
@@ -132,20 +225,9 @@ int harness_start(harness_server_t *s, const char *appdir, const char *const *ar
     argv[n++] = appdir;
     argv[n] = NULL;
 
-    pid_t pid = fork();
+    pid_t pid = spawn(argv, s->log_path);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(argv[0], (char *const *)argv);
-        perror("execv");
-        _exit(127);
-    }
     s->pid = pid;
     long long until = harness_now_ms() + 120000;
     while (harness_now_ms() < until) {
@@ -155,6 +237,7 @@ int harness_start(harness_server_t *s, const char *appdir, const char *const *ar
             if (fscanf(f, "%d", &port) == 1 && port > 0) {
                 fclose(f);
                 s->port = port;
+                remember(s);
                 return 0;
             }
             fclose(f);
@@ -174,80 +257,68 @@ int harness_start(harness_server_t *s, const char *appdir, const char *const *ar
         waitpid(s->pid, NULL, 0);
         s->pid = -1;
     }
-    remove_tree(s->dir);
+    harness_remove_tree(s->dir);
     return -1;
 }
 
 int harness_stop(harness_server_t *s)
 {
+    return harness_stop_with_signal(s, SIGTERM);
+}
+
+int harness_stop_with_signal(harness_server_t *s, int sig)
+{
     if (s->pid <= 0)
         return s->dir[0] ? -1 : 0;
-    kill(s->pid, SIGTERM);
-    long long until = harness_now_ms() + 30000;
-    int st = 0;
-    int rc = -1;
-    for (;;) {
-        pid_t r = waitpid(s->pid, &st, WNOHANG);
-        if (r == s->pid) {
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            break;
-        }
-        if (harness_now_ms() > until) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &st, 0);
-            break;
-        }
-        harness_sleep_ms(10);
-    }
+    pid_t pid = s->pid;
+    forget(pid);
+    kill(pid, sig);
+    int rc = wait_exit(pid, 30000, NULL);
     if (rc != 0) {
         char *log = harness_log(s);
-        fprintf(stdout, "# server exit status %d; its log:\n%s\n", rc, log);
+        fprintf(stdout, "# server exit status %d after signal %d; its log:\n%s\n", rc, sig, log);
         free(log);
     }
     s->pid = -1;
-    remove_tree(s->dir);
+    harness_remove_tree(s->dir);
+    return rc;
+}
+
+/* Runs the binary with `args` to its end (see harness_run), or, with `until_listening`, with
+ * `--port-file F` first and only until it writes F. */
+static int run(const char *const *args, bool until_listening, long timeout_ms, char **output)
+{
+    char dir[256], out_path[300], port_file[300];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = env_or("DAS_BIN", "devappserver");
+    if (until_listening) {
+        argv[n++] = "--port-file";
+        argv[n++] = port_file;
+    }
+    for (int i = 0; args && args[i] && n < 60; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = spawn(argv, out_path);
+    int rc = pid < 0 ? -1 : wait_exit(pid, timeout_ms, until_listening ? port_file : NULL);
+    *output = harness_read_file(out_path);
+    if (!*output)
+        *output = strdup("");
+    harness_remove_tree(dir);
     return rc;
 }
 
 int harness_run(const char *const *args, char **output)
 {
-    char dir[256], out_path[300];
-    harness_tmpdir(dir, sizeof dir);
-    snprintf(out_path, sizeof out_path, "%s/out", dir);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = env_or("DAS_BIN", "devappserver");
-    for (int i = 0; args && args[i] && n < 60; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0, rc = -1;
-    long long until = harness_now_ms() + 60000;
-    for (;;) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            break;
-        }
-        if (harness_now_ms() > until) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            break;
-        }
-        harness_sleep_ms(10);
-    }
-    harness_server_t tmp = {0};
-    snprintf(tmp.log_path, sizeof tmp.log_path, "%s", out_path);
-    *output = harness_log(&tmp);
-    remove_tree(dir);
-    return rc;
+    return run(args, false, 60000, output);
+}
+
+int harness_run_until_listening(const char *const *args, char **output)
+{
+    return run(args, true, 120000, output);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -317,6 +388,15 @@ int harness_request(const harness_server_t *s, const char *method, const char *p
 int harness_get(const harness_server_t *s, const char *path, harness_response_t *r)
 {
     return harness_request(s, "GET", path, NULL, NULL, 0, r);
+}
+
+long harness_get_text(const harness_server_t *s, const char *path, char *out, size_t cap)
+{
+    harness_response_t r;
+    long status = harness_get(s, path, &r) == 0 ? r.status : -1;
+    snprintf(out, cap, "%s", r.body ? r.body : "");
+    harness_response_dispose(&r);
+    return status;
 }
 
 void harness_response_dispose(harness_response_t *r)

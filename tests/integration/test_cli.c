@@ -1,18 +1,11 @@
 /* test_cli.c - the command line a user types: --help and --version, usage errors (exit 2 with a
  * message saying what is wrong), start-up errors (exit 1), and the accepted spellings of a
  * start (the `serve` subcommand, APPDIR given as the path of app.yaml, --dispatch serial). */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -31,78 +24,6 @@
         }                                                                                      \
         free(run_out_);                                                                        \
     } while (0)
-
-static void remove_dir(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stdout, "# could not remove %s\n", dir);
-}
-
-/* Starts `devappserver --port-file F args...` and waits (up to 120 s) for it either to exit or
- * to write F (it is listening). Returns its exit status, or -2 when it started listening (it
- * is then stopped with SIGTERM), -1 on a signal or timeout. `*output` gets its output. */
-static int run_until_listening_or_exit(const char *const *args, char **output)
-{
-    char dir[256], out_path[300], port_file[300];
-    harness_tmpdir(dir, sizeof dir);
-    snprintf(out_path, sizeof out_path, "%s/out", dir);
-    snprintf(port_file, sizeof port_file, "%s/port", dir);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = getenv("DAS_BIN") && *getenv("DAS_BIN") ? getenv("DAS_BIN") : "devappserver";
-    argv[n++] = "--port-file";
-    argv[n++] = port_file;
-    for (int i = 0; args[i] && n < 60; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int rc = -1, st = 0;
-    long long until = harness_now_ms() + 120000;
-    for (;;) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            break;
-        }
-        struct stat sb;
-        if (stat(port_file, &sb) == 0 && sb.st_size > 0) {
-            kill(pid, SIGTERM);
-            waitpid(pid, &st, 0);
-            rc = -2;
-            break;
-        }
-        if (harness_now_ms() > until) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            break;
-        }
-        harness_sleep_ms(20);
-    }
-    FILE *f = fopen(out_path, "r");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (f) {
-        char chunk[4096];
-        size_t k;
-        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-            fwrite(chunk, 1, k, m);
-        fclose(f);
-    }
-    fclose(m);
-    *output = buf;
-    remove_dir(dir);
-    return rc;
-}
 
 /* ---------------------------------------------------------------- help and version */
 
@@ -196,7 +117,7 @@ TEST(test_cli_two_appdirs_is_a_usage_error)
     harness_tmpdir(other, sizeof other);
     CHECK_RUN_FAILS(2, "unexpected argument", "--port", "0", harness_app("echo"), other);
     CHECK_RUN_FAILS(2, other, "--port", "0", harness_app("echo"), other);
-    remove_dir(other);
+    harness_remove_tree(other);
 }
 
 /* ---------------------------------------------------------------- start-up errors: exit 1 */
@@ -210,7 +131,7 @@ TEST(test_cli_dispatch_deterministic_parses_but_is_not_yet_available)
                                 "--storage-path", storage, harness_app("echo"), NULL};
     char *out = NULL;
     int rc = harness_run(args, &out);
-    remove_dir(st);
+    harness_remove_tree(st);
     if (rc != 1)
         fprintf(stdout, "# output:\n%s\n", out);
     CHECK_EQ(rc, 1);
@@ -229,7 +150,7 @@ TEST(test_cli_nonexistent_appdir_exits_1_naming_it)
     const char *const args[] = {"--port", "0", "--storage-path", storage, missing, NULL};
     char *out = NULL;
     int rc = harness_run(args, &out);
-    remove_dir(st);
+    harness_remove_tree(st);
     CHECK_EQ(rc, 1);
     CHECK_STR_CONTAINS(out, missing);
     CHECK_STR_CONTAINS(out, "No such file or directory");
@@ -246,7 +167,7 @@ TEST(test_cli_port_in_use_exits_1_with_a_message)
     const char *const args[] = {"--port", port, "--storage-path", storage, harness_app("echo"),
                                 NULL};
     char *out = NULL;
-    int rc = run_until_listening_or_exit(args, &out);
+    int rc = harness_run_until_listening(args, &out);
     if (rc != 1)
         fprintf(stdout, "# second server on port %s: status %d (-2: it started listening on "
                         "the port the first one holds); output:\n%s\n",
@@ -267,22 +188,6 @@ TEST(test_cli_port_in_use_exits_1_with_a_message)
 }
 
 /* ---------------------------------------------------------------- ways to start */
-
-/* TEST(name) whose body runs against a server started on `appdir` with `args` (as `s`), and
- * which stops that server however the body ends: a failing check leaves no server behind. */
-#define SERVER_TEST(name, appdir, ...)                                                         \
-    static void name##_body(const harness_server_t *s, int *check_failed_,                     \
-                            int *check_skipped_);                                              \
-    TEST(name)                                                                                 \
-    {                                                                                          \
-        const char *const server_args_[] = {__VA_ARGS__, NULL};                                \
-        harness_server_t server_;                                                              \
-        CHECK_OK(harness_start(&server_, (appdir), server_args_));                             \
-        name##_body(&server_, check_failed_, check_skipped_);                                  \
-        int stop_rc_ = harness_stop(&server_);                                                 \
-        CHECK_EQ(stop_rc_, 0);                                                                 \
-    }                                                                                          \
-    static void name##_body(const harness_server_t *s, int *check_failed_, int *check_skipped_)
 
 static const char *echo_app_yaml(void)
 {

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 static const char hello_c[] =
     "#include <appengine/appengine.h>\n"
@@ -23,14 +22,6 @@ typedef struct {
     char *output;   /* what the server printed */
     int status;     /* its exit status */
 } run_t;
-
-static void remove_dir(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stdout, "# could not remove %s\n", dir);
-}
 
 /* Writes an app (hello.c and `yaml` as app.yaml) into a fresh folder. */
 static void make_app(run_t *r, const char *yaml)
@@ -64,7 +55,37 @@ static void run_dispose(run_t *r)
 {
     free(r->output);
     r->output = NULL;
-    remove_dir(r->tmp);
+    harness_remove_tree(r->tmp);
+}
+
+/* What a server started on the app answered to one GET, gathered (and the server stopped)
+ * before any check can end the test. */
+typedef struct {
+    int started, got, stopped; /* 0 when each step worked */
+    long status;
+    char body[16];
+    char *log; /* the server's log (malloc'd) */
+} served_t;
+
+static void serve_one_get(const run_t *r, const char *path, served_t *out)
+{
+    harness_server_t s;
+    harness_response_t resp = {0};
+    out->started = harness_start(&s, r->app, NULL);
+    out->got = out->started == 0 ? harness_get(&s, path, &resp) : -1;
+    out->status = resp.status;
+    snprintf(out->body, sizeof out->body, "%s", resp.body ? resp.body : "");
+    harness_response_dispose(&resp);
+    out->log = out->started == 0 ? harness_log(&s) : strdup("");
+    out->stopped = out->started == 0 ? harness_stop(&s) : -1;
+}
+
+/* An app.yaml with `n` handlers, /h1 to /hN. */
+static void yaml_with_handlers(char *yaml, size_t cap, int n)
+{
+    size_t len = (size_t)snprintf(yaml, cap, "runtime: c\nthreadsafe: true\nhandlers:\n");
+    for (int i = 1; i <= n; i++)
+        len += (size_t)snprintf(yaml + len, cap - len, "- url: /h%d\n  script: hello.app\n", i);
 }
 
 /* Runs the server on `yaml` and checks: exit status 1, nothing served, and the output holds
@@ -122,9 +143,7 @@ TEST(test_config_unsupported_runtime_is_an_error)
 TEST(test_config_more_than_100_handlers_is_an_error)
 {
     char yaml[8192];
-    size_t n = (size_t)snprintf(yaml, sizeof yaml, "runtime: c\nthreadsafe: true\nhandlers:\n");
-    for (int i = 1; i <= 101; i++)
-        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "- url: /h%d\n  script: hello.app\n", i);
+    yaml_with_handlers(yaml, sizeof yaml, 101);
     /* The 101st handler starts on line 3 + 2*100 + 1, after "- ". */
     CHECK_CONFIG_ERROR(yaml, "204:3",
                        "Found more than 100 URLMap entries in application configuration");
@@ -133,26 +152,18 @@ TEST(test_config_more_than_100_handlers_is_an_error)
 TEST(test_config_exactly_100_handlers_is_accepted)
 {
     char yaml[8192];
-    size_t n = (size_t)snprintf(yaml, sizeof yaml, "runtime: c\nthreadsafe: true\nhandlers:\n");
-    for (int i = 1; i <= 100; i++)
-        n += (size_t)snprintf(yaml + n, sizeof yaml - n, "- url: /h%d\n  script: hello.app\n", i);
+    yaml_with_handlers(yaml, sizeof yaml, 100);
     run_t r;
     make_app(&r, yaml);
-    harness_server_t s;
-    int started = harness_start(&s, r.app, NULL);
-    harness_response_t resp = {0};
-    int got = started == 0 ? harness_get(&s, "/h100", &resp) : -1;
-    long status = resp.status;
-    char body[16];
-    snprintf(body, sizeof body, "%s", resp.body ? resp.body : "");
-    harness_response_dispose(&resp);
-    int stopped = started == 0 ? harness_stop(&s) : -1;
+    served_t got;
+    serve_one_get(&r, "/h100", &got);
+    free(got.log);
     run_dispose(&r);
-    CHECK_OK(started);
-    CHECK_OK(got);
-    CHECK_EQ(status, 200);
-    CHECK_STR_EQ(body, "hi");
-    CHECK_EQ(stopped, 0);
+    CHECK_OK(got.started);
+    CHECK_OK(got.got);
+    CHECK_EQ(got.status, 200);
+    CHECK_STR_EQ(got.body, "hi");
+    CHECK_EQ(got.stopped, 0);
 }
 
 TEST(test_config_static_files_without_upload_is_an_error)
@@ -281,29 +292,21 @@ TEST(test_config_ignored_field_is_a_warning_and_the_server_starts)
                  "handlers:\n"
                  "- url: /.*\n"
                  "  script: hello.app\n");
-    harness_server_t s;
-    int started = harness_start(&s, r.app, NULL);
-    harness_response_t resp = {0};
-    int got = started == 0 ? harness_get(&s, "/", &resp) : -1;
-    long status = resp.status;
-    char body[16];
-    snprintf(body, sizeof body, "%s", resp.body ? resp.body : "");
-    harness_response_dispose(&resp);
-    char *log = started == 0 ? harness_log(&s) : strdup("");
-    int stopped = started == 0 ? harness_stop(&s) : -1;
+    served_t got;
+    serve_one_get(&r, "/", &got);
     char want[600];
     snprintf(want, sizeof want, "%s/app.yaml:3:1: field 'instance_class' is accepted but "
                                 "ignored by devappserver",
              r.app);
     run_dispose(&r);
-    CHECK_OK(started);
-    CHECK_OK(got);
-    CHECK_EQ(status, 200);
-    CHECK_STR_EQ(body, "hi");
-    CHECK_STR_CONTAINS(log, "WARNING");
-    CHECK_STR_CONTAINS(log, want);
-    free(log);
-    CHECK_EQ(stopped, 0);
+    CHECK_OK(got.started);
+    CHECK_OK(got.got);
+    CHECK_EQ(got.status, 200);
+    CHECK_STR_EQ(got.body, "hi");
+    CHECK_STR_CONTAINS(got.log, "WARNING");
+    CHECK_STR_CONTAINS(got.log, want);
+    free(got.log);
+    CHECK_EQ(got.stopped, 0);
 }
 
 CHECK_MAIN()

@@ -10,94 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Servers still running when a CHECK fails are stopped at exit, so none is left behind. */
-static harness_server_t started[32];
-static int n_started;
-
-static void stop_leftovers(void)
+/* True when one line of the server's log contains all of a, b and c. */
+static bool log_line_has(const harness_server_t *s, const char *a, const char *b, const char *c)
 {
-    for (int i = 0; i < n_started; i++) {
-        if (started[i].pid > 0) {
-            char *log = harness_log(&started[i]);
-            printf("# a failed test left server %d running; its log:\n%s\n", (int)started[i].pid,
-                   log);
-            free(log);
-            harness_stop(&started[i]);
-        }
-    }
-}
-
-static int start(harness_server_t *s, const char *appdir, const char *const *args)
-{
-    int rc = harness_start(s, appdir, args);
-    if (rc == 0 && n_started < 32) {
-        if (n_started == 0)
-            atexit(stop_leftovers);
-        started[n_started++] = *s;
-    }
-    return rc;
-}
-
-static int stop(harness_server_t *s)
-{
-    for (int i = 0; i < n_started; i++)
-        if (started[i].pid == s->pid)
-            started[i].pid = -1;
-    return harness_stop(s);
-}
-
-#define START(s, appdir, args)                                                                 \
-    do {                                                                                       \
-        const char *ext_ = getenv("DAS_TEST_SERVER");                                          \
-        if (ext_ && *ext_)                                                                     \
-            SKIP("needs a server of its own (DAS_TEST_SERVER is set)");                        \
-        CHECK_OK(start((s), (appdir), (args)));                                                \
-    } while (0)
-
-/* GET /pid: the instance's PID, or -1. */
-static long get_pid(const harness_server_t *s)
-{
-    harness_response_t r;
-    long pid = -1;
-    if (harness_get(s, "/pid", &r) == 0 && r.status == 200)
-        pid = atol(r.body);
-    harness_response_dispose(&r);
-    return pid;
-}
-
-/* True when one line of `log` contains all of a, b and c. */
-static bool log_line_has(const char *log, const char *a, const char *b, const char *c)
-{
-    for (const char *line = log; line && *line;) {
+    char *log = harness_log(s);
+    bool found = false;
+    for (const char *line = log; !found && line && *line;) {
         const char *eol = strchr(line, '\n');
         size_t len = eol ? (size_t)(eol - line) : strlen(line);
         char *copy = strndup(line, len);
-        bool all = strstr(copy, a) && strstr(copy, b) && strstr(copy, c);
+        found = strstr(copy, a) && strstr(copy, b) && strstr(copy, c);
         free(copy);
-        if (all)
-            return true;
         line = eol ? eol + 1 : NULL;
     }
-    return false;
-}
-
-typedef struct {
-    const harness_server_t *s;
-    const char *path;
-    harness_response_t r;
-    int rc;
-} req_t;
-
-static void *req_main(void *arg)
-{
-    req_t *q = arg;
-    q->rc = harness_get(q->s, q->path, &q->r);
-    return NULL;
+    free(log);
+    return found;
 }
 
 /* ---------------------------------------------------------------- crashes */
@@ -117,10 +48,7 @@ TEST(test_segfault_gives_500_naming_the_signal_and_a_new_instance_takes_over)
     CHECK_STR_CONTAINS(r.body, "/crash");
     harness_response_dispose(&r);
 
-    char *log = harness_log(&s);
-    bool named = log_line_has(log, "signal 11", "/crash", "echo.app");
-    free(log);
-    CHECK(named);
+    CHECK(log_line_has(&s, "signal 11", "/crash", "echo.app"));
 
     long after = get_pid(&s);
     CHECK(after > 0);
@@ -135,7 +63,7 @@ TEST(test_segfault_gives_500_naming_the_signal_and_a_new_instance_takes_over)
     CHECK_EQ(r2.status, 200);
     CHECK_EQ(atol(r2.body), after);
     harness_response_dispose(&r2);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_abort_gives_500_naming_sigabrt)
@@ -150,14 +78,11 @@ TEST(test_abort_gives_500_naming_sigabrt)
     CHECK_STR_CONTAINS(r.body, "signal 6");
     CHECK_STR_CONTAINS(r.body, "SIGABRT");
     harness_response_dispose(&r);
-    char *log = harness_log(&s);
-    bool named = log_line_has(log, "SIGABRT", "/abort", "echo.app");
-    free(log);
-    CHECK(named);
+    CHECK(log_line_has(&s, "SIGABRT", "/abort", "echo.app"));
     long after = get_pid(&s);
     CHECK(after > 0);
     CHECK(after != before);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_crash_on_one_instance_does_not_disturb_a_request_on_another)
@@ -166,7 +91,7 @@ TEST(test_crash_on_one_instance_does_not_disturb_a_request_on_another)
     const char *args[] = {"--dispatch", "serial", "--max-instances", "2", NULL};
     START(&s, harness_app("echo"), args);
     CHECK(get_pid(&s) > 0);
-    req_t slow = {&s, "/sleep?ms=1500", {0}, 0};
+    req_t slow = {.s = &s, .path = "/sleep?ms=1500"};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, req_main, &slow) == 0);
     harness_sleep_ms(300);
@@ -182,7 +107,7 @@ TEST(test_crash_on_one_instance_does_not_disturb_a_request_on_another)
     CHECK_STR_CONTAINS(slow.r.body, "slept 1500 ms in ");
     harness_response_dispose(&slow.r);
     CHECK(get_pid(&s) > 0);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- keep-alive */
@@ -263,7 +188,7 @@ TEST(test_keep_alive_connection_keeps_working_across_crashes)
     CHECK_EQ(status4, 200);
     CHECK_EQ(conns4, 0);
     CHECK(third_pid > 0 && third_pid != second_pid);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- deadline */
@@ -285,10 +210,7 @@ TEST(test_request_past_its_deadline_gets_500_and_the_instance_is_replaced)
     CHECK_STR_CONTAINS(r.body, "/sleep");
     harness_response_dispose(&r);
     CHECK(took >= 900 && took <= 4000);
-    char *log = harness_log(&s);
-    bool named = log_line_has(log, "deadline", "/sleep", "echo.app");
-    free(log);
-    CHECK(named);
+    CHECK(log_line_has(&s, "deadline", "/sleep", "echo.app"));
     long after = get_pid(&s);
     CHECK(after > 0);
     CHECK(after != before);
@@ -298,7 +220,7 @@ TEST(test_request_past_its_deadline_gets_500_and_the_instance_is_replaced)
         printf("# %s", r.body);
     CHECK_EQ(r.status, 200);
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_instance_killed_while_idle_is_replaced_without_failing_a_request)
@@ -313,10 +235,8 @@ TEST(test_instance_killed_while_idle_is_replaced_without_failing_a_request)
     long after = get_pid(&s);
     CHECK(after > 0);
     CHECK(after != before);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "went away while idle");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "went away while idle");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_instances_exit_when_the_server_is_killed_outright)
@@ -332,7 +252,7 @@ TEST(test_instances_exit_when_the_server_is_killed_outright)
         harness_sleep_ms(20);
     CHECK_EQ(kill((pid_t)inst, 0), -1);
     CHECK_EQ(errno, ESRCH);
-    CHECK_EQ(stop(&s), -1); /* it died by a signal, as intended */
+    CHECK_EQ(harness_stop(&s), -1); /* it died by a signal, as intended */
 }
 
 CHECK_MAIN()

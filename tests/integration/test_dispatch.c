@@ -11,74 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-/* Servers still running when a CHECK fails are stopped at exit, so none is left behind. */
-static harness_server_t started[32];
-static int n_started;
-
-static void stop_leftovers(void)
-{
-    for (int i = 0; i < n_started; i++) {
-        if (started[i].pid > 0) {
-            char *log = harness_log(&started[i]);
-            printf("# a failed test left server %d running; its log:\n%s\n", (int)started[i].pid,
-                   log);
-            free(log);
-            harness_stop(&started[i]);
-        }
-    }
-}
-
-static int start(harness_server_t *s, const char *appdir, const char *const *args)
-{
-    int rc = harness_start(s, appdir, args);
-    if (rc == 0 && n_started < 32) {
-        if (n_started == 0)
-            atexit(stop_leftovers);
-        started[n_started++] = *s;
-    }
-    return rc;
-}
-
-static int stop(harness_server_t *s)
-{
-    for (int i = 0; i < n_started; i++)
-        if (started[i].pid == s->pid)
-            started[i].pid = -1;
-    return harness_stop(s);
-}
-
-#define START(s, appdir, args)                                                                 \
-    do {                                                                                       \
-        const char *ext_ = getenv("DAS_TEST_SERVER");                                          \
-        if (ext_ && *ext_)                                                                     \
-            SKIP("needs a server of its own (DAS_TEST_SERVER is set)");                        \
-        CHECK_OK(start((s), (appdir), (args)));                                                \
-    } while (0)
-
-typedef struct {
-    const harness_server_t *s;
-    const char *path;
-    long delay_ms; /* sleep this long before sending */
-    harness_response_t r;
-    int rc;
-    long long started_ms, ended_ms;
-} req_t;
-
-static void *req_main(void *arg)
-{
-    req_t *q = arg;
-    if (q->delay_ms > 0)
-        harness_sleep_ms(q->delay_ms);
-    q->started_ms = harness_now_ms();
-    q->rc = harness_get(q->s, q->path, &q->r);
-    q->ended_ms = harness_now_ms();
-    return NULL;
-}
 
 /* Sends every request from its own thread at once; returns the wall time of the batch. */
 static long long run_batch(req_t *reqs, int n)
@@ -126,12 +61,8 @@ static int distinct_pids(const req_t *reqs, int n)
 /* The first request makes sure an instance is up, so the batch measures dispatch only. */
 static int warm(const harness_server_t *s)
 {
-    harness_response_t r;
-    int rc = harness_get(s, "/pid", &r);
-    if (rc == 0 && r.status != 200)
-        rc = -1;
-    harness_response_dispose(&r);
-    return rc;
+    char body[32];
+    return harness_get_text(s, "/pid", body, sizeof body) == 200 ? 0 : -1;
 }
 
 /* "N ID" from /count. */
@@ -144,9 +75,21 @@ static int parse_count(const char *body, long *n, char *id, size_t cap)
     return 0;
 }
 
-#define SLEEP4(s, path)                                                                        \
-    {{(s), (path), 0, {0}, 0, 0, 0}, {(s), (path), 0, {0}, 0, 0, 0},                          \
-     {(s), (path), 0, {0}, 0, 0, 0}, {(s), (path), 0, {0}, 0, 0, 0}}
+#define SLEEP4(server, url)                                                                    \
+    {{.s = (server), .path = (url)}, {.s = (server), .path = (url)},                           \
+     {.s = (server), .path = (url)}, {.s = (server), .path = (url)}}
+
+/* Warms `s` up, sends the `n` requests of `reqs` at once and checks that each one got a 200;
+ * `ms` gets the wall time of the batch. */
+#define CHECK_BATCH(s, reqs, n, ms)                                                            \
+    do {                                                                                       \
+        CHECK_OK(warm(s));                                                                     \
+        (ms) = run_batch((reqs), (n));                                                         \
+        for (int i_ = 0; i_ < (n); i_++) {                                                     \
+            CHECK_OK((reqs)[i_].rc);                                                           \
+            CHECK_EQ((reqs)[i_].r.status, 200);                                                \
+        }                                                                                      \
+    } while (0)
 
 /* ---------------------------------------------------------------- serial and concurrent */
 
@@ -155,22 +98,17 @@ TEST(test_serial_dispatch_with_one_instance_runs_requests_one_after_another)
     harness_server_t s;
     const char *args[] = {"--dispatch", "serial", "--max-instances", "1", NULL};
     START(&s, harness_app("echo"), args);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
+    for (int i = 0; i < 4; i++)
         CHECK(slept_pid(reqs[i].r.body) > 0);
-    }
     printf("# 4 x 400 ms, serial, 1 instance: %lld ms\n", ms);
     CHECK(ms >= 1500);
     CHECK_EQ(distinct_pids(reqs, 4), 1);
     dispose_batch(reqs, 4);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "serial dispatch (1 request per instance, up to 1 instance");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "serial dispatch (1 request per instance, up to 1 instance");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_concurrent_dispatch_runs_requests_side_by_side_in_one_instance)
@@ -178,40 +116,31 @@ TEST(test_concurrent_dispatch_runs_requests_side_by_side_in_one_instance)
     harness_server_t s;
     const char *args[] = {"--dispatch", "concurrent", NULL};
     START(&s, harness_app("echo"), args);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
+    for (int i = 0; i < 4; i++)
         CHECK(slept_pid(reqs[i].r.body) > 0);
-    }
     printf("# 4 x 400 ms, concurrent: %lld ms\n", ms);
     CHECK(ms < 1200);
     CHECK_EQ(distinct_pids(reqs, 4), 1);
     dispose_batch(reqs, 4);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "concurrent dispatch (8 requests per instance");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "concurrent dispatch (8 requests per instance");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_threadsafe_app_gets_concurrent_dispatch_by_default)
 {
     harness_server_t s;
     START(&s, harness_app("echo"), NULL);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
-    }
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
     printf("# 4 x 400 ms, default dispatch: %lld ms\n", ms);
     CHECK(ms < 1200);
     CHECK_EQ(distinct_pids(reqs, 4), 1);
     dispose_batch(reqs, 4);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_serial_dispatch_starts_more_instances_on_demand)
@@ -219,23 +148,18 @@ TEST(test_serial_dispatch_starts_more_instances_on_demand)
     harness_server_t s;
     const char *args[] = {"--dispatch", "serial", "--max-instances", "4", NULL};
     START(&s, harness_app("echo"), args);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
+    for (int i = 0; i < 4; i++)
         CHECK(slept_pid(reqs[i].r.body) > 0);
-    }
     int pids = distinct_pids(reqs, 4);
     printf("# 4 x 400 ms, serial, up to 4 instances: %lld ms, %d PIDs\n", ms, pids);
     CHECK(ms < 1300); /* one after another would take 1600 ms */
     CHECK(pids > 1);
     dispose_batch(reqs, 4);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "started instance");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "started instance");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- per-instance globals */
@@ -260,7 +184,7 @@ TEST(test_concurrent_instance_keeps_its_global_counter_across_requests)
             snprintf(first_id, sizeof first_id, "%s", id);
         CHECK_STR_EQ(id, first_id);
     }
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* Two serial instances: each has its own counter, starting from 1, and keeps it. Instance A
@@ -271,21 +195,17 @@ TEST(test_serial_instances_each_have_their_own_globals)
     harness_server_t s;
     const char *args[] = {"--dispatch", "serial", "--max-instances", "2", NULL};
     START(&s, harness_app("echo"), args);
-    CHECK_OK(warm(&s));
 
     /* Two requests at once need two instances. */
-    req_t two[2] = {{&s, "/sleep?ms=600", 0, {0}, 0, 0, 0},
-                    {&s, "/sleep?ms=600", 0, {0}, 0, 0, 0}};
-    run_batch(two, 2);
-    for (int i = 0; i < 2; i++) {
-        CHECK_OK(two[i].rc);
-        CHECK_EQ(two[i].r.status, 200);
-    }
+    req_t two[2] = {{.s = &s, .path = "/sleep?ms=600"}, {.s = &s, .path = "/sleep?ms=600"}};
+    long long ms;
+    CHECK_BATCH(&s, two, 2, ms);
+    printf("# 2 x 600 ms, serial, up to 2 instances: %lld ms\n", ms);
     CHECK_EQ(distinct_pids(two, 2), 2);
     dispose_batch(two, 2);
 
     /* Keep the oldest instance busy; /count goes to the other one, twice. */
-    req_t busy = {&s, "/sleep?ms=2000", 0, {0}, 0, 0, 0};
+    req_t busy = {.s = &s, .path = "/sleep?ms=2000"};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, req_main, &busy) == 0);
     harness_sleep_ms(400);
@@ -318,7 +238,7 @@ TEST(test_serial_instances_each_have_their_own_globals)
     char *log = harness_log(&s);
     bool replaced = strstr(log, "went away while idle") != NULL;
     free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 
     CHECK_EQ(n_a[0], 1);
     CHECK_EQ(n_a[1], 2);
@@ -339,21 +259,15 @@ TEST(test_max_concurrent_requests_flag_limits_requests_per_instance)
     const char *args[] = {"--dispatch", "concurrent", "--max-instances", "1",
                           "--max-concurrent-requests", "2", NULL};
     START(&s, harness_app("echo"), args);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
-    }
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
     printf("# 4 x 400 ms, 2 per instance, 1 instance: %lld ms\n", ms);
     CHECK(ms >= 700); /* two waves */
     CHECK_EQ(distinct_pids(reqs, 4), 1);
     dispose_batch(reqs, 4);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "concurrent dispatch (2 requests per instance");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "concurrent dispatch (2 requests per instance");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_app_yaml_max_concurrent_requests_is_honoured)
@@ -361,24 +275,18 @@ TEST(test_app_yaml_max_concurrent_requests_is_honoured)
     harness_server_t s;
     const char *args[] = {"--max-instances", "1", NULL};
     START(&s, harness_app("b_maxconc"), args);
-    char *log = harness_log(&s);
     /* threadsafe: true still means concurrent dispatch, with one slot per instance. */
-    CHECK_STR_CONTAINS(log, "with concurrent dispatch (1 request");
-    free(log);
-    CHECK_OK(warm(&s));
-    req_t reqs[3] = {{&s, "/sleep?ms=400", 0, {0}, 0, 0, 0},
-                     {&s, "/sleep?ms=400", 0, {0}, 0, 0, 0},
-                     {&s, "/sleep?ms=400", 0, {0}, 0, 0, 0}};
-    long long ms = run_batch(reqs, 3);
-    for (int i = 0; i < 3; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
-    }
+    CHECK_LOG_CONTAINS(&s, "with concurrent dispatch (1 request");
+    req_t reqs[3] = {{.s = &s, .path = "/sleep?ms=400"},
+                     {.s = &s, .path = "/sleep?ms=400"},
+                     {.s = &s, .path = "/sleep?ms=400"}};
+    long long ms;
+    CHECK_BATCH(&s, reqs, 3, ms);
     printf("# 3 x 400 ms, max_concurrent_requests: 1: %lld ms\n", ms);
     CHECK(ms >= 1100); /* one after another */
     CHECK_EQ(distinct_pids(reqs, 3), 1);
     dispose_batch(reqs, 3);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_max_concurrent_requests_flag_overrides_app_yaml)
@@ -386,20 +294,14 @@ TEST(test_max_concurrent_requests_flag_overrides_app_yaml)
     harness_server_t s;
     const char *args[] = {"--max-instances", "1", "--max-concurrent-requests", "4", NULL};
     START(&s, harness_app("b_maxconc"), args);
-    CHECK_OK(warm(&s));
     req_t reqs[4] = SLEEP4(&s, "/sleep?ms=400");
-    long long ms = run_batch(reqs, 4);
-    for (int i = 0; i < 4; i++) {
-        CHECK_OK(reqs[i].rc);
-        CHECK_EQ(reqs[i].r.status, 200);
-    }
+    long long ms;
+    CHECK_BATCH(&s, reqs, 4, ms);
     printf("# 4 x 400 ms, flag 4 over app.yaml 1: %lld ms\n", ms);
     CHECK(ms < 1200);
     dispose_batch(reqs, 4);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "concurrent dispatch (4 requests per instance");
-    free(log);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_LOG_CONTAINS(&s, "concurrent dispatch (4 requests per instance");
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- queue timeout (slow: ~12 s) */
@@ -410,7 +312,7 @@ TEST(test_request_waiting_more_than_10s_for_an_instance_gets_503)
     const char *args[] = {"--dispatch", "serial", "--max-instances", "1", NULL};
     START(&s, harness_app("echo"), args);
     CHECK_OK(warm(&s));
-    req_t hog = {&s, "/sleep?ms=12000", 0, {0}, 0, 0, 0};
+    req_t hog = {.s = &s, .path = "/sleep?ms=12000"};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, req_main, &hog) == 0);
     harness_sleep_ms(300);
@@ -434,7 +336,7 @@ TEST(test_request_waiting_more_than_10s_for_an_instance_gets_503)
     CHECK_OK(harness_get(&s, "/pid", &r));
     CHECK_EQ(r.status, 200);
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 CHECK_MAIN()

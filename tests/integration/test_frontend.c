@@ -17,44 +17,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
-/* TEST(name) whose body runs against a server on `appdir` (as `s`) and which stops that server
- * however the body ends, so a failing check leaves no server behind. */
-#define SERVER_TEST(name, appdir)                                                              \
-    static void name##_body(const harness_server_t *s, int *check_failed_,                     \
-                            int *check_skipped_);                                              \
-    TEST(name)                                                                                 \
-    {                                                                                          \
-        harness_server_t server_;                                                              \
-        CHECK_OK(harness_start(&server_, (appdir), NULL));                                     \
-        name##_body(&server_, check_failed_, check_skipped_);                                  \
-        int stop_rc_ = harness_stop(&server_);                                                 \
-        CHECK_EQ(stop_rc_, 0);                                                                 \
-    }                                                                                          \
-    static void name##_body(const harness_server_t *s, int *check_failed_, int *check_skipped_)
-
-#define ECHO_TEST(name) SERVER_TEST(name, harness_app("echo"))
-
-static void remove_dir(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stdout, "# could not remove %s\n", dir);
-}
-
-/* GETs `path` and copies the body (at most cap-1 bytes) into `out`; returns the status, or -1
- * when no response arrived. */
-static long get_text(const harness_server_t *s, const char *path, char *out, size_t cap)
-{
-    harness_response_t r;
-    long status = harness_get(s, path, &r) == 0 ? r.status : -1;
-    snprintf(out, cap, "%s", r.body ? r.body : "");
-    harness_response_dispose(&r);
-    return status;
-}
+/* A SERVER_TEST (itest.h) on tests/apps/echo. */
+#define ECHO_TEST(name) SERVER_TEST(name, harness_app("echo"), NULL)
 
 static bool all_hex(const char *s)
 {
@@ -67,16 +33,16 @@ static bool all_hex(const char *s)
 /* ================================================================ request checks */
 
 SERVER_TEST(test_frontend_unmatched_url_is_404_with_the_platform_message,
-            harness_app("a_nohandler"))
+            harness_app("a_nohandler"), NULL)
 {
     (void)check_skipped_;
     char body[256];
-    CHECK_EQ(get_text(s, "/other", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/other", body, sizeof body), 404);
     CHECK_STR_EQ(body, "The url \"/other\" does not match any handlers.");
     /* The url regex matches the whole path, not a prefix. */
-    CHECK_EQ(get_text(s, "/only/more", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/only/more", body, sizeof body), 404);
     CHECK_STR_EQ(body, "The url \"/only/more\" does not match any handlers.");
-    CHECK_EQ(get_text(s, "/only", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/only", body, sizeof body), 200);
     CHECK_STR_EQ(body, "only here");
 }
 
@@ -94,7 +60,7 @@ ECHO_TEST(test_frontend_get_with_a_body_is_400_and_never_reaches_the_app)
     harness_response_dispose(&r);
     /* The app's counter never moved. */
     char body[128];
-    CHECK_EQ(get_text(s, "/count", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/count", body, sizeof body), 200);
     CHECK(strncmp(body, "1 ", 2) == 0);
 }
 
@@ -195,25 +161,25 @@ ECHO_TEST(test_frontend_app_sees_the_platform_environment)
 {
     (void)check_skipped_;
     char v[256];
-    CHECK_EQ(get_text(s, "/env?name=APPLICATION_ID", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=APPLICATION_ID", v, sizeof v), 200);
     CHECK_STR_EQ(v, "dev~echo-app");
-    CHECK_EQ(get_text(s, "/env?name=CURRENT_VERSION_ID", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=CURRENT_VERSION_ID", v, sizeof v), 200);
     CHECK(strncmp(v, "v7.", 3) == 0);
     CHECK_EQ(strlen(v), 3 + 18);
     for (const char *p = v + 3; *p; p++)
         CHECK(isdigit((unsigned char)*p));
-    CHECK_EQ(get_text(s, "/env?name=SERVER_SOFTWARE", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=SERVER_SOFTWARE", v, sizeof v), 200);
     CHECK_STR_EQ(v, "Development/2.0");
-    CHECK_EQ(get_text(s, "/env?name=GREETING", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=GREETING", v, sizeof v), 200);
     CHECK_STR_EQ(v, "hello from app.yaml");
-    CHECK_EQ(get_text(s, "/env?name=INSTANCE_ID", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=INSTANCE_ID", v, sizeof v), 200);
     CHECK_EQ(strlen(v), 36);
     CHECK(all_hex(v));
-    CHECK_EQ(get_text(s, "/env?name=CURRENT_MODULE_ID", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=CURRENT_MODULE_ID", v, sizeof v), 200);
     CHECK_STR_EQ(v, "default");
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
-    CHECK_EQ(get_text(s, "/env?name=SERVER_PORT", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=SERVER_PORT", v, sizeof v), 200);
     CHECK_STR_EQ(v, port);
 }
 
@@ -221,8 +187,8 @@ ECHO_TEST(test_frontend_request_log_id_differs_per_request)
 {
     (void)check_skipped_;
     char a[256], b[256];
-    CHECK_EQ(get_text(s, "/env?name=REQUEST_LOG_ID", a, sizeof a), 200);
-    CHECK_EQ(get_text(s, "/env?name=REQUEST_LOG_ID", b, sizeof b), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=REQUEST_LOG_ID", a, sizeof a), 200);
+    CHECK_EQ(harness_get_text(s, "/env?name=REQUEST_LOG_ID", b, sizeof b), 200);
     CHECK(strlen(a) > 0);
     CHECK(strcmp(a, "(unset)") != 0);
     CHECK(strlen(b) > 0);
@@ -234,7 +200,7 @@ ECHO_TEST(test_frontend_warmup_ran_first_as_an_admin)
     (void)check_skipped_;
     char v[64];
     /* echo's /_ah/warmup stores 2 when it ran as an administrator, 1 otherwise. */
-    CHECK_EQ(get_text(s, "/warm", v, sizeof v), 200);
+    CHECK_EQ(harness_get_text(s, "/warm", v, sizeof v), 200);
     CHECK_STR_EQ(v, "2");
 }
 
@@ -372,12 +338,12 @@ ECHO_TEST(test_frontend_access_log_has_a_line_per_request)
 {
     (void)check_skipped_;
     char body[128];
-    CHECK_EQ(get_text(s, "/count", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/count", body, sizeof body), 200);
     const char *space = strchr(body, ' '); /* "1 INSTANCE_ID" */
     CHECK(space);
     char want[128];
     snprintf(want, sizeof want, "instance=%s", space + 1);
-    CHECK_EQ(get_text(s, "/static/missing.txt", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/static/missing.txt", body, sizeof body), 404);
     char *log = harness_log(s);
     bool has_line = strstr(log, "\"GET /count HTTP/1.1\" 200") != NULL;
     bool has_instance = strstr(log, want) != NULL;
@@ -476,10 +442,10 @@ ECHO_TEST(test_static_require_matching_file_serves_the_file_or_falls_through)
 {
     (void)check_skipped_;
     char body[128];
-    CHECK_EQ(get_text(s, "/maybe/hello.txt", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/maybe/hello.txt", body, sizeof body), 200);
     CHECK_STR_EQ(body, "static hello\n");
     /* No such file: the next matching handler, the /.* script (its catch-all says who you are). */
-    CHECK_EQ(get_text(s, "/maybe/nothing", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/maybe/nothing", body, sizeof body), 200);
     CHECK(strncmp(body, "nobody", 6) == 0);
 }
 
@@ -487,7 +453,7 @@ ECHO_TEST(test_static_missing_file_is_404)
 {
     (void)check_skipped_;
     char body[256];
-    CHECK_EQ(get_text(s, "/static/missing.txt", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/static/missing.txt", body, sizeof body), 404);
     CHECK(!strstr(body, "nobody")); /* static_dir does not fall through to the script */
 }
 
@@ -535,10 +501,10 @@ ECHO_TEST(test_static_dotfile_is_not_served)
 {
     (void)check_skipped_;
     char body[256];
-    CHECK_EQ(get_text(s, "/static/.hidden", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/static/.hidden", body, sizeof body), 404);
     /* Nor through static_files' back-reference (default skip_files hides dotfiles); the
      * require_matching_file handler falls through to the script instead. */
-    long st = get_text(s, "/maybe/.hidden", body, sizeof body);
+    long st = harness_get_text(s, "/maybe/.hidden", body, sizeof body);
     CHECK(st == 404 || (st == 200 && strncmp(body, "nobody", 6) == 0));
 }
 
@@ -560,7 +526,7 @@ TEST(test_static_symlink_out_of_appdir_is_refused_inside_is_served)
         made = symlink(links[i][1], link);
     }
     if (made != 0)
-        remove_dir(tmp);
+        harness_remove_tree(tmp);
     CHECK_OK(made);
 
     harness_server_t s;
@@ -574,7 +540,7 @@ TEST(test_static_symlink_out_of_appdir_is_refused_inside_is_served)
         got |= harness_get(&s, "/static/shown.txt", &shown);
     }
     int stopped = started == 0 ? harness_stop(&s) : -1;
-    remove_dir(tmp);
+    harness_remove_tree(tmp);
     long evil_status = evil.status, dir_status = dir.status, inside_status = inside.status,
          shown_status = shown.status;
     bool evil_leak = evil.body && strstr(evil.body, "root:");
@@ -623,7 +589,7 @@ TEST(test_static_large_file_arrives_whole_and_small_one_is_unchanged)
     harness_response_dispose(&h);
     free(big);
     CHECK_EQ(harness_stop(&s), 0);
-    remove_dir(tmp);
+    harness_remove_tree(tmp);
     CHECK_OK(got);
     CHECK_OK(got_head);
     CHECK(same);

@@ -8,50 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Servers still running when a CHECK fails are stopped at exit, so none is left behind. */
-static harness_server_t started[32];
-static int n_started;
-
-static void stop_leftovers(void)
-{
-    for (int i = 0; i < n_started; i++) {
-        if (started[i].pid > 0) {
-            char *log = harness_log(&started[i]);
-            printf("# a failed test left server %d running; its log:\n%s\n", (int)started[i].pid,
-                   log);
-            free(log);
-            harness_stop(&started[i]);
-        }
-    }
-}
-
-static int start(harness_server_t *s, const char *appdir, const char *const *args)
-{
-    int rc = harness_start(s, appdir, args);
-    if (rc == 0 && n_started < 32) {
-        if (n_started == 0)
-            atexit(stop_leftovers);
-        started[n_started++] = *s;
-    }
-    return rc;
-}
-
-static int stop(harness_server_t *s)
-{
-    for (int i = 0; i < n_started; i++)
-        if (started[i].pid == s->pid)
-            started[i].pid = -1;
-    return harness_stop(s);
-}
-
 /* These tests only read, so they can also run against a server started by hand
- * (DAS_TEST_SERVER) that serves tests/apps/echo. */
-#define START(s) CHECK_OK(start((s), harness_app("echo"), NULL))
+ * (DAS_TEST_SERVER) that serves tests/apps/echo: unlike START, this does not skip then. */
+#define START_ECHO(s) CHECK_OK(harness_start((s), harness_app("echo"), NULL))
 
 /* Decodes %XX and '+' in place. */
 static void url_decode(char *s)
@@ -123,7 +86,7 @@ static bool all_digits(const char *s)
 TEST(test_login_required_redirects_to_the_login_page_with_the_original_url)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(&s, "/required/x?a=1&b=two%20words", &r));
     CHECK_EQ(r.status, 302);
@@ -143,13 +106,13 @@ TEST(test_login_required_redirects_to_the_login_page_with_the_original_url)
              s.port);
     url_decode(cont);
     CHECK_STR_EQ(cont, expect_url);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_login_required_with_unauthorized_action_answers_401)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(&s, "/unauthorized/x", &r));
     CHECK_EQ(r.status, 401);
@@ -157,13 +120,13 @@ TEST(test_login_required_with_unauthorized_action_answers_401)
     char v[64];
     CHECK(!harness_header(&r, "Location", v, sizeof v));
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_login_page_without_action_shows_a_form)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(&s, "/_ah/login?continue=%2Frequired%2Fx", &r));
     CHECK_EQ(r.status, 200);
@@ -176,7 +139,7 @@ TEST(test_login_page_without_action_shows_a_form)
     CHECK_STR_CONTAINS(r.body, "value=\"Login\"");
     CHECK_STR_CONTAINS(r.body, "value=\"/required/x\""); /* the continue URL is kept */
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- signing in */
@@ -184,7 +147,7 @@ TEST(test_login_page_without_action_shows_a_form)
 TEST(test_signing_in_sets_a_cookie_and_the_app_sees_the_user)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(
         &s, "/_ah/login?email=a%40example.com&action=Login&continue=%2Frequired%2Fx", &r));
@@ -231,26 +194,26 @@ TEST(test_signing_in_sets_a_cookie_and_the_app_sees_the_user)
     harness_response_dispose(&r);
     CHECK_STR_EQ(email2, "b@example.com");
     CHECK(strcmp(id2, id) != 0);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_signing_in_without_an_email_address_is_refused)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(&s, "/_ah/login?email=nobody&action=Login&continue=%2F", &r));
     CHECK_EQ(r.status, 400);
     char v[256];
     CHECK(!harness_header(&r, "Set-Cookie", v, sizeof v));
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_admin_pages_need_an_administrator)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     char user[600], admin[600];
     CHECK_OK(sign_in(&s, "a%40example.com", false, user, sizeof user));
     CHECK_OK(sign_in(&s, "a%40example.com", true, admin, sizeof admin));
@@ -282,13 +245,13 @@ TEST(test_admin_pages_need_an_administrator)
     CHECK_OK(harness_get(&s, "/admin/x", &r));
     CHECK_EQ(r.status, 302);
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_logging_out_clears_the_cookie)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(harness_get(&s, "/_ah/logout?continue=%2F", &r));
     CHECK_EQ(r.status, 302);
@@ -308,7 +271,7 @@ TEST(test_logging_out_clears_the_cookie)
     CHECK(harness_header(&r, "Set-Cookie", set, sizeof set));
     harness_response_dispose(&r);
     CHECK_STR_CONTAINS(set, "Max-Age=0");
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 /* ---------------------------------------------------------------- spoofing */
@@ -316,7 +279,7 @@ TEST(test_logging_out_clears_the_cookie)
 TEST(test_clients_cannot_pose_as_administrator_with_appengine_headers)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(get_with(&s, "/admin/x", "X-AppEngine-User-Is-Admin: 1",
                       "X-AppEngine-User-Email: evil@example.com", &r));
@@ -346,18 +309,18 @@ TEST(test_clients_cannot_pose_as_administrator_with_appengine_headers)
     CHECK_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, "(absent)");
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 TEST(test_forged_admin_cookie_without_at_sign_is_ignored)
 {
     harness_server_t s;
-    START(&s);
+    START_ECHO(&s);
     harness_response_t r;
     CHECK_OK(get_with(&s, "/admin/x", "Cookie: dev_appserver_login=\"root:True:1\"", NULL, &r));
     CHECK_EQ(r.status, 302);
     harness_response_dispose(&r);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
 }
 
 CHECK_MAIN()

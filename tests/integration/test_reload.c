@@ -5,83 +5,27 @@
  *
  * Each test edits a copy of tests/apps/echo in a temporary folder.
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "harness.h"
+#include "itest.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Servers still running when a CHECK fails are stopped at exit, and the app copies removed,
- * so nothing is left behind. */
-static harness_server_t started[32];
-static int n_started;
+/* App copies a failed CHECK left behind are removed at exit, after the harness has stopped
+ * the servers still running on them (its atexit handler is registered later, so runs first). */
 static char copies[32][256];
 static int n_copies;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+static void remove_copies(void)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void clean_up_at_exit(void)
-{
-    for (int i = 0; i < n_started; i++) {
-        if (started[i].pid > 0) {
-            char *log = harness_log(&started[i]);
-            printf("# a failed test left server %d running; its log:\n%s\n", (int)started[i].pid,
-                   log);
-            free(log);
-            harness_stop(&started[i]);
-        }
-    }
     for (int i = 0; i < n_copies; i++)
         if (copies[i][0])
-            nftw(copies[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            harness_remove_tree(copies[i]);
 }
-
-static void register_clean_up(void)
-{
-    static bool registered;
-    if (!registered)
-        atexit(clean_up_at_exit);
-    registered = true;
-}
-
-static int start(harness_server_t *s, const char *appdir, const char *const *args)
-{
-    int rc = harness_start(s, appdir, args);
-    if (rc == 0 && n_started < 32) {
-        register_clean_up();
-        started[n_started++] = *s;
-    }
-    return rc;
-}
-
-static int stop(harness_server_t *s)
-{
-    for (int i = 0; i < n_started; i++)
-        if (started[i].pid == s->pid)
-            started[i].pid = -1;
-    return harness_stop(s);
-}
-
-#define START(s, appdir, args)                                                                 \
-    do {                                                                                       \
-        const char *ext_ = getenv("DAS_TEST_SERVER");                                          \
-        if (ext_ && *ext_)                                                                     \
-            SKIP("needs a server of its own (DAS_TEST_SERVER is set)");                        \
-        CHECK_OK(start((s), (appdir), (args)));                                                \
-    } while (0)
 
 /* A copy of the echo app: `root` is the temporary folder (removed by remove_copy), `app` the
  * app directory inside it. */
@@ -95,7 +39,8 @@ static int copy_echo(app_copy_t *c)
     harness_tmpdir(c->root, sizeof c->root);
     snprintf(c->app, sizeof c->app, "%s/app", c->root);
     if (n_copies < 32) {
-        register_clean_up();
+        if (n_copies == 0)
+            atexit(remove_copies);
         snprintf(copies[n_copies++], sizeof copies[0], "%s", c->root);
     }
     return harness_copy_tree(harness_app("echo"), c->app);
@@ -103,27 +48,10 @@ static int copy_echo(app_copy_t *c)
 
 static void remove_copy(app_copy_t *c)
 {
-    nftw(c->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_remove_tree(c->root);
     for (int i = 0; i < n_copies; i++)
         if (strcmp(copies[i], c->root) == 0)
             copies[i][0] = '\0';
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, m);
-    fclose(f);
-    fclose(m);
-    return buf;
 }
 
 /* Replaces the first `from` in the file `dir/name` with `to`. Returns 0, or -1 when the file
@@ -132,7 +60,7 @@ static int edit_file(const char *dir, const char *name, const char *from, const 
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = read_text(path);
+    char *text = harness_read_file(path);
     if (!text)
         return -1;
     char *at = strstr(text, from);
@@ -273,7 +201,7 @@ TEST(test_source_change_is_served_after_reload_without_a_failed_request)
     bool reloaded = strstr(log, "reloaded and rebuilt") != NULL;
     free(log);
     CHECK(reloaded);
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
     remove_copy(&app);
 }
 
@@ -305,7 +233,7 @@ TEST(test_compile_error_is_shown_until_the_source_is_fixed)
                        "ae_response_puts(rs, \"v3\");"));
     CHECK_OK(poll_until(&s, "/version", 200, "v3", 60000));
     CHECK(get_is(&s, "/version", "v3"));
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
     remove_copy(&app);
 }
 
@@ -324,7 +252,7 @@ TEST(test_new_env_variable_in_app_yaml_reaches_the_app_after_reload)
     CHECK(get_is(&s, "/env?name=B_NEW", "fresh value"));
     CHECK(get_is(&s, "/env?name=GREETING", "hello from app.yaml"));
     CHECK(get_is(&s, "/version", "v1"));
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
     remove_copy(&app);
 }
 
@@ -346,14 +274,12 @@ TEST(test_broken_app_yaml_keeps_the_previous_configuration_serving)
     CHECK_OK(harness_get(&s, "/static/hello.txt", &r));
     CHECK_EQ(r.status, 200);
     harness_response_dispose(&r);
-    char *log = harness_log(&s);
-    CHECK_STR_CONTAINS(log, "app.yaml");
-    free(log);
+    CHECK_LOG_CONTAINS(&s, "app.yaml");
 
     /* Fixing it is picked up. */
     CHECK_OK(edit_file(app.app, "app.yaml", "GREETING: [broken", "GREETING: fixed greeting"));
     CHECK_OK(poll_until(&s, "/env?name=GREETING", 200, "fixed greeting", 60000));
-    CHECK_EQ(stop(&s), 0);
+    CHECK_EQ(harness_stop(&s), 0);
     remove_copy(&app);
 }
 
