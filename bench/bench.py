@@ -205,7 +205,7 @@ def fmt(v, unit):
         return "-"
     if isinstance(v, str):
         return v
-    if unit == "req/s":
+    if unit.endswith("/s"):
         return "%.0f %s" % (v, unit)
     return "%.1f %s" % (v, unit) if unit else "%.3g" % v
 
@@ -493,6 +493,64 @@ def bench_memory(ctx):
                     "server %+d kB, instance %+d kB" % (s2 - s1, i2 - i1))
 
 
+def bench_memcache(ctx):
+    """The stub in process (1 and 2 threads) and from a handler over the RPC, against a
+    memcached server's single-connection round trip, alternated."""
+    tool = os.path.join(ctx.servers.build, "memcache_bench")
+    memcached = shutil.which("memcached") or "/usr/bin/memcached"
+    port = free_port()
+    mcd = start([memcached, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"],
+                os.path.join(ctx.work, "memcached.log"))
+    das, dport = ctx.servers.devappserver("mcloop", os.path.join(ROOT, "bench", "apps", "mcloop"))
+    secs = ctx.seconds
+
+    def run(*args):
+        out = subprocess.run([tool, *map(str, args)], capture_output=True, text=True,
+                             timeout=secs + 60)
+        if out.returncode != 0:
+            raise RuntimeError("memcache_bench %s: %s" % (args, out.stderr.strip()))
+        return float(out.stdout.strip())
+
+    def rpc_ops():
+        n = 2000 if ctx.smoke else 20000
+        t0 = time.monotonic()
+        status, body = get_body(dport, "/loop?n=%d" % n)
+        if status != 200:
+            raise RuntimeError("/loop answered %d" % status)
+        return 2 * n / (time.monotonic() - t0)
+
+    try:
+        wait_memcached = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > wait_memcached:
+                    raise
+                time.sleep(0.01)
+        rpc_ops()  # warm: the instance is up, the keys exist
+        one, two, ref, rpc = [], [], [], []
+        for _ in range(ctx.pairs):
+            one.append(run("stub", 1, secs))
+            ref.append(run("memcached", port, secs))
+            two.append(run("stub", 2, secs))
+            rpc.append(rpc_ops())
+    finally:
+        stop(das)
+        stop(mcd)
+    med = statistics.median
+    r1 = [a / b for a, b in zip(one, ref)]
+    ctx.results.add("memcache stub, 1 thread", med(one), med(ref), r1,
+                    ">= 50x memcached (1 conn)", None if ctx.smoke else med(r1) >= 50, "ops/s")
+    r2 = [a / b for a, b in zip(two, one)]
+    ctx.results.add("memcache stub, 2 threads", med(two), med(one), r2, ">= 1x one thread",
+                    None if ctx.smoke else med(r2) >= 1.0, "ops/s", "ceiling = 1 thread")
+    r3 = [a / b for a, b in zip(rpc, ref)]
+    ctx.results.add("memcache from a handler", med(rpc), med(ref), r3,
+                    "reported (vs memcached round trip)", None, "ops/s", "calls over the RPC")
+
+
 BENCHMARKS = {
     "hello-c8": bench_hello_c8,
     "hello-c64": bench_hello_c64,
@@ -502,6 +560,7 @@ BENCHMARKS = {
     "startup": bench_startup,
     "reload": bench_reload,
     "memory": bench_memory,
+    "memcache": bench_memcache,
 }
 
 

@@ -222,7 +222,8 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     if (rc == 0 && d->o.make_warmup) {
         das_rpc_buf_t req = {0}, resp = {0};
         if (d->o.make_warmup(d->o.ctx, das_instance_id(inst), &req)) {
-            int w = das_instance_exchange(inst, 0, &req, &resp, d->o.request_deadline_ms);
+            int w = das_instance_exchange(inst, 0, &req, &resp, d->o.request_deadline_ms,
+                                          d->o.on_call, d->o.ctx);
             if (w < 0) {
                 char how[160] = "did not answer";
                 if (w == -ETIMEDOUT)
@@ -376,7 +377,8 @@ static int send_request(das_dispatch_t *d, member_t *m, int slot, const das_rpc_
     das_rpc_buf_t req = {0};
     das_rpc_encode_request(&req, &with_id);
     free(env);
-    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms);
+    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms,
+                                  d->o.on_call, d->o.ctx);
     das_rpc_buf_dispose(&req);
     return x;
 }

@@ -42,6 +42,9 @@ typedef struct {
     /* Encodes the /_ah/warmup request for a new instance into `out`; returns false when the
      * app has no warmup. Called without the dispatcher's lock. May be NULL. */
     bool (*make_warmup)(void *ctx, const char *instance_id, das_rpc_buf_t *out);
+    /* Answers a service call made by a running request (see das_instance_call_cb): the one
+     * place every service call passes, where the deterministic policy will schedule. */
+    void (*on_call)(void *ctx, const void *payload, size_t len, das_rpc_buf_t *reply);
     void *ctx;
 } das_dispatch_options_t;
 

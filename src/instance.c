@@ -33,6 +33,7 @@ struct das_instance {
     int *fds;      /* the server's ends */
     int *timeouts; /* each slot's receive timeout as last set; owned by the slot's user */
     int lifeline; /* the write end of the instance's lifeline pipe; never written */
+    das_clock_t *clock;
     char id[37];
     pthread_mutex_t lock;
     bool reaped; /* guarded by lock */
@@ -56,6 +57,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     inst->fds = das_xmalloc((size_t)n * sizeof *inst->fds);
     inst->timeouts = das_xmalloc((size_t)n * sizeof *inst->timeouts);
     inst->lifeline = -1;
+    inst->clock = clock;
     pthread_mutex_init(&inst->lock, NULL);
     das_clock_random_hex(clock, inst->id, 36);
     int *child = das_xmalloc((size_t)n * sizeof *child);
@@ -209,23 +211,51 @@ int das_instance_n_slots(const das_instance_t *inst)
     return inst->n_slots;
 }
 
-int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
-                          das_rpc_buf_t *response, int timeout_ms)
+/* Sets a slot's receive timeout, skipping the system call when it is already set. Only the
+ * slot's current user touches it: no lock needed. */
+static void set_slot_timeout(das_instance_t *inst, int slot, int timeout_ms)
 {
-    int fd = inst->fds[slot];
     if (inst->timeouts[slot] != timeout_ms) {
-        /* Only the owner of the slot touches its timeout: no lock needed. */
-        das_rpc_set_timeout(fd, timeout_ms);
+        das_rpc_set_timeout(inst->fds[slot], timeout_ms);
         inst->timeouts[slot] = timeout_ms;
     }
+}
+
+int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
+                          das_rpc_buf_t *response, int timeout_ms, das_instance_call_cb on_call,
+                          void *ctx)
+{
+    int fd = inst->fds[slot];
+    int64_t deadline = das_clock_monotonic_ns(inst->clock) / 1000000 + timeout_ms;
+    set_slot_timeout(inst, slot, timeout_ms);
     int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
     if (rc < 0)
         return rc == -ECONNRESET ? -EPIPE : rc; /* gone before the request reached it */
-    das_rpc_type_t type;
-    rc = das_rpc_recv_frame(fd, &type, response);
-    if (rc < 0)
-        return rc;
-    return type == DAS_RPC_RESPONSE ? 0 : -EPROTO;
+    das_rpc_buf_t reply = {0};
+    for (;;) {
+        das_rpc_type_t type;
+        rc = das_rpc_recv_frame(fd, &type, response);
+        if (rc < 0 || type == DAS_RPC_RESPONSE)
+            break;
+        if (type != DAS_RPC_CALL || !on_call) {
+            rc = -EPROTO;
+            break;
+        }
+        reply.len = 0;
+        on_call(ctx, response->data, response->len, &reply);
+        rc = das_rpc_send_frame(fd, DAS_RPC_REPLY, reply.data, reply.len);
+        if (rc < 0)
+            break;
+        /* The deadline is for the whole request: wait only for what is left of it. */
+        int64_t left = deadline - das_clock_monotonic_ns(inst->clock) / 1000000;
+        if (left <= 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        set_slot_timeout(inst, slot, (int)left);
+    }
+    das_rpc_buf_dispose(&reply);
+    return rc;
 }
 
 void das_instance_kill(das_instance_t *inst)

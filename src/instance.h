@@ -44,8 +44,15 @@ int das_instance_n_slots(const das_instance_t *inst);
  * the request reached it (it may be retried elsewhere); -ECONNRESET when the instance died
  * while it had the request (see das_instance_wait); -ETIMEDOUT when the deadline passed (the
  * instance is then in an unknown state and must be killed); -EPROTO for a malformed answer. */
+/* While the handler runs it may make service calls: each CALL frame is passed to `on_call`,
+ * whose reply payload goes back as a REPLY frame on the same slot; the deadline covers the
+ * whole request, calls included. */
+typedef void (*das_instance_call_cb)(void *ctx, const void *payload, size_t len,
+                                     das_rpc_buf_t *reply);
+
 int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
-                          das_rpc_buf_t *response, int timeout_ms);
+                          das_rpc_buf_t *response, int timeout_ms, das_instance_call_cb on_call,
+                          void *ctx);
 
 /* Sends SIGKILL. Safe to call from any thread, any number of times. */
 void das_instance_kill(das_instance_t *inst);

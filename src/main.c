@@ -38,6 +38,8 @@ static const char usage_text[] =
     "  --request-deadline SECONDS    a longer request gets a 500 and its instance is\n"
     "                                replaced (default 60)\n"
     "  --no-reload                   do not rebuild and reload when sources change\n"
+    "  --memcache-max-bytes N        memcache's size cap (key + value bytes; least recently\n"
+    "                                used items are evicted beyond it; default 256 MiB)\n"
     "  --log-level LEVEL             debug, info, warning, error or critical (default info)\n"
     "  -h, --help                    show this help\n"
     "  --version                     show the version\n";
@@ -70,7 +72,7 @@ int main(int argc, char **argv)
     }
 
     enum { OPT_HOST = 256, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
-           OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION };
+           OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
         {"request-deadline", required_argument, NULL, OPT_DEADLINE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-reload", no_argument, NULL, OPT_NO_RELOAD},
+        {"memcache-max-bytes", required_argument, NULL, OPT_MEMCACHE_MAX},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -149,6 +152,13 @@ int main(int argc, char **argv)
                                    optarg);
             break;
         case OPT_NO_RELOAD: o.watch = false; break;
+        case OPT_MEMCACHE_MAX:
+            o.memcache_max_bytes = strtoull(optarg, &end, 10);
+            if (*optarg == '\0' || *optarg == '-' || *end != '\0' || o.memcache_max_bytes == 0)
+                return usage_error("--memcache-max-bytes must be a positive number of bytes, not "
+                                   "'%s'",
+                                   optarg);
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         case OPT_VERSION: printf("devappserver %s\n", DAS_VERSION); return 0;
         case ':':

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "server_internal.h"
+#include "services.h"
 #include "watcher.h"
 
 #define MAX_BODY (32u * 1024 * 1024)
@@ -70,6 +71,20 @@ static void publish(das_server_t *s, das_app_t *app)
     pthread_mutex_unlock(&s->app_lock);
     if (old)
         das__app_release(s, old);
+}
+
+static int64_t wall_ms(void *ctx)
+{
+    struct timespec ts;
+    das_clock_wall(ctx, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The dispatcher's on_call: every service call of every request passes here. */
+static void on_service_call(void *ctx, const void *payload, size_t len, das_rpc_buf_t *reply)
+{
+    das_server_t *s = ctx;
+    das_services_call(s->services, payload, len, reply);
 }
 
 static bool is_skipped(void *ctx, const char *relpath)
@@ -315,6 +330,13 @@ int das_server_run(const das_server_options_t *o)
     }
     publish(s, app);
 
+    das_services_options_t sopts = {
+        .memcache_max_bytes = o->memcache_max_bytes,
+        .now_ms = wall_ms,
+        .clock_ctx = s->clock,
+    };
+    s->services = das_services_create(&sopts);
+
     das_dispatch_options_t dopts = {
         .policy = s->policy,
         .max_instances = o->max_instances,
@@ -327,6 +349,7 @@ int das_server_run(const das_server_options_t *o)
         .clock = s->clock,
         .log = s->log,
         .make_warmup = das__frontend_make_warmup,
+        .on_call = on_service_call,
         .ctx = s,
     };
     s->dispatch = das_dispatch_create(&dopts);
@@ -387,6 +410,17 @@ out:
         das_log_warning(s->log, "closing connections with responses still being sent");
     das_http_stop(s->http);
     das_dispatch_destroy(s->dispatch);
+    if (s->services) {
+        das_memcache_stats_t st;
+        das_memcache_stats(das_services_memcache(s->services), &st);
+        das_log_debug(s->log,
+                      "memcache at shutdown: %llu hits, %llu misses, %llu byte hits, %llu items, "
+                      "%llu bytes, oldest item %lld s",
+                      (unsigned long long)st.hits, (unsigned long long)st.misses,
+                      (unsigned long long)st.byte_hits, (unsigned long long)st.items,
+                      (unsigned long long)st.bytes, (long long)st.oldest_item_age);
+        das_services_destroy(s->services);
+    }
     if (s->app)
         das__app_release(s, s->app);
     if (status == 0)

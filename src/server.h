@@ -7,6 +7,7 @@
 #define DAS_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "dispatch.h"
 #include "log.h"
@@ -23,6 +24,7 @@ typedef struct {
     double request_deadline_s; /* default 60 */
     das_log_level_t log_level;
     bool watch;                /* rebuild and reload on source changes (default true) */
+    unsigned long long memcache_max_bytes; /* 0: the memcache stub's default */
     const char *exe;           /* this binary, for the instance role */
 } das_server_options_t;
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "router.h"
 #include "server.h"
+#include "services.h"
 #include "static.h"
 
 /* One loaded version of the app: its config, routes, static files and build. Immutable once
@@ -40,6 +41,7 @@ typedef struct {
     das_dispatch_policy_t policy;
     int max_concurrent;
     das_dispatch_t *dispatch;
+    das_services_t *services;
     das_http_t *http;
     int port;
     pthread_mutex_t app_lock;

@@ -72,6 +72,8 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
 {
     ae_request_t rq;
     memset(&rq, 0, sizeof rq);
+    rq.call = ae__rpc_call;
+    rq.call_ctx = (void *)(intptr_t)fd;
     ae_response_t rs;
     ae__response_init(&rs, &rq.arena);
     if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0)
@@ -91,6 +93,16 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
     ae__response_dispose(&rs);
     das_rpc_request_dispose(&rq.wire);
     ae__arena_dispose(&rq.arena);
+}
+
+int ae__rpc_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
+{
+    int fd = (int)(intptr_t)rq->call_ctx;
+    das_rpc_type_t type;
+    if (das_rpc_send_frame(fd, DAS_RPC_CALL, call->data, call->len) < 0 ||
+        das_rpc_recv_frame(fd, &type, reply) < 0 || type != DAS_RPC_REPLY)
+        return AE_EUNAVAILABLE; /* the server is going away; it will end this instance */
+    return AE_OK;
 }
 
 static void *slot_main(void *arg)

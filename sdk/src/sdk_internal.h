@@ -23,8 +23,16 @@ typedef struct {
     char *value;
 } ae_pair_t;
 
+/* How a request reaches the services: over its slot socket in an instance, or straight to
+ * in-process stubs in the testbed. Sends the CALL payload `call` and stores the REPLY payload
+ * in `reply`. Returns 0, or a negative AE_* code when the service cannot be reached. */
+typedef int (*ae_call_fn)(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply);
+
 struct ae_request {
     das_rpc_request_t wire; /* borrowed strings point into the REQUEST frame */
+    ae_call_fn call;
+    void *call_ctx;         /* the transport's own: the slot descriptor, or the testbed */
+    const char *memcache_ns;
     ae_arena_t arena;
     ae_pair_t *params;      /* parsed lazily */
     size_t n_params;
@@ -42,6 +50,9 @@ struct ae_response {
     size_t len, cap;
     ae_arena_t *arena;
 };
+
+/* The instance's transport: CALL and REPLY frames on the slot descriptor in call_ctx. */
+int ae__rpc_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply);
 
 /* Decodes `%XX` and '+' (when `plus`) in place. */
 void ae__url_decode(char *s, bool plus);

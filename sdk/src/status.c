@@ -14,6 +14,7 @@ const char *ae_strerror(int code)
     case AE_EINTERNAL: return "internal error";
     case AE_EIO: return "input/output error";
     case AE_ENOMEM: return "out of memory";
+    case AE_ENOTSTORED: return "not stored";
     default: return "unknown error";
     }
 }

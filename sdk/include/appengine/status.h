@@ -20,6 +20,7 @@
 #define AE_EINTERNAL (-7)    /* a bug or a system failure */
 #define AE_EIO (-8)          /* a file or socket operation failed */
 #define AE_ENOMEM (-9)       /* out of memory */
+#define AE_ENOTSTORED (-10)  /* a conditional store did not happen (add, replace, cas) */
 
 /* Returns a static, never-NULL description of `code`. */
 AE_API const char *ae_strerror(int code);

@@ -1,0 +1,120 @@
+/* test_testbed.c - an app's own tests can run its handlers and the memcache API in process,
+ * with the server's semantics and a clock they move, through the public headers only. */
+#include <appengine/memcache.h>
+#include <appengine/testbed.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+/* A handler as an app would write it: counts visits in memcache. */
+static void visits(ae_request_t *rq, ae_response_t *rs)
+{
+    uint64_t zero = 0, n = 0;
+    int rc = ae_memcache_incr(rq, "visits", 1, &zero, &n);
+    if (rc != AE_OK)
+        return ae_response_error(rs, 503, "memcache: %s", ae_strerror(rc));
+    ae_response_printf(rs, "%llu", (unsigned long long)n);
+}
+
+TEST(test_testbed_runs_a_handler_whose_memcache_state_persists_across_requests)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_testbed_response_t r;
+    for (int i = 1; i <= 3; i++) {
+        CHECK_OK(ae_testbed_run(tb, visits, "GET", "/", NULL, 0, &r));
+        CHECK_EQ(r.status, 200);
+        CHECK_EQ(atoi(r.body), i);
+        ae_testbed_response_dispose(&r);
+    }
+    ae_testbed_destroy(tb);
+    /* A new testbed starts empty. */
+    tb = ae_testbed_create();
+    CHECK_OK(ae_testbed_run(tb, visits, "GET", "/", NULL, 0, &r));
+    CHECK_STR_EQ(r.body, "1");
+    ae_testbed_response_dispose(&r);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_memcache_calls_follow_the_platform_rules)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/x?a=1", NULL, 0);
+    CHECK_STR_EQ(ae_request_param(rq, "a"), "1");
+    CHECK_STR_EQ(ae_request_env(rq, "APPLICATION_ID"), "testbed-test");
+    ae_memcache_value_t v;
+    CHECK_EQ(ae_memcache_get(rq, "k", &v), AE_ENOTFOUND);
+    CHECK_OK(ae_memcache_set(rq, "k", "hello", 5, 7, 0));
+    CHECK_OK(ae_memcache_gets(rq, "k", &v));
+    CHECK_EQ(v.len, 5);
+    CHECK_EQ(v.flags, 7);
+    CHECK(memcmp(v.data, "hello", 5) == 0);
+    CHECK_EQ(ae_memcache_add(rq, "k", "x", 1, 0, 0), AE_ENOTSTORED);
+    CHECK_OK(ae_memcache_cas(rq, "k", "v2", 2, 0, 0, v.cas));
+    CHECK_EQ(ae_memcache_cas(rq, "k", "v3", 2, 0, 0, v.cas), AE_ECONTENTION);
+    uint64_t n;
+    CHECK_EQ(ae_memcache_incr(rq, "k", 1, NULL, &n), AE_EINVAL); /* "v2" is not a number */
+    CHECK_EQ(ae_memcache_decr(rq, "missing", 1, NULL, &n), AE_ENOTFOUND);
+    char big[AE_MEMCACHE_MAX_VALUE + 1];
+    memset(big, 'b', sizeof big);
+    CHECK_EQ(ae_memcache_set(rq, "big", big, sizeof big, 0, 0), AE_ETOOLARGE);
+    CHECK_OK(ae_memcache_delete(rq, "k", 0));
+    CHECK_EQ(ae_memcache_delete(rq, "k", 0), AE_ENOTFOUND);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_clock_expires_entries)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(ae_memcache_set(rq, "short", "1", 1, 0, 60));
+    ae_memcache_value_t v;
+    ae_testbed_advance_clock(tb, 59);
+    CHECK_OK(ae_memcache_get(rq, "short", &v));
+    ae_testbed_advance_clock(tb, 2);
+    CHECK_EQ(ae_memcache_get(rq, "short", &v), AE_ENOTFOUND);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_multi_calls_report_each_item)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_memcache_item_t items[] = {{.key = "a", .data = "1", .len = 1},
+                                  {.key = "b", .data = "2", .len = 1}};
+    CHECK_OK(ae_memcache_set_multi(rq, items, 2));
+    CHECK_OK(items[0].status);
+    ae_memcache_item_t again[] = {{.key = "a", .data = "x", .len = 1},
+                                  {.key = "c", .data = "3", .len = 1}};
+    CHECK_OK(ae_memcache_add_multi(rq, again, 2));
+    CHECK_EQ(again[0].status, AE_ENOTSTORED);
+    CHECK_OK(again[1].status);
+    const char *keys[] = {"a", "zz", "c"};
+    ae_memcache_value_t vals[3];
+    int st[3];
+    CHECK_OK(ae_memcache_get_multi(rq, keys, 3, vals, st));
+    CHECK_OK(st[0]);
+    CHECK_EQ(st[1], AE_ENOTFOUND);
+    CHECK_STR_EQ(vals[2].data, "3");
+    ae_memcache_offset_t offs[] = {{.key = "a", .delta = 5}, {.key = "b", .delta = -9}};
+    CHECK_OK(ae_memcache_offset_multi(rq, offs, 2, NULL));
+    CHECK_EQ(offs[0].new_value, 6);
+    CHECK_EQ(offs[1].new_value, 0); /* decr clamps at zero */
+    ae_memcache_stats_t stats;
+    CHECK_OK(ae_memcache_stats(rq, &stats));
+    CHECK_EQ(stats.items, 3);
+    CHECK_EQ(stats.misses, 1);
+    /* Namespaces keep keys apart. */
+    ae_memcache_set_namespace(rq, "other");
+    ae_memcache_value_t v;
+    CHECK_EQ(ae_memcache_get(rq, "a", &v), AE_ENOTFOUND);
+    CHECK_OK(ae_memcache_flush_all(rq));
+    ae_memcache_set_namespace(rq, "");
+    CHECK_EQ(ae_memcache_get(rq, "a", &v), AE_ENOTFOUND);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+CHECK_MAIN()
