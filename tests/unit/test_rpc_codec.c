@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <appengine/status.h>
+
 #include "check.h"
 #include "rpc_codec.h"
+#include "rpc_memcache.h"
 
 TEST(test_rpc_request_round_trips_every_field)
 {
@@ -147,6 +150,53 @@ TEST(test_rpc_bad_frame_type_is_a_protocol_error)
     close(sv[0]);
     close(sv[1]);
     das_rpc_buf_dispose(&p);
+}
+
+TEST(test_rpc_memcache_request_and_reply_round_trip)
+{
+    das_rpc_mc_item_t items[2] = {
+        {.key = "a", .key_len = 1, .value = "xyz", .value_len = 3, .flags = 9,
+         .expiration = -5, .cas = 1ull << 40},
+        {.key = "bb", .key_len = 2, .value = "", .value_len = 0},
+    };
+    das_rpc_mc_request_t rq = {.op = DAS_RPC_MC_STORE, .ns = "ns", .mode = 3, .n = 2,
+                               .items = items};
+    das_rpc_buf_t b = {0};
+    das_rpc_mc_encode_request(&b, &rq);
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, b.data, b.len);
+    CHECK_STR_EQ(das_rpc_get_str(&r), DAS_RPC_SERVICE_MEMCACHE);
+    das_rpc_mc_request_t out;
+    CHECK_OK(das_rpc_mc_decode_request(&r, &out));
+    CHECK_EQ(out.n, 2);
+    CHECK_STR_EQ(out.ns, "ns");
+    CHECK_EQ(out.mode, 3);
+    CHECK_STR_EQ(out.items[0].value, "xyz");
+    CHECK_EQ(out.items[0].expiration, -5);
+    CHECK(out.items[0].cas == 1ull << 40);
+    CHECK_EQ(out.items[1].key_len, 2);
+    das_rpc_mc_request_dispose(&out);
+
+    das_rpc_mc_item_t got[1] = {{.value = "v", .value_len = 1, .flags = 2, .cas = 7,
+                                 .status = AE_OK}};
+    das_rpc_mc_reply_t rp = {.status = AE_OK, .n = 1, .items = got};
+    b.len = 0;
+    das_rpc_mc_encode_reply(&b, &rp, DAS_RPC_MC_GET);
+    das_rpc_mc_reply_t back;
+    CHECK_OK(das_rpc_mc_decode_reply(b.data, b.len, DAS_RPC_MC_GET, &back));
+    CHECK_EQ(back.n, 1);
+    CHECK_STR_EQ(back.items[0].value, "v");
+    CHECK_EQ(back.items[0].cas, 7);
+    das_rpc_mc_reply_dispose(&back);
+    /* Every truncation is refused. */
+    for (size_t cut = 0; cut < b.len; cut++) {
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, b.data, cut);
+        CHECK_EQ(das_rpc_mc_decode_reply(copy, cut, DAS_RPC_MC_GET, &back), -EPROTO);
+        das_rpc_mc_reply_dispose(&back);
+        free(copy);
+    }
+    das_rpc_buf_dispose(&b);
 }
 
 CHECK_MAIN()
