@@ -499,8 +499,10 @@ def bench_memcache(ctx):
     tool = os.path.join(ctx.servers.build, "memcache_bench")
     memcached = shutil.which("memcached") or "/usr/bin/memcached"
     port = free_port()
-    mcd = start([memcached, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"],
-                os.path.join(ctx.work, "memcached.log"))
+    argv = [memcached, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1", "-m", "64"]
+    if os.geteuid() == 0:
+        argv += ["-u", "nobody"]  # memcached refuses to run as root otherwise
+    mcd = start(argv, os.path.join(ctx.work, "memcached.log"))
     das, dport = ctx.servers.devappserver("mcloop", os.path.join(ROOT, "bench", "apps", "mcloop"))
     secs = ctx.seconds
 

@@ -21,7 +21,6 @@
 typedef struct member {
     das_instance_t *inst;
     uint64_t generation;
-    uint64_t seq;     /* creation order: the tie-breaker of every pick */
     int n_slots;
     int busy;         /* slots in use */
     bool *slot_busy;
@@ -44,12 +43,11 @@ struct das_dispatch {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* broadcast when a request ends or the pool changes */
     /* Everything below is guarded by `lock`. */
-    member_t *members; /* oldest first */
+    member_t *members; /* oldest first: list order breaks every tie between instances */
     int n_starting;
     char *so_path;
     char **envp;
     uint64_t generation;
-    uint64_t next_seq;
     int in_flight;
     bool shutting_down;
     waiter_t *wait_head; /* requests waiting for a slot, oldest first */
@@ -248,7 +246,6 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     member_t *m = das_xcalloc(1, sizeof *m);
     m->inst = inst;
     m->generation = generation;
-    m->seq = d->next_seq++;
     m->n_slots = n_slots;
     m->slot_busy = das_xcalloc((size_t)n_slots, sizeof *m->slot_busy);
     m->draining = generation != d->generation;
