@@ -127,4 +127,36 @@ SERVER_TEST(test_memcache_flush_all_empties_the_cache, APP, NULL)
     CHECK_STR_CONTAINS(body, "items=0");
 }
 
+/* --memcache-max-bytes caps the cache: older values are evicted to make room. */
+SERVER_TEST(test_memcache_max_bytes_flag_evicts_least_recently_used, APP,
+            "--memcache-max-bytes", "16000")
+{
+    (void)check_skipped_;
+    char body[128], path[1200], value[1001];
+    memset(value, 'v', 1000);
+    value[1000] = '\0';
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "/set?key=k%d&value=%s", i, value);
+        CHECK_EQ(get(s, path, body, sizeof body), 200);
+        CHECK_STR_EQ(body, "ok");
+    }
+    CHECK_EQ(get(s, "/stats", body, sizeof body), 200);
+    char *items = strstr(body, "items=");
+    CHECK(items);
+    long n = atol(items + 6);
+    CHECK(n > 0 && n < 100);
+    /* The newest value survived; the oldest did not. */
+    CHECK_EQ(get(s, "/get?key=k99", body, sizeof body), 200);
+    CHECK_EQ(get(s, "/get?key=k0", body, sizeof body), 404);
+}
+
+TEST(test_memcache_max_bytes_must_be_a_positive_number)
+{
+    const char *args[] = {"--memcache-max-bytes", "lots", "samples/x", NULL};
+    char *out = NULL;
+    CHECK_EQ(harness_run(args, &out), 2);
+    CHECK_STR_CONTAINS(out, "--memcache-max-bytes must be a positive number");
+    free(out);
+}
+
 CHECK_MAIN()
