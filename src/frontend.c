@@ -8,7 +8,6 @@
  * request gets one access-log line. Runs on HTTP connection threads; all state it reads is the
  * immutable app snapshot it holds a reference to.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #define SERVER_SOFTWARE "Development/2.0"
 #define OLD_EXPIRES "Fri, 01 Jan 1990 00:00:00 GMT"
 #define MAX_RESPONSE (32u * 1024 * 1024)
-#define SMALL_FILE (64u * 1024) /* static files up to this size are copied, not sendfile()d */
 
 /* A list of borrowed name/value pairs that can be handed to the RPC codec: the strings
  * belong to the request, the app snapshot or an env_values_t that outlives the list. */
@@ -280,32 +278,6 @@ static bool etag_matches(const char *header, const char *etag)
     return false;
 }
 
-/* Reads exactly `size` bytes of `fd` into `out` (empty before); false if the file changed
- * size under us, in which case the caller serves it with sendfile() from offset 0. */
-static bool read_whole(int fd, uint64_t size, das_buf_t *out)
-{
-    char *p = das_xrealloc(out->data, size + 1);
-    out->data = p;
-    out->cap = size + 1;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, p + got, size - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            break;
-        }
-        got += (size_t)n;
-    }
-    if (got != size) {
-        das_buf_reset(out);
-        return false;
-    }
-    out->len = size;
-    p[size] = '\0';
-    return true;
-}
-
 /* Serves a static handler's file. Returns AE_ENOTFOUND when there is no such file (so a
  * require_matching_file handler can fall through); otherwise fills `rs` and returns 0. */
 static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *route,
@@ -313,7 +285,10 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
 {
     const das_config_handler_t *h = route->handler;
     das_static_file_t f;
-    int rc = das_static_open(app->statics, route->target, &f);
+    struct timespec now;
+    das_clock_wall(s->clock, &now);
+    int rc = das_static_get(app->statics, route->target, &f, &rs->body,
+                            (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
     if (rc == AE_ENOTFOUND && h->require_matching_file)
         return AE_ENOTFOUND;
     if (rc < 0) {
@@ -339,8 +314,6 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
     if (!user_etag)
         das_http_response_add_header(rs, "ETag", f.etag);
     long expiration = h->expiration >= 0 ? h->expiration : app->config->default_expiration;
-    struct timespec now;
-    das_clock_wall(s->clock, &now);
     if (!user_cache) {
         char cc[64];
         if (expiration >= 0)
@@ -359,24 +332,26 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
     }
     const char *if_match = request_header(rq, "If-Match");
     if (if_match && !etag_matches(if_match, f.etag)) {
-        close(f.fd);
+        if (f.fd >= 0)
+            close(f.fd);
+        das_buf_reset(&rs->body);
         rs->status = 412;
         return 0;
     }
     if (etag_matches(request_header(rq, "If-None-Match"), f.etag)) {
-        close(f.fd);
+        if (f.fd >= 0)
+            close(f.fd);
+        das_buf_reset(&rs->body);
         rs->status = 304;
         return 0;
     }
     rs->status = 200;
-    if (f.size <= SMALL_FILE && read_whole(f.fd, f.size, &rs->body)) {
-        /* Headers and body then leave in one send: with sendfile() a small file costs a
-         * second TCP segment, which measured slower than the copy. */
-        close(f.fd);
-        return 0;
+    if (f.fd >= 0) { /* a large file goes out with sendfile() */
+        rs->fd = f.fd;
+        rs->fd_size = f.size;
     }
-    rs->fd = f.fd;
-    rs->fd_size = f.size;
+    /* A small one is in rs->body already: headers and body then leave in one send (with
+     * sendfile() it cost a second TCP segment, which measured slower than the copy). */
     return 0;
 }
 

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <uthash.h>
 #include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,11 +22,24 @@
 
 #include "regex.h"
 
+#define CACHE_MAX_BYTES (32u * 1024 * 1024)
+
+/* A small file's bytes, keyed by its normalized path, valid while its identity holds. */
+typedef struct cache_entry {
+    char *rel;
+    das_static_file_t meta; /* fd unused */
+    char *data;
+    UT_hash_handle hh;
+} cache_entry_t;
+
 struct das_static {
     char *appdir; /* canonical, no trailing slash */
     size_t appdir_len;
     int dirfd;    /* APPDIR, for openat2(RESOLVE_BENEATH); -1 when it could not be opened */
     pcre2_code *skip;
+    pthread_rwlock_t cache_lock;
+    cache_entry_t *cache;  /* guarded by cache_lock */
+    size_t cache_bytes;    /* guarded by cache_lock */
 };
 
 static const struct {
@@ -54,6 +69,7 @@ int das_static_create(const char *appdir, const char *skip_files, das_static_t *
     while (st->appdir_len > 1 && st->appdir[st->appdir_len - 1] == '/')
         st->appdir[--st->appdir_len] = '\0';
     st->dirfd = open(st->appdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    pthread_rwlock_init(&st->cache_lock, NULL);
     int code;
     PCRE2_SIZE off;
     st->skip = pcre2_compile((PCRE2_SPTR)skip_files, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
@@ -75,6 +91,14 @@ void das_static_destroy(das_static_t *st)
     pcre2_code_free(st->skip);
     if (st->dirfd >= 0)
         close(st->dirfd);
+    cache_entry_t *e, *tmp;
+    HASH_ITER(hh, st->cache, e, tmp) {
+        HASH_DEL(st->cache, e);
+        free(e->rel);
+        free(e->data);
+        free(e);
+    }
+    pthread_rwlock_destroy(&st->cache_lock);
     free(st->appdir);
     free(st);
 }
@@ -206,10 +230,122 @@ int das_static_open(const das_static_t *st, const char *relpath, das_static_file
     file->fd = fd;
     file->size = (uint64_t)sb.st_size;
     file->mtime = sb.st_mtim.tv_sec;
+    file->dev_ = (uint64_t)sb.st_dev;
+    file->ino_ = (uint64_t)sb.st_ino;
+    file->mtime_ns_ = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    file->ctime_ns_ = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
+    file->cacheable_ = !via_symlink;
     snprintf(file->etag, sizeof file->etag, "\"%llx-%llx\"", (unsigned long long)sb.st_size,
              (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull +
                  (unsigned long long)sb.st_mtim.tv_nsec);
     file->mime = das_static_mime_type(rel);
+out:
+    if (rel != small)
+        free(rel);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- small-file cache */
+
+static bool same_file(const das_static_file_t *m, const struct stat *sb)
+{
+    return m->dev_ == (uint64_t)sb->st_dev && m->ino_ == (uint64_t)sb->st_ino &&
+           m->size == (uint64_t)sb->st_size &&
+           m->mtime_ns_ == (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec &&
+           m->ctime_ns_ == (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
+}
+
+/* Reads exactly `size` bytes; false if the file is not that long any more. */
+static bool read_exactly(int fd, char *dst, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, dst + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+/* Serves `rel` (normalized, already checked against skip_files) from the cache when one stat
+ * shows the cached file is still the one at that path. */
+static bool cache_hit(das_static_t *st, const char *rel, das_static_file_t *file, das_buf_t *body)
+{
+    struct stat sb;
+    if (st->dirfd < 0 || fstatat(st->dirfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(sb.st_mode))
+        return false;
+    bool hit = false;
+    pthread_rwlock_rdlock(&st->cache_lock);
+    cache_entry_t *e;
+    HASH_FIND_STR(st->cache, rel, e);
+    if (e && same_file(&e->meta, &sb)) {
+        *file = e->meta;
+        das_buf_append(body, e->data, e->meta.size);
+        hit = true;
+    }
+    pthread_rwlock_unlock(&st->cache_lock);
+    return hit;
+}
+
+static void cache_put(das_static_t *st, const char *rel, const das_static_file_t *file,
+                      const char *data)
+{
+    pthread_rwlock_wrlock(&st->cache_lock);
+    cache_entry_t *old;
+    HASH_FIND_STR(st->cache, rel, old);
+    if (old) { /* a stale version: replace it */
+        HASH_DEL(st->cache, old);
+        st->cache_bytes -= old->meta.size;
+        free(old->rel);
+        free(old->data);
+        free(old);
+    }
+    if (st->cache_bytes + file->size <= CACHE_MAX_BYTES) {
+        cache_entry_t *e = das_xcalloc(1, sizeof *e);
+        e->rel = das_xstrdup(rel);
+        e->meta = *file;
+        e->meta.fd = -1;
+        e->data = das_xmalloc(file->size + 1);
+        memcpy(e->data, data, file->size);
+        HASH_ADD_KEYPTR(hh, st->cache, e->rel, strlen(e->rel), e);
+        st->cache_bytes += file->size;
+    }
+    pthread_rwlock_unlock(&st->cache_lock);
+}
+
+int das_static_get(das_static_t *st, const char *relpath, das_static_file_t *file,
+                   das_buf_t *body, int64_t now_ns)
+{
+    char small[512];
+    size_t len = strlen(relpath);
+    char *rel = len < sizeof small ? memcpy(small, relpath, len + 1) : das_xstrdup(relpath);
+    int rc = 0;
+    if (normalize(rel) && rel[0] != '\0' && !das_static_is_skipped(st, rel) &&
+        cache_hit(st, rel, file, body))
+        goto out;
+    rc = das_static_open(st, relpath, file);
+    if (rc < 0 || file->size > DAS_STATIC_SMALL_FILE)
+        goto out;
+    size_t start = body->len;
+    das_buf_append(body, "", 0);
+    body->data = das_xrealloc(body->data, start + file->size + 1);
+    body->cap = start + file->size + 1;
+    if (!read_exactly(file->fd, body->data + start, file->size)) {
+        /* It shrank while we read: let the caller send what the file has now. */
+        body->data[start] = '\0';
+        goto out;
+    }
+    body->len = start + file->size;
+    body->data[body->len] = '\0';
+    int64_t changed = file->mtime_ns_ > file->ctime_ns_ ? file->mtime_ns_ : file->ctime_ns_;
+    if (file->cacheable_ && now_ns - changed > 1000000000)
+        cache_put(st, rel, file, body->data + start);
+    close(file->fd);
+    file->fd = -1;
 out:
     if (rel != small)
         free(rel);

@@ -125,4 +125,43 @@ TEST(test_static_mime_types_by_extension)
     CHECK_STR_EQ(das_static_mime_type("dir.d/noext"), "application/octet-stream");
 }
 
+TEST(test_static_get_serves_small_files_as_bytes_and_notices_changes)
+{
+    das_static_t *st = setup();
+    CHECK(st);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/pub/c.txt", real);
+    FILE *f = fopen(path, "w");
+    fputs("first", f);
+    fclose(f);
+    /* Far in the future, so the file counts as settled and is cached. */
+    int64_t later = (int64_t)4102444800 * 1000000000;
+    das_static_file_t file;
+    das_buf_t body = {0};
+    CHECK_OK(das_static_get(st, "pub/c.txt", &file, &body, later));
+    CHECK_EQ(file.fd, -1);
+    CHECK_STR_EQ(body.data, "first");
+    das_buf_reset(&body);
+    CHECK_OK(das_static_get(st, "pub/c.txt", &file, &body, later)); /* from the cache */
+    CHECK_STR_EQ(body.data, "first");
+    /* Replaced by another file of the same size: the cache must not answer for it. */
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s/pub/c.tmp", real);
+    f = fopen(tmp, "w");
+    fputs("other", f);
+    fclose(f);
+    CHECK_OK(rename(tmp, path));
+    das_buf_reset(&body);
+    CHECK_OK(das_static_get(st, "pub/c.txt", &file, &body, later));
+    CHECK_STR_EQ(body.data, "other");
+    /* The same refusals as das_static_open(). */
+    das_buf_reset(&body);
+    CHECK_EQ(das_static_get(st, "pub/../app.yaml", &file, &body, later), AE_EINVAL);
+    CHECK_EQ(das_static_get(st, "pub/out", &file, &body, later), AE_EINVAL);
+    CHECK_EQ(das_static_get(st, "pub/.secret", &file, &body, later), AE_EINVAL);
+    CHECK_EQ(body.len, 0);
+    das_buf_dispose(&body);
+    teardown(st);
+}
+
 CHECK_MAIN()
