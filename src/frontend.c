@@ -413,6 +413,30 @@ static void rewrite_app_response(const das_rpc_response_t *ar, const das_http_re
     (void)rq;
 }
 
+/* When the app names a default error page (error_handlers), a request the platform could not
+ * serve (its instance crashed, it passed its deadline, no instance was free) gets that page,
+ * with the same status, as in production; the log keeps the reason. */
+static void serve_error_handler(das_server_t *s, das_app_t *app, das_http_response_t *rs)
+{
+    const char *file = app->config->error_handler_file;
+    if (!file)
+        return;
+    das_static_file_t f;
+    das_buf_t page = {0};
+    struct timespec now;
+    das_clock_wall(s->clock, &now);
+    int rc = das_static_get(app->statics, file, &f, &page,
+                            (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    if (rc == 0 && f.fd >= 0)
+        close(f.fd); /* a page over 64 KB: not read; the platform's would not be that big */
+    const char *mime = app->config->error_handler_mime_type;
+    if (rc == 0 && f.fd < 0)
+        das_http_response_set_text(rs, rs->status, mime ? mime : f.mime, "%s", page.data);
+    else
+        das_http_response_set_text(rs, rs->status, "text/html", "Failed to load error handler");
+    das_buf_dispose(&page);
+}
+
 static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *route,
                          const das_http_request_t *rq, const das_login_user_t *user,
                          das_http_response_t *rs, char *instance_id)
@@ -460,9 +484,11 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         das_rpc_response_dispose(&ar);
     } else if (rc == AE_EUNAVAILABLE) {
         das_http_response_set_text(rs, 503, NULL, "503 Service Unavailable: %s.\n", res.detail);
+        serve_error_handler(s, app, rs);
     } else {
         das_http_response_set_text(rs, 500, NULL, "500 Internal Server Error: %s.\n",
                                    res.detail);
+        serve_error_handler(s, app, rs);
     }
     das_rpc_buf_dispose(&out);
     pairs_dispose(&headers);

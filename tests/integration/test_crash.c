@@ -255,4 +255,26 @@ TEST(test_instances_exit_when_the_server_is_killed_outright)
     CHECK_EQ(harness_stop(&s), -1); /* it died by a signal, as intended */
 }
 
+TEST(test_crash_serves_the_apps_error_page_with_status_500)
+{
+    harness_server_t s;
+    START(&s, harness_app("errpage"), NULL);
+    harness_response_t r;
+    CHECK_OK(harness_get(&s, "/crash", &r));
+    long status = r.status;
+    bool page = r.body && strstr(r.body, "Sorry, something went wrong.") != NULL;
+    char type[64] = "";
+    harness_header(&r, "Content-Type", type, sizeof type);
+    harness_response_dispose(&r);
+    CHECK_EQ(status, 500);
+    CHECK(page);
+    CHECK_STR_EQ(type, "text/html");
+    /* The log still says what happened. */
+    CHECK_LOG_CONTAINS(&s, "SIGSEGV");
+    char body[32];
+    CHECK_EQ(harness_get_text(&s, "/", body, sizeof body), 200);
+    CHECK_STR_EQ(body, "fine");
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
 CHECK_MAIN()
