@@ -370,8 +370,7 @@ static void build_error_page(das_app_t *app, das_http_response_t *rs)
 }
 
 /* Copies an instance's response into `rs`, applying the platform's rewriting rules. */
-static void rewrite_app_response(const das_rpc_response_t *ar, const das_http_request_t *rq,
-                                 das_http_response_t *rs)
+static void rewrite_app_response(const das_rpc_response_t *ar, das_http_response_t *rs)
 {
     if (ar->status < 100 || ar->status > 599) {
         das_http_response_set_text(rs, 500, NULL,
@@ -410,7 +409,6 @@ static void rewrite_app_response(const das_rpc_response_t *ar, const das_http_re
     bool no_body = ar->status < 200 || ar->status == 204 || ar->status == 304;
     if (!no_body)
         das_buf_append(&rs->body, ar->body, ar->body_len);
-    (void)rq;
 }
 
 /* When the app names a default error page (error_handlers), a request the platform could not
@@ -475,7 +473,7 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     if (rc == 0) {
         das_rpc_response_t ar;
         if (das_rpc_decode_response(out.data, out.len, &ar) == 0)
-            rewrite_app_response(&ar, rq, rs);
+            rewrite_app_response(&ar, rs);
         else
             das_http_response_set_text(rs, 500, NULL,
                                        "Internal Server Error: malformed response from "
