@@ -317,9 +317,10 @@ int das_server_run(const das_server_options_t *o)
                         "version; use serial or concurrent\n");
         goto out;
     }
-    if (das_mkdirs(s->storage_path, 0755) < 0) {
+    int mk = das_mkdirs(s->storage_path, 0755);
+    if (mk < 0) {
         fprintf(stderr, "devappserver: cannot create storage path %s: %s\n", s->storage_path,
-                strerror(errno));
+                strerror(-mk));
         goto out;
     }
 
