@@ -160,10 +160,11 @@ static void init_monotonic_cond(pthread_cond_t *cond)
     pthread_condattr_destroy(&ca);
 }
 
-/* Gives free slots to waiting requests, oldest first. */
+/* Gives free slots to waiting requests, oldest first (none once shutdown began: the
+ * waiters are woken to leave with a 503). */
 static void hand_out_locked(das_dispatch_t *d)
 {
-    while (d->wait_head) {
+    while (d->wait_head && !d->shutting_down) {
         member_t *m = pick_locked(d);
         if (!m)
             return;
@@ -241,8 +242,10 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     pthread_mutex_lock(&d->lock);
     d->n_starting--;
     pthread_cond_broadcast(&d->cond);
-    if (rc < 0)
+    if (rc < 0) {
+        wake_all_waiters_locked(d); /* they may try a start of their own */
         return rc;
+    }
     member_t *m = das_xcalloc(1, sizeof *m);
     m->inst = inst;
     m->generation = generation;
@@ -305,6 +308,13 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
             queued = false;
             das_err_t err = {0};
             rc = start_member_locked(d, &m, &err);
+            if (rc == 0 && d->shutting_down) { /* began while it started: do not run */
+                m->slot_busy[0] = false;
+                m->busy = 0;
+                snprintf(res->detail, sizeof res->detail, "the server is shutting down");
+                rc = AE_EUNAVAILABLE;
+                break;
+            }
             if (rc == 0) {
                 *out_m = m;
                 *out_slot = 0;
@@ -350,8 +360,10 @@ static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
     pthread_mutex_lock(&d->lock);
     m->slot_busy[slot] = false;
     m->busy--;
-    if (broken)
+    if (broken) {
         m->dead = true;
+        wake_all_waiters_locked(d); /* one instance fewer: a waiter may start another */
+    }
     d->in_flight--;
     member_t *finished = take_finished_locked(d);
     hand_out_locked(d);
@@ -477,6 +489,12 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf
         rc = AE_ETIMEOUT;
     } else if (x < 0) {
         char how[160];
+        if (x != -ECONNRESET) {
+            /* It is alive but broke the protocol (a garbled or oversized frame): end it. */
+            das_log_error(d->o.log, "instance %s broke the protocol (%s); stopping it", id,
+                          strerror(-x));
+            das_instance_kill(m->inst);
+        }
         das_instance_wait(m->inst, how, sizeof how);
         pthread_mutex_lock(&d->lock);
         bool stopping = d->shutting_down;

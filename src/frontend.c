@@ -535,6 +535,12 @@ static char *normalized_if_dotted(const char *path)
     if (w == 0)
         out[w++] = '/';
     out[w] = '\0';
+    /* "//host/x" would send the browser to another host: keep one leading slash. */
+    size_t lead = 0;
+    while (out[lead] == '/' && out[lead + 1] == '/')
+        lead++;
+    if (lead)
+        memmove(out, out + lead, w - lead + 1);
     return out;
 }
 

@@ -179,7 +179,8 @@ static enum MHD_Result queue(struct MHD_Connection *con, das_http_response_t *rs
     struct MHD_Response *r;
     if (rs->fd >= 0) {
         r = MHD_create_response_from_fd64(rs->fd_size, rs->fd);
-        rs->fd = -1; /* MHD closes it */
+        if (r)
+            rs->fd = -1; /* MHD closes it now; on failure das_http_response_dispose() does */
     } else {
         size_t len = rs->body.len;
         r = MHD_create_response_from_buffer(len, das_buf_steal(&rs->body),

@@ -270,9 +270,23 @@ void das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
 {
     pthread_mutex_lock(&inst->lock);
     if (!inst->reaped && inst->pid > 0) {
-        while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
-            ;
-        inst->reaped = true;
+        /* A dying process is gone within milliseconds; one that is still alive after a second
+         * (it closed a slot, or garbled a frame) is ended, so no caller waits forever. */
+        for (int i = 0; i < 100 && !inst->reaped; i++) {
+            pid_t r = waitpid(inst->pid, &inst->status, WNOHANG);
+            if (r == inst->pid || (r < 0 && errno != EINTR))
+                inst->reaped = true;
+            else {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (!inst->reaped) {
+            kill(inst->pid, SIGKILL);
+            while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
+                ;
+            inst->reaped = true;
+        }
     }
     int st = inst->status;
     pthread_mutex_unlock(&inst->lock);

@@ -22,7 +22,7 @@ uint64_t das_rpc_get_u64(das_rpc_reader_t *r)
  * least `min_bytes` on the wire). */
 static das_rpc_mc_item_t *alloc_items(das_rpc_reader_t *r, uint32_t n, size_t min_bytes)
 {
-    if (r->bad || (size_t)n > (size_t)(r->end - r->p) / min_bytes) {
+    if (r->bad || n > DAS_RPC_MC_MAX_ITEMS || (size_t)n > (size_t)(r->end - r->p) / min_bytes) {
         r->bad = 1;
         return NULL;
     }

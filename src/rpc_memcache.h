@@ -15,6 +15,7 @@
 #include "rpc_codec.h"
 
 #define DAS_RPC_SERVICE_MEMCACHE "memcache"
+#define DAS_RPC_MC_MAX_ITEMS 100000 /* items in one batch; more is refused as malformed */
 
 typedef enum {
     DAS_RPC_MC_GET = 1, /* items: key */

@@ -335,8 +335,17 @@ int das_static_get(das_static_t *st, const char *relpath, das_static_file_t *fil
     body->data = das_xrealloc(body->data, start + file->size + 1);
     body->cap = start + file->size + 1;
     if (!read_exactly(file->fd, body->data + start, file->size)) {
-        /* It shrank while we read: let the caller send what the file has now. */
+        /* It changed while we read: send it with sendfile() at the size it has now. */
         body->data[start] = '\0';
+        struct stat sb;
+        if (fstat(file->fd, &sb) < 0) {
+            close(file->fd);
+            file->fd = -1;
+            rc = AE_EIO;
+        } else {
+            file->size = (uint64_t)sb.st_size;
+            file->cacheable_ = false;
+        }
         goto out;
     }
     body->len = start + file->size;

@@ -16,6 +16,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -139,6 +140,10 @@ static void *lifeline_main(void *arg)
 int das_runtime_main(const char *so_path, int n_slots)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Programs the app starts (system(), popen()) must not hold the slots or the lifeline:
+     * the server would not see this instance end while they live. */
+    for (int fd = DAS_RUNTIME_FIRST_FD; fd <= DAS_RUNTIME_FIRST_FD + n_slots; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     pthread_t lifeline;
     if (pthread_create(&lifeline, NULL, lifeline_main,
                        (void *)(intptr_t)(DAS_RUNTIME_FIRST_FD + n_slots)) != 0)

@@ -277,4 +277,28 @@ TEST(test_crash_serves_the_apps_error_page_with_status_500)
     CHECK_EQ(harness_stop(&s), 0);
 }
 
+/* A request queued behind one that dies must not wait out the 10 s queue timeout: the dead
+ * instance's place is taken at once. */
+TEST(test_request_queued_behind_a_dying_instance_is_served_promptly)
+{
+    harness_server_t s;
+    const char *args[] = {"--dispatch", "serial", "--max-instances", "1", "--request-deadline",
+                          "1", NULL};
+    START(&s, harness_app("echo"), args);
+    req_t slow = {.s = &s, .path = "/sleep?ms=5000"};
+    pthread_t t;
+    pthread_create(&t, NULL, req_main, &slow);
+    harness_sleep_ms(300);
+    long long t0 = harness_now_ms();
+    long pid = get_pid(&s); /* queued: the only instance is busy until its deadline kills it */
+    long long waited = harness_now_ms() - t0;
+    pthread_join(t, NULL);
+    long slow_status = slow.r.status;
+    harness_response_dispose(&slow.r);
+    CHECK(pid > 0);
+    CHECK_EQ(slow_status, 500);
+    CHECK(waited < 6000); /* generous; it was 10 s before the fix */
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
 CHECK_MAIN()

@@ -122,6 +122,12 @@ ECHO_TEST(test_frontend_dot_segments_are_redirected_to_the_normalized_path)
     CHECK(harness_header(&r, "Location", loc, sizeof loc));
     CHECK_STR_EQ(loc, "/a/c?x=1");
     harness_response_dispose(&r);
+    /* Never a redirect to another host ("//host/..." is scheme-relative). */
+    CHECK_OK(harness_get(s, "/..//evil.example/x", &r));
+    CHECK_EQ(r.status, 302);
+    CHECK(harness_header(&r, "Location", loc, sizeof loc));
+    CHECK_STR_EQ(loc, "/evil.example/x");
+    harness_response_dispose(&r);
 }
 
 /* ================================================================ headers clients may not forge */

@@ -2,6 +2,7 @@
  * with the server's semantics and a clock they move, through the public headers only. */
 #include <appengine/memcache.h>
 #include <appengine/testbed.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,35 @@ TEST(test_testbed_multi_calls_report_each_item)
     CHECK_OK(ae_memcache_flush_all(rq));
     ae_memcache_set_namespace(rq, "");
     CHECK_EQ(ae_memcache_get(rq, "a", &v), AE_ENOTFOUND);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_get_multi_too_large_for_one_reply_fails_as_a_whole)
+{
+    /* 70 values of almost 1 MB cannot come back in one 64 MB reply: the call says so, and
+     * nothing else breaks (in a server, the instance lives on). */
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    enum { N = 70, SIZE = 999000 };
+    char *value = malloc(SIZE);
+    memset(value, 'v', SIZE);
+    char names[N][16];
+    const char *keys[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "big%d", i);
+        keys[i] = names[i];
+        CHECK_OK(ae_memcache_set(rq, keys[i], value, SIZE, 0, 0));
+    }
+    free(value);
+    ae_memcache_value_t *vals = calloc(N, sizeof *vals);
+    int st[N];
+    CHECK_EQ(ae_memcache_get_multi(rq, keys, N, vals, st), AE_ETOOLARGE);
+    CHECK_EQ(st[0], AE_ETOOLARGE);
+    free(vals);
+    ae_memcache_value_t one;
+    CHECK_OK(ae_memcache_get(rq, "big0", &one));
+    CHECK_EQ(one.len, SIZE);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
 }
