@@ -129,8 +129,8 @@ void das_services_call(das_services_t *s, const void *payload, size_t len, das_r
     if (reply->len - start > DAS_RPC_MAX_FRAME) {
         /* A get_multi whose values cannot travel in one frame: the call fails as a whole. */
         reply->len = start;
-        memset(&rp, 0, sizeof rp);
         rp.status = AE_ETOOLARGE;
+        rp.n = 0;
         das_rpc_mc_encode_reply(reply, &rp, rq.op);
     }
     for (uint32_t i = 0; i < rq.n; i++)
