@@ -530,13 +530,3 @@ void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms)
     }
     pthread_mutex_unlock(&d->lock);
 }
-
-int das_dispatch_instance_count(das_dispatch_t *d)
-{
-    pthread_mutex_lock(&d->lock);
-    int n = 0;
-    for (member_t *m = d->members; m; m = m->next)
-        n += !m->dead;
-    pthread_mutex_unlock(&d->lock);
-    return n;
-}

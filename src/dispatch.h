@@ -77,7 +77,4 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf
  * instances still busy and waits for their requests to return. */
 void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms);
 
-/* Instances currently alive (for logs and tests). */
-int das_dispatch_instance_count(das_dispatch_t *d);
-
 #endif

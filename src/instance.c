@@ -206,11 +206,6 @@ pid_t das_instance_pid(const das_instance_t *inst)
     return inst->pid;
 }
 
-int das_instance_n_slots(const das_instance_t *inst)
-{
-    return inst->n_slots;
-}
-
 /* Sets a slot's receive timeout, skipping the system call when it is already set. Only the
  * slot's current user touches it: no lock needed. */
 static void set_slot_timeout(das_instance_t *inst, int slot, int timeout_ms)

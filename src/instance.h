@@ -37,7 +37,6 @@ void das_instance_destroy(das_instance_t *inst);
 /* 36 lowercase hex digits, as the platform's autoscaled instances had. */
 const char *das_instance_id(const das_instance_t *inst);
 pid_t das_instance_pid(const das_instance_t *inst);
-int das_instance_n_slots(const das_instance_t *inst);
 
 /* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits up to `timeout_ms` for the
  * response, stored encoded in `response`. Returns 0; -EPIPE when the instance was gone before
