@@ -39,6 +39,14 @@ static inline void das_clock_wall(das_clock_t *c, struct timespec *ts)
     c->m->wall(c, ts);
 }
 
+/* The wall-clock time in nanoseconds since the Unix epoch. */
+static inline int64_t das_clock_wall_ns(das_clock_t *c)
+{
+    struct timespec ts;
+    c->m->wall(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static inline void das_clock_random(das_clock_t *c, void *buf, size_t n)
 {
     c->m->random(c, buf, n);

@@ -285,10 +285,8 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
 {
     const das_config_handler_t *h = route->handler;
     das_static_file_t f;
-    struct timespec now;
-    das_clock_wall(s->clock, &now);
-    int rc = das_static_get(app->statics, route->target, &f, &rs->body,
-                            (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    int64_t now_ns = das_clock_wall_ns(s->clock);
+    int rc = das_static_get(app->statics, route->target, &f, &rs->body, now_ns);
     if (rc == AE_ENOTFOUND && h->require_matching_file)
         return AE_ENOTFOUND;
     if (rc < 0) {
@@ -325,7 +323,7 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
     if (!user_expires) {
         char date[64];
         if (expiration >= 0)
-            das_clock_http_date(now.tv_sec + expiration, date, sizeof date);
+            das_clock_http_date(now_ns / 1000000000 + expiration, date, sizeof date);
         else
             snprintf(date, sizeof date, "%s", OLD_EXPIRES);
         das_http_response_add_header(rs, "Expires", date);
@@ -421,10 +419,7 @@ static void serve_error_handler(das_server_t *s, das_app_t *app, das_http_respon
         return;
     das_static_file_t f;
     das_buf_t page = {0};
-    struct timespec now;
-    das_clock_wall(s->clock, &now);
-    int rc = das_static_get(app->statics, file, &f, &page,
-                            (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+    int rc = das_static_get(app->statics, file, &f, &page, das_clock_wall_ns(s->clock));
     if (rc == 0 && f.fd >= 0)
         close(f.fd); /* a page over 64 KB: not read; the platform's would not be that big */
     const char *mime = app->config->error_handler_mime_type;

@@ -75,9 +75,7 @@ static void publish(das_server_t *s, das_app_t *app)
 
 static int64_t wall_ms(void *ctx)
 {
-    struct timespec ts;
-    das_clock_wall(ctx, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return das_clock_wall_ns(ctx) / 1000000;
 }
 
 /* The dispatcher's on_call: every service call of every request passes here. */

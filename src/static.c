@@ -121,6 +121,11 @@ const char *das_static_mime_type(const char *name)
     return "application/octet-stream";
 }
 
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
 /* Rewrites `rel` in place into a clean relative path: no empty or "." segments. Returns false
  * when a segment is ".." (never allowed, whatever it would resolve to). */
 static bool normalize(char *rel)
@@ -232,12 +237,11 @@ int das_static_open(const das_static_t *st, const char *relpath, das_static_file
     file->mtime = sb.st_mtim.tv_sec;
     file->dev_ = (uint64_t)sb.st_dev;
     file->ino_ = (uint64_t)sb.st_ino;
-    file->mtime_ns_ = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-    file->ctime_ns_ = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
+    file->mtime_ns_ = ts_ns(&sb.st_mtim);
+    file->ctime_ns_ = ts_ns(&sb.st_ctim);
     file->cacheable_ = !via_symlink;
     snprintf(file->etag, sizeof file->etag, "\"%llx-%llx\"", (unsigned long long)sb.st_size,
-             (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull +
-                 (unsigned long long)sb.st_mtim.tv_nsec);
+             (unsigned long long)file->mtime_ns_);
     file->mime = das_static_mime_type(rel);
 out:
     if (rel != small)
@@ -251,8 +255,7 @@ static bool same_file(const das_static_file_t *m, const struct stat *sb)
 {
     return m->dev_ == (uint64_t)sb->st_dev && m->ino_ == (uint64_t)sb->st_ino &&
            m->size == (uint64_t)sb->st_size &&
-           m->mtime_ns_ == (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec &&
-           m->ctime_ns_ == (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
+           m->mtime_ns_ == ts_ns(&sb->st_mtim) && m->ctime_ns_ == ts_ns(&sb->st_ctim);
 }
 
 /* Reads exactly `size` bytes; false if the file is not that long any more. */
