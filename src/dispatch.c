@@ -55,6 +55,13 @@ struct das_dispatch {
     int64_t queued_since_ms; /* when the queue last went from empty to non-empty */
 };
 
+/* One request on one slot: its context for the hooks, and its deadline. */
+typedef struct {
+    das_dispatch_t *d;
+    das_call_ctx_t ctx;
+    das_deadline_t deadline;
+} task_t;
+
 static int64_t now_ms(das_dispatch_t *d)
 {
     return das_clock_monotonic_ns(d->o.clock) / 1000000;
@@ -196,6 +203,30 @@ static void wake_all_waiters_locked(das_dispatch_t *d)
         pthread_cond_signal(&w->cond);
 }
 
+/* Every CALL frame of a running request: numbered, given the time left, and answered. */
+static void task_call(void *arg, const void *payload, size_t len, das_rpc_buf_t *reply)
+{
+    task_t *t = arg;
+    das_call_ctx_t call = t->ctx;
+    call.seq = ++t->ctx.seq;
+    call.time_left_ms = das_deadline_left_ms(&t->deadline);
+    t->d->o.hooks.on_call(t->d->o.ctx, &call, payload, len, reply);
+}
+
+/* Sends an encoded request on `slot` of `inst` with the request hooks around it (start has
+ * fired when `started` is set: a retry on another instance is the same request). */
+static int task_exchange(das_dispatch_t *d, task_t *t, das_instance_t *inst, int slot,
+                         const das_rpc_buf_t *req, das_rpc_buf_t *response, bool started)
+{
+    t->ctx.instance_id = das_instance_id(inst);
+    t->ctx.slot = slot;
+    if (!started) {
+        das_deadline_start(&t->deadline, d->o.clock, d->o.request_deadline_ms);
+        d->o.hooks.on_request_start(d->o.ctx, &t->ctx);
+    }
+    return das_instance_exchange(inst, slot, req, response, &t->deadline, task_call, t);
+}
+
 /* Starts an instance of the current build. Called with the lock held; drops it while the
  * process starts. On success the new member is in the pool with slot 0 taken for the caller. */
 static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err)
@@ -220,9 +251,14 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     int rc = das_instance_spawn(&spec, d->o.clock, &inst, err);
     if (rc == 0 && d->o.make_warmup) {
         das_rpc_buf_t req = {0}, resp = {0};
-        if (d->o.make_warmup(d->o.ctx, das_instance_id(inst), &req)) {
-            int w = das_instance_exchange(inst, 0, &req, &resp, d->o.request_deadline_ms,
-                                          d->o.on_call, d->o.ctx);
+        char log_id[41] = "";
+        if (d->o.make_warmup(d->o.ctx, das_instance_id(inst), &req, log_id)) {
+            task_t t = {.d = d, .ctx = {.request_log_id = log_id}};
+            int w = task_exchange(d, &t, inst, 0, &req, &resp, false);
+            d->o.hooks.on_request_end(d->o.ctx, &t.ctx,
+                                      w == 0              ? DAS_REQUEST_RETURNED
+                                      : w == -ETIMEDOUT ? DAS_REQUEST_DEADLINE
+                                                        : DAS_REQUEST_CRASHED);
             if (w < 0) {
                 char how[160] = "did not answer";
                 if (w == -ETIMEDOUT)
@@ -372,24 +408,19 @@ static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
     free_members(finished);
 }
 
-/* Sends `rq`, with INSTANCE_ID added to its environment, and waits for the answer. */
-static int send_request(das_dispatch_t *d, member_t *m, int slot, const das_rpc_request_t *rq,
-                        das_rpc_buf_t *response)
+/* Encodes `rq` with INSTANCE_ID added to its environment. */
+static void encode_for(const das_rpc_request_t *rq, das_instance_t *inst, das_rpc_buf_t *out)
 {
     das_rpc_pair_t *env = das_xmalloc((rq->n_env + 1) * sizeof *env);
     if (rq->n_env)
         memcpy(env, rq->env, rq->n_env * sizeof *env);
-    env[rq->n_env] = (das_rpc_pair_t){"INSTANCE_ID", das_instance_id(m->inst)};
+    env[rq->n_env] = (das_rpc_pair_t){"INSTANCE_ID", das_instance_id(inst)};
     das_rpc_request_t with_id = *rq;
     with_id.env = env;
     with_id.n_env = rq->n_env + 1;
-    das_rpc_buf_t req = {0};
-    das_rpc_encode_request(&req, &with_id);
+    out->len = 0;
+    das_rpc_encode_request(out, &with_id);
     free(env);
-    int x = das_instance_exchange(m->inst, slot, &req, response, d->o.request_deadline_ms,
-                                  d->o.on_call, d->o.ctx);
-    das_rpc_buf_dispose(&req);
-    return x;
 }
 
 /* ---------------------------------------------------------------- public */
@@ -455,57 +486,68 @@ void das_dispatch_prestart(das_dispatch_t *d)
     pthread_mutex_unlock(&d->lock);
 }
 
-int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf_t *response,
-                     das_dispatch_result_t *res)
+int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char *log_id,
+                     das_rpc_buf_t *response, das_dispatch_result_t *res)
 {
     memset(res, 0, sizeof *res);
     member_t *m;
     int slot, rc, x;
     const char *id;
+    task_t t = {.d = d, .ctx = {.request_log_id = log_id ? log_id : ""}};
+    das_rpc_buf_t req = {0};
     /* An instance that went away while idle (killed from outside) refuses the request before
      * it is delivered: retire it and try another. */
     for (int attempt = 0;; attempt++) {
         rc = acquire(d, &m, &slot, res);
-        if (rc < 0)
+        if (rc < 0) {
+            if (attempt > 0) /* it started, on an instance that was gone */
+                d->o.hooks.on_request_end(d->o.ctx, &t.ctx, DAS_REQUEST_CANCELLED);
+            das_rpc_buf_dispose(&req);
             return rc;
+        }
         id = das_instance_id(m->inst);
-        x = send_request(d, m, slot, rq, response);
+        encode_for(rq, m->inst, &req);
+        x = task_exchange(d, &t, m->inst, slot, &req, response, attempt > 0);
         if (x != -EPIPE || attempt == 3)
             break;
         das_log_warning(d->o.log, "instance %s went away while idle; replacing it", id);
         release(d, m, slot, true);
     }
+    das_rpc_buf_dispose(&req);
     snprintf(res->instance_id, sizeof res->instance_id, "%s", id);
     bool broken = x < 0;
+    das_request_end_t how = DAS_REQUEST_RETURNED;
     if (x == -ETIMEDOUT) {
-
         das_instance_kill(m->inst);
-        char how[160];
-        das_instance_wait(m->inst, how, sizeof how);
+        char how_ended[160];
+        das_instance_wait(m->inst, how_ended, sizeof how_ended);
         snprintf(res->detail, sizeof res->detail,
                  "the request to %s %s (script %s) exceeded its deadline of %d ms; instance %s "
                  "was stopped and will be replaced",
                  rq->method, rq->path, rq->script, d->o.request_deadline_ms, id);
         rc = AE_ETIMEOUT;
+        how = DAS_REQUEST_DEADLINE;
     } else if (x < 0) {
-        char how[160];
+        char how_ended[160];
         if (x != -ECONNRESET) {
             /* It is alive but broke the protocol (a garbled or oversized frame): end it. */
             das_log_error(d->o.log, "instance %s broke the protocol (%s); stopping it", id,
                           strerror(-x));
             das_instance_kill(m->inst);
         }
-        das_instance_wait(m->inst, how, sizeof how);
+        das_instance_wait(m->inst, how_ended, sizeof how_ended);
         pthread_mutex_lock(&d->lock);
         bool stopping = d->shutting_down;
         pthread_mutex_unlock(&d->lock);
         snprintf(res->detail, sizeof res->detail,
-                 "instance %s %s while serving %s %s (script %s)%s", id, how, rq->method,
+                 "instance %s %s while serving %s %s (script %s)%s", id, how_ended, rq->method,
                  rq->path, rq->script, stopping ? " because the server is shutting down" : "");
         rc = stopping ? AE_EUNAVAILABLE : AE_EINTERNAL;
+        how = stopping ? DAS_REQUEST_CANCELLED : DAS_REQUEST_CRASHED;
     }
     if (broken)
         das_log_error(d->o.log, "%s", res->detail);
+    d->o.hooks.on_request_end(d->o.ctx, &t.ctx, how);
     release(d, m, slot, broken);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rpc_codec.h"
+#include "service.h"
 
 typedef enum {
     DAS_DISPATCH_SERIAL = 0,
@@ -27,6 +28,18 @@ typedef enum {
 } das_dispatch_policy_t;
 
 typedef struct das_dispatch das_dispatch_t;
+
+/* What the dispatcher tells about each request that reaches an instance: its start, every
+ * service call it makes (answered by `on_call`, the one place every call passes, where the
+ * deterministic policy will schedule), and its end, exactly once, with how it ended. Each
+ * gets the request's context (log id, instance, slot; for calls the sequence number and the
+ * time left). All three are required. */
+typedef struct {
+    void (*on_request_start)(void *ctx, const das_call_ctx_t *rq);
+    void (*on_call)(void *ctx, const das_call_ctx_t *call, const void *payload, size_t len,
+                    das_rpc_buf_t *reply);
+    void (*on_request_end)(void *ctx, const das_call_ctx_t *rq, das_request_end_t how);
+} das_dispatch_hooks_t;
 
 typedef struct {
     das_dispatch_policy_t policy;
@@ -39,12 +52,12 @@ typedef struct {
     const char *exe;          /* the devappserver binary (instance role) */
     das_clock_t *clock;
     das_log_t *log;
-    /* Encodes the /_ah/warmup request for a new instance into `out`; returns false when the
-     * app has no warmup. Called without the dispatcher's lock. May be NULL. */
-    bool (*make_warmup)(void *ctx, const char *instance_id, das_rpc_buf_t *out);
-    /* Answers a service call made by a running request (see das_instance_call_cb): the one
-     * place every service call passes, where the deterministic policy will schedule. */
-    void (*on_call)(void *ctx, const void *payload, size_t len, das_rpc_buf_t *reply);
+    /* Encodes the /_ah/warmup request for a new instance into `out` and writes its request
+     * log id into `log_id`; returns false when the app has no warmup. Called without the
+     * dispatcher's lock. May be NULL. */
+    bool (*make_warmup)(void *ctx, const char *instance_id, das_rpc_buf_t *out,
+                        char log_id[41]);
+    das_dispatch_hooks_t hooks;
     void *ctx;
 } das_dispatch_options_t;
 
@@ -66,12 +79,13 @@ void das_dispatch_set_build(das_dispatch_t *d, const char *so_path, char *const 
  * wait for it. Logs a failure rather than returning it. */
 void das_dispatch_prestart(das_dispatch_t *d);
 
-/* Runs `rq` (its env gets INSTANCE_ID added) and stores the encoded response. Returns 0;
+/* Runs `rq` (its env gets INSTANCE_ID added) and stores the encoded response; `log_id` is its
+ * REQUEST_LOG_ID, for the hooks. Returns 0;
  * AE_EUNAVAILABLE when no instance could take it in time or the server is stopping (503);
  * AE_ETIMEOUT when the request passed its deadline (500); AE_EINTERNAL when the instance
  * crashed or could not start (500, `res->detail` says why). */
-int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, das_rpc_buf_t *response,
-                     das_dispatch_result_t *res);
+int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char *log_id,
+                     das_rpc_buf_t *response, das_dispatch_result_t *res);
 
 /* Refuses new requests (503), lets running ones finish for up to `grace_ms`, then kills the
  * instances still busy and waits for their requests to return. */

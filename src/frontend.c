@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httptext.h"
 #include "login.h"
 #include "server_internal.h"
 
@@ -152,18 +153,7 @@ static char *query_value(const char *query, const char *name)
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
             char *v = das_xstrndup(p + n + 1, len - n - 1);
-            char *w = v;
-            for (char *r = v; *r; r++) {
-                unsigned int c;
-                if (*r == '+')
-                    *w++ = ' ';
-                else if (*r == '%' && sscanf(r + 1, "%2x", &c) == 1 && r[1] && r[2]) {
-                    *w++ = (char)c;
-                    r += 2;
-                } else
-                    *w++ = *r;
-            }
-            *w = '\0';
+            das_pct_decode(v, len - n - 1, DAS_PCT_PLUS);
             return v;
         }
         p = amp ? amp + 1 : NULL;
@@ -463,7 +453,7 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     };
     das_rpc_buf_t out = {0};
     das_dispatch_result_t res;
-    int rc = das_dispatch_run(s->dispatch, &wire, &out, &res);
+    int rc = das_dispatch_run(s->dispatch, &wire, values.log_id, &out, &res);
     snprintf(instance_id, 37, "%s", res.instance_id[0] ? res.instance_id : "-");
     if (rc == 0) {
         das_rpc_response_t ar;
@@ -493,49 +483,17 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
 /* Removes "." and ".." segments; returns NULL when the path has none. Caller frees. */
 static char *normalized_if_dotted(const char *path)
 {
-    bool dotted = false;
-    for (const char *p = path; *p; p++) {
-        if (p[0] == '/' && p[1] == '.' &&
-            (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0')))) {
-            dotted = true;
-            break;
-        }
-    }
-    if (!dotted)
+    char *out = das_xstrdup(path);
+    if (!das_path_normalize(out, false)) {
+        free(out);
         return NULL;
-    char *out = das_xmalloc(strlen(path) + 2);
-    size_t w = 0;
-    for (const char *seg = path + 1;;) {
-        const char *end = strchr(seg, '/');
-        size_t n = end ? (size_t)(end - seg) : strlen(seg);
-        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-            while (w > 0 && out[w - 1] != '/')
-                w--;
-            if (w > 0)
-                w--;
-            if (!end)
-                out[w++] = '/';
-        } else if (n == 1 && seg[0] == '.') {
-            if (!end)
-                out[w++] = '/';
-        } else {
-            out[w++] = '/';
-            memcpy(out + w, seg, n);
-            w += n;
-        }
-        if (!end)
-            break;
-        seg = end + 1;
     }
-    if (w == 0)
-        out[w++] = '/';
-    out[w] = '\0';
     /* "//host/x" would send the browser to another host: keep one leading slash. */
     size_t lead = 0;
     while (out[lead] == '/' && out[lead + 1] == '/')
         lead++;
     if (lead)
-        memmove(out, out + lead, w - lead + 1);
+        memmove(out, out + lead, strlen(out + lead) + 1);
     return out;
 }
 
@@ -625,7 +583,8 @@ void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_resp
     das__app_release(s, app);
 }
 
-bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out)
+bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out,
+                               char log_id[41])
 {
     das_server_t *s = ctx;
     das_app_t *app = das__app_acquire(s);
@@ -658,6 +617,7 @@ bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t
                 .body_len = 0,
             };
             das_rpc_encode_request(out, &wire);
+            memcpy(log_id, values.log_id, sizeof values.log_id);
             pairs_dispose(&env);
             made = true;
         }

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httptext.h"
+
 struct das_http {
     das_http_options_t o;
     struct MHD_Daemon *daemon;
@@ -118,39 +120,14 @@ void das_http_response_set_text(das_http_response_t *rs, int status, const char 
 
 /* ---------------------------------------------------------------- requests */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes a path. Returns NULL for an encoded NUL. */
+/* Percent-decodes a path ('+' stays '+'). Returns NULL for an encoded NUL. */
 static char *decode_path(const char *s, size_t n)
 {
-    char *out = das_xmalloc(n + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n &&
-            (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-            char c = (char)(hi * 16 + lo);
-            if (c == '\0') {
-                free(out);
-                return NULL;
-            }
-            out[w++] = c;
-            i += 2;
-        } else {
-            out[w++] = s[i];
-        }
+    char *out = das_xstrndup(s, n);
+    if (das_pct_decode(out, n, DAS_PCT_NO_NUL) < 0) {
+        free(out);
+        return NULL;
     }
-    out[w] = '\0';
     return out;
 }
 

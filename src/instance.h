@@ -38,20 +38,23 @@ void das_instance_destroy(das_instance_t *inst);
 const char *das_instance_id(const das_instance_t *inst);
 pid_t das_instance_pid(const das_instance_t *inst);
 
-/* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits up to `timeout_ms` for the
- * response, stored encoded in `response`. Returns 0; -EPIPE when the instance was gone before
- * the request reached it (it may be retried elsewhere); -ECONNRESET when the instance died
- * while it had the request (see das_instance_wait); -ETIMEDOUT when the deadline passed (the
- * instance is then in an unknown state and must be killed); -EPROTO for a malformed answer. */
-/* While the handler runs it may make service calls: each CALL frame is passed to `on_call`,
- * whose reply payload goes back as a REPLY frame on the same slot; the deadline covers the
- * whole request, calls included. */
+/* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits, until `deadline`
+ * passes, for the response, stored encoded in `response`. Returns 0; -EPIPE when the instance
+ * was gone before the request reached it (it may be retried elsewhere); -ECONNRESET when the
+ * instance died while it had the request (see das_instance_wait); -ETIMEDOUT when the
+ * deadline passed (the instance is then in an unknown state and must be killed); -EPROTO for
+ * a malformed answer.
+ *
+ * While the handler runs it may make service calls: each CALL frame is passed to `on_call`,
+ * whose reply payload goes back as a REPLY frame on the same slot. The deadline belongs to the
+ * request: `on_call` may pause it while it holds the reply (das_deadline_pause), and only the
+ * time left is waited for after each call. */
 typedef void (*das_instance_call_cb)(void *ctx, const void *payload, size_t len,
                                      das_rpc_buf_t *reply);
 
 int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
-                          das_rpc_buf_t *response, int timeout_ms, das_instance_call_cb on_call,
-                          void *ctx);
+                          das_rpc_buf_t *response, das_deadline_t *deadline,
+                          das_instance_call_cb on_call, void *ctx);
 
 /* Sends SIGKILL. Safe to call from any thread, any number of times. */
 void das_instance_kill(das_instance_t *inst);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "httptext.h"
+
 void das_login_user_id(const char *email, char *out)
 {
     size_t n = strlen(email);
@@ -30,42 +32,32 @@ int das_login_from_cookie_header(const char *cookie_header, das_login_user_t *us
     memset(user, 0, sizeof *user);
     if (!cookie_header)
         return AE_ENOTFOUND;
-    size_t klen = strlen(DAS_LOGIN_COOKIE);
-    for (const char *p = cookie_header; *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        const char *end = strchr(p, ';');
-        if (!end)
-            end = p + strlen(p);
-        if ((size_t)(end - p) > klen && strncmp(p, DAS_LOGIN_COOKIE, klen) == 0 &&
-            p[klen] == '=') {
-            const char *v = p + klen + 1;
-            size_t vlen = (size_t)(end - v);
-            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
-                v++;
-                vlen -= 2;
-            }
-            const char *c1 = memchr(v, ':', vlen);
-            size_t elen = c1 ? (size_t)(c1 - v) : vlen;
-            if (elen == 0 || elen >= sizeof user->email || !memchr(v, '@', elen))
-                return AE_ENOTFOUND;
-            memcpy(user->email, v, elen);
-            user->email[elen] = '\0';
-            if (c1) {
-                const char *flag = c1 + 1;
-                size_t flen = (size_t)(v + vlen - flag);
-                const char *c2 = memchr(flag, ':', flen);
-                if (c2)
-                    flen = (size_t)(c2 - flag);
-                user->admin = flen == 4 && strncasecmp(flag, "true", 4) == 0;
-            }
-            const char *at = strchr(user->email, '@');
-            snprintf(user->nickname, sizeof user->nickname, "%.*s", (int)(at - user->email),
-                     user->email);
-            das_login_user_id(user->email, user->user_id);
-            return 0;
+    das_cookie_t c;
+    for (const char *p = cookie_header; das_cookie_next(&p, &c);) {
+        if (c.name_len != strlen(DAS_LOGIN_COOKIE) ||
+            strncmp(c.name, DAS_LOGIN_COOKIE, c.name_len) != 0)
+            continue;
+        const char *v = c.value;
+        size_t vlen = c.value_len;
+        const char *c1 = memchr(v, ':', vlen);
+        size_t elen = c1 ? (size_t)(c1 - v) : vlen;
+        if (elen == 0 || elen >= sizeof user->email || !memchr(v, '@', elen))
+            return AE_ENOTFOUND;
+        memcpy(user->email, v, elen);
+        user->email[elen] = '\0';
+        if (c1) {
+            const char *flag = c1 + 1;
+            size_t flen = (size_t)(v + vlen - flag);
+            const char *c2 = memchr(flag, ':', flen);
+            if (c2)
+                flen = (size_t)(c2 - flag);
+            user->admin = flen == 4 && strncasecmp(flag, "true", 4) == 0;
         }
-        p = *end ? end + 1 : end;
+        const char *at = strchr(user->email, '@');
+        snprintf(user->nickname, sizeof user->nickname, "%.*s", (int)(at - user->email),
+                 user->email);
+        das_login_user_id(user->email, user->user_id);
+        return 0;
     }
     return AE_ENOTFOUND;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memcache_service.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
         .log_level = DAS_LOG_INFO,
         .watch = true,
     };
+    das_memcache_service_options_t memcache = {0};
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         first = 2;
@@ -153,8 +155,8 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_RELOAD: o.watch = false; break;
         case OPT_MEMCACHE_MAX:
-            o.memcache_max_bytes = strtoull(optarg, &end, 10);
-            if (*optarg == '\0' || *optarg == '-' || *end != '\0' || o.memcache_max_bytes == 0)
+            memcache.max_bytes = strtoull(optarg, &end, 10);
+            if (*optarg == '\0' || *optarg == '-' || *end != '\0' || memcache.max_bytes == 0)
                 return usage_error("--memcache-max-bytes must be a positive number of bytes, not "
                                    "'%s'",
                                    optarg);
@@ -181,5 +183,9 @@ int main(int argc, char **argv)
     }
     exe[n] = '\0';
     o.exe = exe;
+    /* Each service's options, in its own struct, handed on by the registry. */
+    const das_service_config_t services[] = {{"memcache", &memcache}};
+    o.services = services;
+    o.n_services = sizeof services / sizeof services[0];
     return das_server_run(&o);
 }

@@ -1,8 +1,8 @@
-/* server.c - the server's life: storage, the app snapshot and its reloads, start-up, signals
- * and an orderly shutdown.
+/* server.c - the server's life: storage, the app snapshot and its reloads, start-up, an
+ * orderly shutdown, and the command line's run loop with its signals.
  *
- * Design: the main thread starts everything, then waits in sigwait() for SIGINT/SIGTERM (both
- * blocked in every thread). HTTP connection threads read the current app snapshot under
+ * Design: das_server_start() starts everything on the caller's thread; das_server_run() then
+ * waits in sigwait() for SIGINT/SIGTERM (both blocked in every thread it starts). HTTP connection threads read the current app snapshot under
  * `app_lock`. The watcher thread runs reloads (serialised by `reload_lock`): it loads app.yaml,
  * builds, publishes a new snapshot and moves the dispatcher to the new build, so requests in
  * flight finish on the old instances while new ones go to the new build.
@@ -20,8 +20,6 @@
 #include <openssl/evp.h>
 
 #include "server_internal.h"
-#include "services.h"
-#include "watcher.h"
 
 #define MAX_BODY (32u * 1024 * 1024)
 #define SHUTDOWN_GRACE_MS 10000
@@ -73,16 +71,25 @@ static void publish(das_server_t *s, das_app_t *app)
         das__app_release(s, old);
 }
 
-static int64_t wall_ms(void *ctx)
-{
-    return das_clock_wall_ns(ctx) / 1000000;
-}
-
-/* The dispatcher's on_call: every service call of every request passes here. */
-static void on_service_call(void *ctx, const void *payload, size_t len, das_rpc_buf_t *reply)
+/* The dispatcher's hooks: every request start, service call and request end passes here on
+ * its way to the services. */
+static void on_request_start(void *ctx, const das_call_ctx_t *rq)
 {
     das_server_t *s = ctx;
-    das_services_call(s->services, payload, len, reply);
+    das_services_request_start(s->services, rq);
+}
+
+static void on_service_call(void *ctx, const das_call_ctx_t *call, const void *payload,
+                            size_t len, das_rpc_buf_t *reply)
+{
+    das_server_t *s = ctx;
+    das_services_call(s->services, call, payload, len, reply);
+}
+
+static void on_request_end(void *ctx, const das_call_ctx_t *rq, das_request_end_t how)
+{
+    das_server_t *s = ctx;
+    das_services_request_end(s->services, rq, how);
 }
 
 static bool is_skipped(void *ctx, const char *relpath)
@@ -271,35 +278,21 @@ static const char *policy_name(das_dispatch_policy_t p)
     return "?";
 }
 
-int das_server_run(const das_server_options_t *o)
+int das_server_create(const das_server_options_t *o, das_server_t **out, das_err_t *err)
 {
-    das_server_t s_storage, *s = &s_storage;
-    memset(s, 0, sizeof *s);
+    das_server_t *s = das_xcalloc(1, sizeof *s);
     s->o = *o;
     s->clock = das_clock_real();
-    s->log = das_log_create(o->log_level, stderr, s->clock);
+    s->log = das_log_create(o->log_level, o->log_out ? o->log_out : stderr, s->clock);
     pthread_mutex_init(&s->app_lock, NULL);
     pthread_mutex_init(&s->reload_lock, NULL);
-    int status = 1;
-    das_watcher_t *watcher = NULL;
-    das_err_t err = {0};
-
-    /* Signals: SIGINT/SIGTERM are taken by sigwait() below, in no other thread. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     s->sdk_include = das_build_find_sdk_include(o->exe);
 
     /* The storage path comes from the config (app name), so load it once without building. */
     das_config_t *probe;
-    if (das_config_load(o->app_path, &probe, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        goto out;
-    }
+    int rc = das_config_load(o->app_path, &probe, err);
+    if (rc < 0)
+        goto fail;
     s->storage_path = o->storage_path ? das_xstrdup(o->storage_path) : default_storage_path(probe);
     s->build_dir = das_xasprintf("%s/build", s->storage_path);
     if (o->dispatch >= 0)
@@ -311,30 +304,42 @@ int das_server_run(const das_server_options_t *o)
                                                              : 8;
     das_config_destroy(probe);
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
-        fprintf(stderr, "devappserver: --dispatch deterministic is not yet available in this "
-                        "version; use serial or concurrent\n");
-        goto out;
+        rc = das_err_set(err, AE_EINVAL, "devappserver: --dispatch deterministic is not yet "
+                                         "available in this version; use serial or concurrent");
+        goto fail;
     }
     int mk = das_mkdirs(s->storage_path, 0755);
     if (mk < 0) {
-        fprintf(stderr, "devappserver: cannot create storage path %s: %s\n", s->storage_path,
-                strerror(-mk));
-        goto out;
+        rc = das_err_set(err, AE_EIO, "devappserver: cannot create storage path %s: %s",
+                         s->storage_path, strerror(-mk));
+        goto fail;
     }
-
     das_app_t *app;
-    if (load_app(s, &app, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        goto out;
-    }
+    if ((rc = load_app(s, &app, err)) < 0)
+        goto fail;
     publish(s, app);
+    *out = s;
+    return 0;
+fail:
+    das_server_destroy(s);
+    return rc;
+}
 
+int das_server_start(das_server_t *s, das_err_t *err)
+{
+    const das_server_options_t *o = &s->o;
+    s->started = true;
     das_services_options_t sopts = {
-        .memcache_max_bytes = o->memcache_max_bytes,
-        .now_ms = wall_ms,
-        .clock_ctx = s->clock,
+        .clock = s->clock,
+        .log = s->log,
+        .config = o->services,
+        .n_config = o->n_services,
+        .extra = o->extra_services,
+        .n_extra = o->n_extra_services,
     };
-    s->services = das_services_create(&sopts);
+    int rc = das_services_create(&sopts, &s->services, err);
+    if (rc < 0)
+        return rc;
 
     das_dispatch_options_t dopts = {
         .policy = s->policy,
@@ -348,11 +353,11 @@ int das_server_run(const das_server_options_t *o)
         .clock = s->clock,
         .log = s->log,
         .make_warmup = das__frontend_make_warmup,
-        .on_call = on_service_call,
+        .hooks = {on_request_start, on_service_call, on_request_end},
         .ctx = s,
     };
     s->dispatch = das_dispatch_create(&dopts);
-    adopt_build(s, app);
+    adopt_build(s, s->app);
 
     das_http_options_t hopts = {
         .host = o->host,
@@ -362,27 +367,94 @@ int das_server_run(const das_server_options_t *o)
         .ctx = s,
         .log = s->log,
     };
-    if (das_http_start(&hopts, &s->http, &err) < 0) {
-        fprintf(stderr, "devappserver: %s\n", err.msg);
-        goto out;
+    if ((rc = das_http_start(&hopts, &s->http, err)) < 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return das_err_set(err, rc, "devappserver: %s", why);
     }
     s->port = das_http_port(s->http);
     if (o->port_file) {
         char text[16];
         int n = snprintf(text, sizeof text, "%d\n", s->port);
-        int rc = das_file_write_atomic(o->port_file, text, (size_t)n);
-        if (rc < 0) {
-            fprintf(stderr, "devappserver: cannot write port file %s: %s\n", o->port_file,
-                    strerror(-rc));
-            goto out;
-        }
+        int w = das_file_write_atomic(o->port_file, text, (size_t)n);
+        if (w < 0)
+            return das_err_set(err, AE_EIO, "devappserver: cannot write port file %s: %s",
+                               o->port_file, strerror(-w));
     }
     /* 20 ms without a new event: an editor's save (write, rename) is one change, and the
      * reload benchmark's goal (compile time + 50 ms) keeps room for the instance start. */
-    if (o->watch && das_watcher_start(app->config->appdir, 20, on_change, s, s->log, &watcher,
-                                      &err) < 0)
-        das_log_warning(s->log, "%s; live reload is off", err.msg);
+    das_err_t werr = {0};
+    if (o->watch && das_watcher_start(s->app->config->appdir, 20, on_change, s, s->log,
+                                      &s->watcher, &werr) < 0)
+        das_log_warning(s->log, "%s; live reload is off", werr.msg);
+    return 0;
+}
 
+int das_server_port(const das_server_t *s)
+{
+    return s->port;
+}
+
+void das_server_stop(das_server_t *s)
+{
+    if (!s->started || s->stopped)
+        return;
+    s->stopped = true;
+    das_watcher_stop(s->watcher);
+    s->watcher = NULL;
+    if (s->http)
+        das_http_quiesce(s->http);
+    if (s->dispatch)
+        das_dispatch_shutdown(s->dispatch, SHUTDOWN_GRACE_MS);
+    /* Answers the instances gave must still reach their clients before connections close. */
+    if (s->http && !das_http_drain(s->http, 5000))
+        das_log_warning(s->log, "closing connections with responses still being sent");
+    das_http_stop(s->http);
+    s->http = NULL;
+    das_dispatch_destroy(s->dispatch);
+    s->dispatch = NULL;
+    if (s->services) {
+        das_services_log_stats(s->services, "at shutdown");
+        das_services_destroy(s->services);
+        s->services = NULL;
+    }
+}
+
+void das_server_destroy(das_server_t *s)
+{
+    if (!s)
+        return;
+    das_server_stop(s);
+    if (s->app)
+        das__app_release(s, s->app);
+    free(s->storage_path);
+    free(s->build_dir);
+    free(s->sdk_include);
+    pthread_mutex_destroy(&s->app_lock);
+    pthread_mutex_destroy(&s->reload_lock);
+    das_log_destroy(s->log);
+    free(s);
+}
+
+int das_server_run(const das_server_options_t *o)
+{
+    /* Signals: SIGINT/SIGTERM are taken by sigwait() below, in no other thread (every thread
+     * the server starts inherits this mask). */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    das_server_t *s = NULL;
+    das_err_t err = {0};
+    if (das_server_create(o, &s, &err) < 0 || das_server_start(s, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        das_server_destroy(s);
+        return 1;
+    }
+    das_app_t *app = s->app;
     const char *h = o->host;
     bool v6 = strchr(h, ':') != NULL;
     char limits[96];
@@ -398,39 +470,8 @@ int das_server_run(const das_server_options_t *o)
     while (sigwait(&stop, &sig) != 0)
         ;
     das_log_info(s->log, "received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    status = 0;
-
-out:
-    das_watcher_stop(watcher);
-    if (s->http)
-        das_http_quiesce(s->http);
-    if (s->dispatch)
-        das_dispatch_shutdown(s->dispatch, SHUTDOWN_GRACE_MS);
-    /* Answers the instances gave must still reach their clients before connections close. */
-    if (s->http && !das_http_drain(s->http, 5000))
-        das_log_warning(s->log, "closing connections with responses still being sent");
-    das_http_stop(s->http);
-    das_dispatch_destroy(s->dispatch);
-    if (s->services) {
-        das_memcache_stats_t st;
-        das_memcache_stats(das_services_memcache(s->services), &st);
-        das_log_debug(s->log,
-                      "memcache at shutdown: %llu hits, %llu misses, %llu byte hits, %llu items, "
-                      "%llu bytes, oldest item %lld s",
-                      (unsigned long long)st.hits, (unsigned long long)st.misses,
-                      (unsigned long long)st.byte_hits, (unsigned long long)st.items,
-                      (unsigned long long)st.bytes, (long long)st.oldest_item_age);
-        das_services_destroy(s->services);
-    }
-    if (s->app)
-        das__app_release(s, s->app);
-    if (status == 0)
-        das_log_info(s->log, "stopped cleanly");
-    free(s->storage_path);
-    free(s->build_dir);
-    free(s->sdk_include);
-    pthread_mutex_destroy(&s->app_lock);
-    pthread_mutex_destroy(&s->reload_lock);
-    das_log_destroy(s->log);
-    return status;
+    das_server_stop(s);
+    das_log_info(s->log, "stopped cleanly");
+    das_server_destroy(s);
+    return 0;
 }

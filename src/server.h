@@ -1,16 +1,24 @@
-/* server.h - one running devappserver: options from the command line, and the run loop.
+/* server.h - one devappserver: options from the command line (or an embedder), and its life.
  *
- * main.c parses arguments into das_server_options_t and calls das_server_run(), which loads
- * app.yaml, builds the app, serves HTTP until SIGINT/SIGTERM, and shuts down in order.
+ * A server is an object: das_server_create() loads app.yaml and builds the app,
+ * das_server_start() starts the services, the dispatcher and the HTTP front end and returns
+ * once it listens, das_server_stop() shuts it down in order (requests in flight finish, then
+ * the instances stop), and das_server_destroy() frees it. Several can run in one process, on
+ * different ports and storage paths: nothing is global. das_server_run() is the command line's
+ * way: create, start, wait for SIGINT/SIGTERM, stop, destroy.
  */
 #ifndef DAS_SERVER_H
 #define DAS_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dispatch.h"
 #include "log.h"
+#include "registry.h"
+
+typedef struct das_server das_server_t;
 
 typedef struct {
     const char *app_path;      /* APPDIR, or a path to its app.yaml */
@@ -23,13 +31,33 @@ typedef struct {
     int max_concurrent;        /* 0: app.yaml's max_concurrent_requests, else 8 */
     double request_deadline_s; /* default 60 */
     das_log_level_t log_level;
+    FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */
-    unsigned long long memcache_max_bytes; /* 0: the memcache stub's default */
-    const char *exe;           /* this binary, for the instance role */
+    /* Each service's own options, by service name (see registry.h); borrowed. */
+    const das_service_config_t *services;
+    size_t n_services;
+    /* Services beyond the table (embedders, tests); borrowed, must outlive the server. */
+    const das_service_def_t *const *extra_services;
+    size_t n_extra_services;
+    const char *exe;           /* the devappserver binary, for the instance role */
 } das_server_options_t;
 
-/* Runs the server. Returns the process exit status: 0 after a clean shutdown, 1 for a
- * configuration, build or start-up error (already reported on stderr). */
+/* Loads app.yaml, makes the storage path and builds the app (a compile error is not a
+ * failure: requests show it). Returns 0, or an AE_* code with `err` filled. `o` is copied;
+ * the strings it points to are borrowed for the server's life. */
+int das_server_create(const das_server_options_t *o, das_server_t **out, das_err_t *err);
+/* Starts the services, the instances' dispatcher, the HTTP front end and the watcher; returns
+ * once it listens (and the port file is written). 0, or an AE_* code with `err` filled. */
+int das_server_start(das_server_t *s, das_err_t *err);
+/* The port it listens on (after a successful start). */
+int das_server_port(const das_server_t *s);
+/* Stops serving: new requests get 503, requests in flight finish (for up to 10 s, then they
+ * are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
+void das_server_stop(das_server_t *s);
+void das_server_destroy(das_server_t *s); /* stops it first if need be; NULL ok */
+
+/* Runs the server until SIGINT or SIGTERM. Returns the process exit status: 0 after a clean
+ * shutdown, 1 for a configuration, build or start-up error (already reported on stderr). */
 int das_server_run(const das_server_options_t *o);
 
 #endif

@@ -14,8 +14,9 @@
 #include "log.h"
 #include "router.h"
 #include "server.h"
-#include "services.h"
+#include "registry.h"
 #include "static.h"
+#include "watcher.h"
 
 /* One loaded version of the app: its config, routes, static files and build. Immutable once
  * published; readers hold a reference (das__app_acquire/release), and a reload publishes a new
@@ -31,7 +32,7 @@ typedef struct {
     char *version_id;   /* "<version>.<18 digits>" */
 } das_app_t;
 
-typedef struct {
+struct das_server {
     das_server_options_t o;
     das_clock_t *clock;
     das_log_t *log;
@@ -43,11 +44,13 @@ typedef struct {
     das_dispatch_t *dispatch;
     das_services_t *services;
     das_http_t *http;
+    das_watcher_t *watcher;
     int port;
+    bool started, stopped;
     pthread_mutex_t app_lock;
     das_app_t *app; /* guarded by app_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
-} das_server_t;
+};
 
 das_app_t *das__app_acquire(das_server_t *s);
 void das__app_release(das_server_t *s, das_app_t *app);
@@ -55,6 +58,7 @@ void das__app_release(das_server_t *s, das_app_t *app);
 /* frontend.c: answers one HTTP request (the das_http_request_cb). */
 void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_response_t *rs);
 /* frontend.c: the /_ah/warmup request for a new instance (the dispatcher's make_warmup). */
-bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out);
+bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t *out,
+                               char log_id[41]);
 
 #endif

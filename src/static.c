@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "httptext.h"
 #include "regex.h"
 
 #define CACHE_MAX_BYTES (32u * 1024 * 1024)
@@ -130,24 +131,7 @@ static int64_t ts_ns(const struct timespec *ts)
  * when a segment is ".." (never allowed, whatever it would resolve to). */
 static bool normalize(char *rel)
 {
-    char *w = rel;
-    for (char *seg = rel; *seg;) {
-        char *end = strchr(seg, '/');
-        size_t n = end ? (size_t)(end - seg) : strlen(seg);
-        if (n == 2 && seg[0] == '.' && seg[1] == '.')
-            return false;
-        if (n > 0 && !(n == 1 && seg[0] == '.')) {
-            if (w != rel)
-                *w++ = '/';
-            memmove(w, seg, n);
-            w += n;
-        }
-        seg += n;
-        if (*seg == '/')
-            seg++;
-    }
-    *w = '\0';
-    return true;
+    return !(das_path_normalize(rel, true) & DAS_PATH_HAD_DOTDOT);
 }
 
 /* Opens `rel` below APPDIR in one system call; the kernel refuses any path that would leave

@@ -15,23 +15,22 @@ void ae_memcache_set_namespace(ae_request_t *rq, const char *ns)
     rq->memcache_ns = ns;
 }
 
-/* Sends `mrq` and decodes the reply into `rp` (dispose it). */
-static int call(ae_request_t *rq, das_rpc_mc_request_t *mrq, das_rpc_buf_t *in,
+/* Sends `mrq` and decodes the reply into `rp` (dispose it, and `c`, after use). */
+static int call(ae_request_t *rq, das_rpc_mc_request_t *mrq, ae__call_t *c,
                 das_rpc_mc_reply_t *rp)
 {
-    das_rpc_buf_t out = {0};
     mrq->ns = rq->memcache_ns ? rq->memcache_ns : "";
-    das_rpc_mc_encode_request(&out, mrq);
-    int rc = rq->call ? rq->call(rq, &out, in) : AE_EUNAVAILABLE;
-    das_rpc_buf_dispose(&out);
+    das_rpc_buf_t *body = ae__call_begin(rq, c, DAS_RPC_SERVICE_MEMCACHE,
+                                         das_rpc_mc_method_name(mrq->op));
+    das_rpc_mc_encode_request(body, mrq);
+    int rc = ae__call_send(rq, c);
     memset(rp, 0, sizeof *rp);
     if (rc < 0)
         return rc;
-    if (das_rpc_mc_decode_reply(in->data, in->len, mrq->op, rp) < 0)
-        return AE_EINTERNAL;
-    if (rp->status != AE_OK)
-        return rp->status;
-    return rp->n == mrq->n ? AE_OK : AE_EINTERNAL;
+    if (das_rpc_mc_decode_reply(c->reply, c->reply_len, mrq->op, rp) < 0 || rp->n != mrq->n)
+        return ae__fail(rq, AE_EINTERNAL, "malformed reply to memcache.%s()",
+                        das_rpc_mc_method_name(mrq->op));
+    return AE_OK;
 }
 
 static das_rpc_mc_item_t *key_items(const char *const *keys, size_t n)
@@ -51,9 +50,9 @@ int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
 {
     das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_GET, .n = (uint32_t)n};
     mrq.items = key_items(keys, n);
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     for (size_t i = 0; i < n; i++) {
         memset(&values[i], 0, sizeof values[i]);
         statuses[i] = rc == AE_OK ? rp.items[i].status : rc;
@@ -68,7 +67,7 @@ int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
         values[i].cas = rp.items[i].cas;
     }
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     free(mrq.items);
     return rc;
 }
@@ -103,13 +102,13 @@ static int store_multi(ae_request_t *rq, uint32_t mode, ae_memcache_item_t *item
             .cas = items[i].cas,
         };
     }
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     for (size_t i = 0; i < n; i++)
         items[i].status = rc == AE_OK ? rp.items[i].status : rc;
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     free(mrq.items);
     return rc;
 }
@@ -117,8 +116,11 @@ static int store_multi(ae_request_t *rq, uint32_t mode, ae_memcache_item_t *item
 static int store_one(ae_request_t *rq, uint32_t mode, const char *key, const void *data,
                      size_t len, uint32_t flags, int64_t expiration, uint64_t cas)
 {
-    if (len > AE_MEMCACHE_MAX_VALUE)
-        return AE_ETOOLARGE; /* refused before the round trip, as the platform's client did */
+    if (len > AE_MEMCACHE_MAX_VALUE) /* refused before the round trip, as the platform's
+                                        client did, in its words */
+        return ae__fail(rq, AE_ETOOLARGE,
+                        "Values may not be more than %d bytes in length; received %zu bytes",
+                        AE_MEMCACHE_MAX_VALUE, len);
     ae_memcache_item_t it = {key, data, len, flags, expiration, cas, 0};
     int rc = store_multi(rq, mode, &it, 1);
     return rc < 0 ? rc : it.status;
@@ -174,13 +176,13 @@ int ae_memcache_delete_multi(ae_request_t *rq, const char *const *keys, size_t n
     das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_DELETE, .lock_seconds = lock_seconds,
                                 .n = (uint32_t)n};
     mrq.items = key_items(keys, n);
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     for (size_t i = 0; i < n; i++)
         statuses[i] = rc == AE_OK ? rp.items[i].status : rc;
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     free(mrq.items);
     return rc;
 }
@@ -205,15 +207,15 @@ int ae_memcache_offset_multi(ae_request_t *rq, ae_memcache_offset_t *items, size
         mrq.items[i].key_len = strlen(items[i].key);
         mrq.items[i].delta = items[i].delta;
     }
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     for (size_t i = 0; i < n; i++) {
         items[i].status = rc == AE_OK ? rp.items[i].status : rc;
         items[i].new_value = rc == AE_OK ? rp.items[i].new_value : 0;
     }
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     free(mrq.items);
     return rc;
 }
@@ -234,7 +236,8 @@ int ae_memcache_incr(ae_request_t *rq, const char *key, uint64_t delta, const ui
                      uint64_t *new_value)
 {
     if (delta > (uint64_t)INT64_MAX)
-        return AE_EINVAL;
+        return ae__fail(rq, AE_EINVAL, "delta must be at most 2^63 - 1; received %llu",
+                        (unsigned long long)delta);
     return offset_one(rq, key, (int64_t)delta, initial, new_value);
 }
 
@@ -242,27 +245,28 @@ int ae_memcache_decr(ae_request_t *rq, const char *key, uint64_t delta, const ui
                      uint64_t *new_value)
 {
     if (delta > (uint64_t)INT64_MAX)
-        return AE_EINVAL;
+        return ae__fail(rq, AE_EINVAL, "delta must be at most 2^63 - 1; received %llu",
+                        (unsigned long long)delta);
     return offset_one(rq, key, -(int64_t)delta, initial, new_value);
 }
 
 int ae_memcache_flush_all(ae_request_t *rq)
 {
     das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_FLUSH};
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     return rc;
 }
 
 int ae_memcache_stats(ae_request_t *rq, ae_memcache_stats_t *out)
 {
     das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_STATS};
-    das_rpc_buf_t in = {0};
+    ae__call_t c;
     das_rpc_mc_reply_t rp;
-    int rc = call(rq, &mrq, &in, &rp);
+    int rc = call(rq, &mrq, &c, &rp);
     memset(out, 0, sizeof *out);
     if (rc == AE_OK) {
         out->hits = rp.hits;
@@ -273,6 +277,6 @@ int ae_memcache_stats(ae_request_t *rq, ae_memcache_stats_t *out)
         out->oldest_item_age = rp.oldest_item_age;
     }
     das_rpc_mc_reply_dispose(&rp);
-    das_rpc_buf_dispose(&in);
+    ae__call_dispose(&c);
     return rc;
 }

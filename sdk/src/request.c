@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "httptext.h"
 #include "sdk_internal.h"
 
 /* ---------------------------------------------------------------- arena */
@@ -48,6 +49,12 @@ void ae__arena_dispose(ae_arena_t *a)
     a->head = NULL;
 }
 
+void ae__request_dispose(ae_request_t *rq)
+{
+    das_rpc_buf_dispose(&rq->log_batch);
+    ae__arena_dispose(&rq->arena);
+}
+
 static char *arena_strndup(ae_arena_t *a, const char *s, size_t n)
 {
     char *p = ae__arena_alloc(a, n + 1);
@@ -57,32 +64,6 @@ static char *arena_strndup(ae_arena_t *a, const char *s, size_t n)
 }
 
 /* ---------------------------------------------------------------- parsing */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-void ae__url_decode(char *s, bool plus)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        int hi, lo;
-        if (*r == '%' && (hi = hexval((unsigned char)r[1])) >= 0 &&
-            (lo = hexval((unsigned char)r[2])) >= 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 2;
-        } else if (*r == '+' && plus) {
-            *w++ = ' ';
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-}
 
 /* Appends the pairs of "a=1&b=2" to `*pairs`. */
 static void parse_urlencoded(ae_arena_t *a, const char *text, size_t len, ae_pair_t **pairs,
@@ -107,8 +88,8 @@ static void parse_urlencoded(ae_arena_t *a, const char *text, size_t len, ae_pai
             pair->name = arena_strndup(a, p, (size_t)(name_end - p));
             pair->value = eq ? arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
                              : arena_strndup(a, "", 0);
-            ae__url_decode(pair->name, true);
-            ae__url_decode(pair->value, true);
+            das_pct_decode(pair->name, strlen(pair->name), DAS_PCT_PLUS);
+            das_pct_decode(pair->value, strlen(pair->value), DAS_PCT_PLUS);
         }
         p = stop + 1;
     }
@@ -133,35 +114,19 @@ static void parse_cookies(ae_request_t *rq)
     for (uint32_t h = 0; h < rq->wire.n_headers; h++) {
         if (strcasecmp(rq->wire.headers[h].name, "Cookie") != 0)
             continue;
-        const char *p = rq->wire.headers[h].value;
-        while (*p) {
-            while (*p == ' ' || *p == ';')
-                p++;
-            const char *semi = strchr(p, ';');
-            const char *stop = semi ? semi : p + strlen(p);
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            if (eq && eq > p) {
-                if (rq->n_cookies == cap) {
-                    size_t ncap = cap ? cap * 2 : 8;
-                    ae_pair_t *grown = ae__arena_alloc(&rq->arena, ncap * sizeof *grown);
-                    if (rq->n_cookies)
-                        memcpy(grown, rq->cookies, rq->n_cookies * sizeof *grown);
-                    rq->cookies = grown;
-                    cap = ncap;
-                }
-                const char *v = eq + 1;
-                size_t vlen = (size_t)(stop - v);
-                while (vlen > 0 && v[vlen - 1] == ' ')
-                    vlen--;
-                if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
-                    v++;
-                    vlen -= 2;
-                }
-                ae_pair_t *c = &rq->cookies[rq->n_cookies++];
-                c->name = arena_strndup(&rq->arena, p, (size_t)(eq - p));
-                c->value = arena_strndup(&rq->arena, v, vlen);
+        das_cookie_t c;
+        for (const char *p = rq->wire.headers[h].value; das_cookie_next(&p, &c);) {
+            if (rq->n_cookies == cap) {
+                size_t ncap = cap ? cap * 2 : 8;
+                ae_pair_t *grown = ae__arena_alloc(&rq->arena, ncap * sizeof *grown);
+                if (rq->n_cookies)
+                    memcpy(grown, rq->cookies, rq->n_cookies * sizeof *grown);
+                rq->cookies = grown;
+                cap = ncap;
             }
-            p = semi ? semi + 1 : stop;
+            ae_pair_t *pair = &rq->cookies[rq->n_cookies++];
+            pair->name = arena_strndup(&rq->arena, c.name, c.name_len);
+            pair->value = arena_strndup(&rq->arena, c.value, c.value_len);
         }
     }
 }

@@ -1,5 +1,6 @@
 /* sdk_internal.h - the insides of ae_request_t and ae_response_t, shared by the SDK's request
- * code and the instance runtime that creates them from an RPC frame.
+ * code, its service modules, and the two places that create requests: the instance runtime
+ * (sdk/runtime/, from a REQUEST frame) and the testbed (sdk/testbed/).
  */
 #ifndef DAS_SDK_INTERNAL_H
 #define DAS_SDK_INTERNAL_H
@@ -32,6 +33,10 @@ struct ae_request {
     das_rpc_request_t wire; /* borrowed strings point into the REQUEST frame */
     ae_call_fn call;
     void *call_ctx;         /* the transport's own: the slot descriptor, or the testbed */
+    uint32_t call_seq;      /* calls made so far */
+    const char *last_error; /* arena; the detail of the last failed call */
+    das_rpc_buf_t log_batch; /* app log lines not sent yet (see log.c) */
+    uint32_t log_lines;
     const char *memcache_ns;
     ae_arena_t arena;
     ae_pair_t *params;      /* parsed lazily */
@@ -51,11 +56,36 @@ struct ae_response {
     ae_arena_t *arena;
 };
 
-/* The instance's transport: CALL and REPLY frames on the slot descriptor in call_ctx. */
-int ae__rpc_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply);
+/* One service call, for the SDK's service modules (memcache.c, log.c, ...), so that none of
+ * them deals with frames or envelopes:
+ *
+ *     ae__call_t c;
+ *     das_rpc_buf_t *body = ae__call_begin(rq, &c, "memcache", "Get");
+ *     ... append the body with das_rpc_put_* ...
+ *     int rc = ae__call_send(rq, &c);   // AE_OK: c.reply / c.reply_len hold the reply body
+ *     ...
+ *     ae__call_dispose(&c);
+ *
+ * A failed call's detail becomes the request's last error. */
+typedef struct {
+    das_rpc_buf_t out;
+    size_t mark;
+    das_rpc_buf_t in;
+    const void *reply; /* valid until ae__call_dispose() */
+    size_t reply_len;
+} ae__call_t;
 
-/* Decodes `%XX` and '+' (when `plus`) in place. */
-void ae__url_decode(char *s, bool plus);
+das_rpc_buf_t *ae__call_begin(ae_request_t *rq, ae__call_t *c, const char *service,
+                              const char *method);
+int ae__call_send(ae_request_t *rq, ae__call_t *c);
+void ae__call_dispose(ae__call_t *c);
+/* Records a failure found before any round trip (the SDK's own checks); returns `code`. */
+int ae__fail(ae_request_t *rq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Frees what the SDK holds for a request (its arena, its unsent log lines). The runtime and
+ * the testbed call ae_log_flush() when a handler returns, then this. */
+void ae__request_dispose(ae_request_t *rq);
 
 void ae__response_init(ae_response_t *rs, ae_arena_t *arena);
 void ae__response_dispose(ae_response_t *rs);

@@ -1,42 +1,50 @@
 /* testbed.c - the in-process testbed: requests whose service calls go straight to the same
- * services module the server uses (decoding, stubs, encoding), with a clock the test moves.
- * No sockets, no instances: an app's handlers run on the caller's thread.
+ * services registry and service modules the server uses (decoding, stubs, encoding), with a
+ * clock the test moves. No sockets, no instances, no dispatcher: an app's handlers run on the
+ * caller's thread, and each request is started and ended for the services as the server does.
  */
 #include <appengine/testbed.h>
 
+#include <appengine/log.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "logservice_service.h"
+#include "registry.h"
 #include "sdk_internal.h"
-#include "services.h"
 
 struct ae_testbed {
+    das_clock_t *clock; /* manual: moves only with ae_testbed_advance_clock() */
+    das_log_t *log;
     das_services_t *services;
-    _Atomic int64_t now_ms; /* the testbed's clock */
+    ae_testbed_log_t *logs; /* the copy ae_testbed_logs() last returned */
+    size_t n_logs, cap_logs;
 };
 
 /* A request together with what its wire form borrows from. */
 typedef struct {
     ae_request_t rq;
+    ae_testbed_t *tb;
     char *method, *path, *query, *body;
-    das_rpc_pair_t env[8];
+    char log_id[41];
+    das_rpc_pair_t env[9];
 } testbed_request_t;
 
-static int64_t testbed_now_ms(void *ctx)
+static das_call_ctx_t request_ctx(const testbed_request_t *t)
 {
-    ae_testbed_t *tb = ctx;
-    return atomic_load(&tb->now_ms);
+    return (das_call_ctx_t){.request_log_id = t->log_id, .instance_id = "", .slot = -1,
+                            .time_left_ms = INT64_MAX};
 }
 
 static int testbed_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
 {
-    ae_testbed_t *tb = rq->call_ctx;
+    testbed_request_t *t = (testbed_request_t *)rq; /* rq is its first member */
+    das_call_ctx_t ctx = request_ctx(t);
+    ctx.seq = rq->call_seq;
     reply->len = 0;
-    das_services_call(tb->services, call->data, call->len, reply);
+    das_services_call(t->tb->services, &ctx, call->data, call->len, reply);
     return AE_OK;
 }
 
@@ -46,12 +54,15 @@ ae_testbed_t *ae_testbed_create(void)
     if (!tb)
         abort();
     /* The starting point is the real time (absolute expirations make sense); after that only
-     * the test moves it. This is the testbed's clock, not the server's. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    atomic_store(&tb->now_ms, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    das_services_options_t o = {.now_ms = testbed_now_ms, .clock_ctx = tb};
-    tb->services = das_services_create(&o);
+     * the test moves it. Random draws are seeded, so ids repeat from run to run. */
+    tb->clock = das_clock_manual_create(das_clock_wall_ns(das_clock_real()), 1);
+    tb->log = das_log_create(DAS_LOG_ERROR, stderr, tb->clock);
+    das_services_options_t o = {.clock = tb->clock, .log = tb->log};
+    das_err_t err = {0};
+    if (das_services_create(&o, &tb->services, &err) < 0) {
+        fprintf(stderr, "ae_testbed_create: %s\n", err.msg);
+        abort();
+    }
     return tb;
 }
 
@@ -60,12 +71,50 @@ void ae_testbed_destroy(ae_testbed_t *tb)
     if (!tb)
         return;
     das_services_destroy(tb->services);
+    for (size_t i = 0; i < tb->n_logs; i++) {
+        free((char *)tb->logs[i].message);
+        free((char *)tb->logs[i].request_log_id);
+    }
+    free(tb->logs);
+    das_log_destroy(tb->log);
+    das_clock_manual_destroy(tb->clock);
     free(tb);
 }
 
 void ae_testbed_advance_clock(ae_testbed_t *tb, int64_t seconds)
 {
-    atomic_fetch_add(&tb->now_ms, seconds * 1000);
+    das_clock_manual_advance(tb->clock, seconds * 1000000000);
+}
+
+static void collect_line(void *ctx, const das_log_line_t *line)
+{
+    ae_testbed_t *tb = ctx;
+    if (tb->n_logs == tb->cap_logs) {
+        tb->cap_logs = tb->cap_logs ? tb->cap_logs * 2 : 16;
+        tb->logs = realloc(tb->logs, tb->cap_logs * sizeof *tb->logs);
+        if (!tb->logs)
+            abort();
+    }
+    ae_testbed_log_t *l = &tb->logs[tb->n_logs++];
+    l->level = line->level;
+    l->message = strdup(line->message);
+    l->request_log_id = strdup(line->request_log_id);
+    if (!l->message || !l->request_log_id)
+        abort();
+}
+
+size_t ae_testbed_logs(ae_testbed_t *tb, const ae_testbed_log_t **lines)
+{
+    for (size_t i = 0; i < tb->n_logs; i++) {
+        free((char *)tb->logs[i].message);
+        free((char *)tb->logs[i].request_log_id);
+    }
+    tb->n_logs = 0;
+    das_logservice_each_line(das_services_state(tb->services, "logservice"), NULL,
+                             collect_line, tb);
+    if (lines)
+        *lines = tb->logs;
+    return tb->n_logs;
 }
 
 static char *dup_n(const void *s, size_t n)
@@ -85,6 +134,8 @@ ae_request_t *ae_testbed_request_create(ae_testbed_t *tb, const char *method, co
     testbed_request_t *t = calloc(1, sizeof *t);
     if (!t)
         abort();
+    t->tb = tb;
+    das_clock_random_hex(tb->clock, t->log_id, 40);
     const char *q = strchr(target, '?');
     t->method = dup_n(method, strlen(method));
     t->path = dup_n(target, q ? (size_t)(q - target) : strlen(target));
@@ -102,17 +153,20 @@ ae_request_t *ae_testbed_request_create(ae_testbed_t *tb, const char *method, co
         {"USER_EMAIL", ""},
     };
     memcpy(t->env, defaults, sizeof defaults);
+    t->env[sizeof defaults / sizeof defaults[0]] = (das_rpc_pair_t){"REQUEST_LOG_ID", t->log_id};
     ae_request_t *rq = &t->rq;
     rq->wire.script = "testbed";
     rq->wire.method = t->method;
     rq->wire.path = t->path;
     rq->wire.query = t->query;
     rq->wire.env = t->env;
-    rq->wire.n_env = sizeof defaults / sizeof defaults[0];
+    rq->wire.n_env = sizeof defaults / sizeof defaults[0] + 1;
     rq->wire.body = t->body;
     rq->wire.body_len = body ? body_len : 0;
     rq->call = testbed_call;
     rq->call_ctx = tb;
+    das_call_ctx_t ctx = request_ctx(t);
+    das_services_request_start(tb->services, &ctx);
     return rq;
 }
 
@@ -121,7 +175,10 @@ void ae_testbed_request_destroy(ae_request_t *rq)
     if (!rq)
         return;
     testbed_request_t *t = (testbed_request_t *)rq; /* rq is its first member */
-    ae__arena_dispose(&rq->arena);
+    ae_log_flush(rq);
+    das_call_ctx_t ctx = request_ctx(t);
+    das_services_request_end(t->tb->services, &ctx, DAS_REQUEST_RETURNED);
+    ae__request_dispose(rq);
     free(t->method);
     free(t->path);
     free(t->query);

@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <appengine/status.h>
 
 #include "check.h"
 #include "rpc_codec.h"
@@ -163,11 +162,8 @@ TEST(test_rpc_memcache_request_and_reply_round_trip)
                                .items = items};
     das_rpc_buf_t b = {0};
     das_rpc_mc_encode_request(&b, &rq);
-    das_rpc_reader_t r;
-    das_rpc_reader_init(&r, b.data, b.len);
-    CHECK_STR_EQ(das_rpc_get_str(&r), DAS_RPC_SERVICE_MEMCACHE);
     das_rpc_mc_request_t out;
-    CHECK_OK(das_rpc_mc_decode_request(&r, &out));
+    CHECK_OK(das_rpc_mc_decode_request(b.data, b.len, DAS_RPC_MC_STORE, &out));
     CHECK_EQ(out.n, 2);
     CHECK_STR_EQ(out.ns, "ns");
     CHECK_EQ(out.mode, 3);
@@ -178,8 +174,8 @@ TEST(test_rpc_memcache_request_and_reply_round_trip)
     das_rpc_mc_request_dispose(&out);
 
     das_rpc_mc_item_t got[1] = {{.value = "v", .value_len = 1, .flags = 2, .cas = 7,
-                                 .status = AE_OK}};
-    das_rpc_mc_reply_t rp = {.status = AE_OK, .n = 1, .items = got};
+                                 .status = 0}};
+    das_rpc_mc_reply_t rp = {.n = 1, .items = got};
     b.len = 0;
     das_rpc_mc_encode_reply(&b, &rp, DAS_RPC_MC_GET);
     das_rpc_mc_reply_t back;
@@ -196,6 +192,104 @@ TEST(test_rpc_memcache_request_and_reply_round_trip)
         das_rpc_mc_reply_dispose(&back);
         free(copy);
     }
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_memcache_method_names_are_the_platforms)
+{
+    CHECK_STR_EQ(das_rpc_mc_method_name(DAS_RPC_MC_GET), "Get");
+    CHECK_STR_EQ(das_rpc_mc_method_name(DAS_RPC_MC_OFFSET), "Increment");
+    CHECK_EQ(das_rpc_mc_method_op("FlushAll"), DAS_RPC_MC_FLUSH);
+    CHECK_EQ(das_rpc_mc_method_op("Frobnicate"), 0);
+    CHECK(das_rpc_mc_method_name(99) == NULL);
+    /* A body for one method is not a body for another. */
+    das_rpc_mc_request_t rq = {.op = DAS_RPC_MC_GET, .ns = "", .n = 0};
+    das_rpc_buf_t b = {0};
+    das_rpc_mc_encode_request(&b, &rq);
+    das_rpc_mc_request_t out;
+    CHECK_EQ(das_rpc_mc_decode_request(b.data, b.len, 0, &out), -EPROTO);
+    das_rpc_mc_request_dispose(&out);
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_integer_helpers_round_trip_edge_values)
+{
+    das_rpc_buf_t b = {0};
+    das_rpc_put_u64(&b, UINT64_MAX);
+    das_rpc_put_i64(&b, INT64_MIN);
+    das_rpc_put_i64(&b, -1);
+    das_rpc_put_double(&b, -0.5);
+    das_rpc_put_double(&b, 1e300);
+    das_rpc_put_u32(&b, 3); /* a count of 3 items of at least 4 bytes, with 0 bytes left */
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, b.data, b.len);
+    CHECK(das_rpc_get_u64(&r) == UINT64_MAX);
+    CHECK(das_rpc_get_i64(&r) == INT64_MIN);
+    CHECK_EQ(das_rpc_get_i64(&r), -1);
+    CHECK(das_rpc_get_double(&r) == -0.5);
+    CHECK(das_rpc_get_double(&r) == 1e300);
+    CHECK_EQ(das_rpc_get_count(&r, 4, 100), 0);
+    CHECK(r.bad);
+    CHECK(!das_rpc_reader_done(&r));
+    /* A count over the maximum is refused even when the bytes are there. */
+    b.len = 0;
+    das_rpc_put_u32(&b, 5);
+    das_rpc_put_raw(&b, "0123456789", 10);
+    das_rpc_reader_init(&r, b.data, b.len);
+    CHECK_EQ(das_rpc_get_count(&r, 1, 4), 0);
+    CHECK(r.bad);
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_call_envelope_round_trips_and_refuses_every_truncation)
+{
+    das_rpc_buf_t b = {0};
+    size_t mark = das_rpc_call_begin(&b, "memcache", "Get", 42);
+    das_rpc_put_str(&b, "body-part");
+    das_rpc_put_u32(&b, 7);
+    das_rpc_call_end(&b, mark);
+    das_rpc_call_t c;
+    CHECK_OK(das_rpc_decode_call(b.data, b.len, &c));
+    CHECK_STR_EQ(c.service, "memcache");
+    CHECK_STR_EQ(c.method, "Get");
+    CHECK_EQ(c.seq, 42);
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, c.body, c.body_len);
+    CHECK_STR_EQ(das_rpc_get_str(&r), "body-part");
+    CHECK_EQ(das_rpc_get_u32(&r), 7);
+    CHECK(das_rpc_reader_done(&r));
+    for (size_t cut = 0; cut < b.len; cut++) {
+        unsigned char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, b.data, cut);
+        CHECK_EQ(das_rpc_decode_call(copy, cut, &c), -EPROTO);
+        CHECK_STR_EQ(c.service, "");
+        free(copy);
+    }
+    das_rpc_buf_dispose(&b);
+}
+
+TEST(test_rpc_reply_envelope_carries_status_detail_and_body)
+{
+    das_rpc_buf_t b = {0};
+    size_t mark = das_rpc_reply_begin(&b);
+    das_rpc_put_str(&b, "answer");
+    das_rpc_reply_end(&b, mark, 0, "");
+    das_rpc_reply_t rp;
+    CHECK_OK(das_rpc_decode_reply(b.data, b.len, &rp));
+    CHECK_EQ(rp.status, 0);
+    CHECK_STR_EQ(rp.detail, "");
+    CHECK(rp.body_len > 0);
+    /* A failure drops the body it had started and keeps the detail. */
+    b.len = 0;
+    mark = das_rpc_reply_begin(&b);
+    das_rpc_put_str(&b, "half a body");
+    das_rpc_reply_end(&b, mark, -1001, "The API package 'x' or call 'Y()' was not found.");
+    CHECK_OK(das_rpc_decode_reply(b.data, b.len, &rp));
+    CHECK_EQ(rp.status, -1001);
+    CHECK_EQ(rp.body_len, 0);
+    CHECK_STR_EQ(rp.detail, "The API package 'x' or call 'Y()' was not found.");
+    for (size_t cut = 0; cut < b.len; cut++)
+        CHECK_EQ(das_rpc_decode_reply(b.data, cut, &rp), -EPROTO);
     das_rpc_buf_dispose(&b);
 }
 

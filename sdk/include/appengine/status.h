@@ -2,6 +2,10 @@
  *
  * Every fallible function in devappserver returns 0 (AE_OK) or one of these negative codes, and
  * codes cross the RPC unchanged. ae_strerror() gives each a short English description.
+ *
+ * The codes are -1001 and below, so they never collide with a negative errno (which stays
+ * under 4096 but is never returned through an AE_* channel): a value in the range -1 .. -999
+ * is always an errno, one at or below -1001 always an AE_* code.
  */
 #ifndef AE_STATUS_H
 #define AE_STATUS_H
@@ -11,16 +15,19 @@
 #endif
 
 #define AE_OK 0
-#define AE_EINVAL (-1)       /* an argument or input is malformed */
-#define AE_ENOTFOUND (-2)    /* the thing asked for does not exist */
-#define AE_ETIMEOUT (-3)     /* a deadline passed */
-#define AE_ECONTENTION (-4)  /* a concurrent change won; retry */
-#define AE_ETOOLARGE (-5)    /* over a platform size limit */
-#define AE_EUNAVAILABLE (-6) /* the service or server cannot take the call now */
-#define AE_EINTERNAL (-7)    /* a bug or a system failure */
-#define AE_EIO (-8)          /* a file or socket operation failed */
-#define AE_ENOMEM (-9)       /* out of memory */
-#define AE_ENOTSTORED (-10)  /* a conditional store did not happen (add, replace, cas) */
+#define AE_EINVAL (-1001)    /* an argument or input is malformed */
+#define AE_ENOTFOUND (-1002) /* the thing asked for does not exist */
+#define AE_ETIMEOUT (-1003)  /* a deadline passed */
+#define AE_ECONTENTION (-1004) /* a concurrent change won; retry */
+#define AE_ETOOLARGE (-1005) /* over a platform size limit */
+#define AE_EUNAVAILABLE (-1006) /* the service or server cannot take the call now */
+#define AE_EINTERNAL (-1007) /* a bug or a system failure */
+#define AE_EIO (-1008)       /* a file or socket operation failed */
+#define AE_ENOMEM (-1009)    /* out of memory */
+#define AE_ENOTSTORED (-1010) /* a conditional store did not happen (add, replace, cas) */
+
+#define AE_ERR_FIRST AE_EINVAL /* the codes run from AE_ERR_FIRST down to AE_ERR_LAST */
+#define AE_ERR_LAST AE_ENOTSTORED
 
 /* Returns a static, never-NULL description of `code`. */
 AE_API const char *ae_strerror(int code);

@@ -1,5 +1,6 @@
 /* appengine/testbed.h - run an app's handlers and SDK calls in process, with no server: the
- * same memcache semantics the server gives, from the same code, for an app's own tests.
+ * same service semantics the server gives (memcache, app logs), from the same code, for an
+ * app's own tests.
  *
  *     ae_testbed_t *tb = ae_testbed_create();
  *     ae_testbed_response_t r;
@@ -9,7 +10,8 @@
  *     ae_testbed_advance_clock(tb, 3600);   // memcache entries expire as time passes
  *     ae_testbed_destroy(tb);
  *
- * Link with the testbed library (CMake target ae_testbed). Each testbed has fresh services and
+ * Link with the testbed library: `pkg-config --cflags --libs ae_testbed` once installed (or
+ * the CMake target ae_testbed in this tree). Each testbed has fresh services and
  * its own clock, which starts at the real time and moves only when told to.
  */
 #ifndef AE_TESTBED_H
@@ -34,6 +36,17 @@ AE_API ae_testbed_t *ae_testbed_create(void);
 AE_API void ae_testbed_destroy(ae_testbed_t *tb);
 /* Moves the testbed's clock forward (memcache expiration follows it). */
 AE_API void ae_testbed_advance_clock(ae_testbed_t *tb, int64_t seconds);
+
+/* The app log lines (appengine/log.h) of every request the testbed ran, oldest first: stores
+ * a pointer to them in `*lines` (valid until the next call or ae_testbed_destroy) and returns
+ * how many there are. The testbed keeps the lines of the last 1,000 requests, as the server. */
+typedef struct {
+    int level;                  /* AE_LOG_DEBUG .. AE_LOG_CRITICAL */
+    const char *message;
+    const char *request_log_id; /* the request's REQUEST_LOG_ID */
+} ae_testbed_log_t;
+
+AE_API size_t ae_testbed_logs(ae_testbed_t *tb, const ae_testbed_log_t **lines);
 
 /* A request whose service calls go to the testbed: for calling SDK functions directly.
  * `target` is the path with an optional "?query". Free with ae_testbed_request_destroy(). */

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <appengine/log.h>
+
 #include "app_symbol.h"
 #include "sdk_internal.h"
 
@@ -69,11 +71,22 @@ static void run_handler(void *dl, ae_request_t *rq, ae_response_t *rs)
     ae_response_error(rs, 404, "Not Found\n");
 }
 
+/* The instance's transport: CALL and REPLY frames on the slot descriptor in call_ctx. */
+static int slot_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
+{
+    int fd = (int)(intptr_t)rq->call_ctx;
+    das_rpc_type_t type;
+    if (das_rpc_send_frame(fd, DAS_RPC_CALL, call->data, call->len) < 0 ||
+        das_rpc_recv_frame(fd, &type, reply) < 0 || type != DAS_RPC_REPLY)
+        return AE_EUNAVAILABLE; /* the server is going away; it will end this instance */
+    return AE_OK;
+}
+
 static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out)
 {
     ae_request_t rq;
     memset(&rq, 0, sizeof rq);
-    rq.call = ae__rpc_call;
+    rq.call = slot_call;
     rq.call_ctx = (void *)(intptr_t)fd;
     ae_response_t rs;
     ae__response_init(&rs, &rq.arena);
@@ -81,6 +94,7 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
         ae_response_error(&rs, 500, "devappserver: malformed request frame\n");
     else
         run_handler(dl, &rq, &rs);
+    ae_log_flush(&rq);
     das_rpc_response_t wire = {
         .status = (uint32_t)rs.status,
         .headers = rs.headers,
@@ -93,17 +107,7 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
     das_rpc_send_frame(fd, DAS_RPC_RESPONSE, out->data, out->len);
     ae__response_dispose(&rs);
     das_rpc_request_dispose(&rq.wire);
-    ae__arena_dispose(&rq.arena);
-}
-
-int ae__rpc_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
-{
-    int fd = (int)(intptr_t)rq->call_ctx;
-    das_rpc_type_t type;
-    if (das_rpc_send_frame(fd, DAS_RPC_CALL, call->data, call->len) < 0 ||
-        das_rpc_recv_frame(fd, &type, reply) < 0 || type != DAS_RPC_REPLY)
-        return AE_EUNAVAILABLE; /* the server is going away; it will end this instance */
-    return AE_OK;
+    ae__request_dispose(&rq);
 }
 
 static void *slot_main(void *arg)
@@ -142,11 +146,11 @@ int das_runtime_main(const char *so_path, int n_slots)
     signal(SIGPIPE, SIG_IGN);
     /* Programs the app starts (system(), popen()) must not hold the slots or the lifeline:
      * the server would not see this instance end while they live. */
-    for (int fd = DAS_RUNTIME_FIRST_FD; fd <= DAS_RUNTIME_FIRST_FD + n_slots; fd++)
+    for (int fd = DAS_RPC_FIRST_SLOT_FD; fd <= DAS_RPC_FIRST_SLOT_FD + n_slots; fd++)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
     pthread_t lifeline;
     if (pthread_create(&lifeline, NULL, lifeline_main,
-                       (void *)(intptr_t)(DAS_RUNTIME_FIRST_FD + n_slots)) != 0)
+                       (void *)(intptr_t)(DAS_RPC_FIRST_SLOT_FD + n_slots)) != 0)
         return 1;
     pthread_detach(lifeline);
 
@@ -154,7 +158,7 @@ int das_runtime_main(const char *so_path, int n_slots)
     if (!dl) {
         const char *why = dlerror();
         for (int i = 0; i < n_slots; i++)
-            das_rpc_send_frame(DAS_RUNTIME_FIRST_FD + i, DAS_RPC_LOAD_ERROR, why, strlen(why));
+            das_rpc_send_frame(DAS_RPC_FIRST_SLOT_FD + i, DAS_RPC_LOAD_ERROR, why, strlen(why));
         return 1;
     }
     slot_t *slots = calloc((size_t)n_slots, sizeof *slots);
@@ -163,7 +167,7 @@ int das_runtime_main(const char *so_path, int n_slots)
         abort();
     for (int i = 0; i < n_slots; i++) {
         slots[i].dl = dl;
-        slots[i].fd = DAS_RUNTIME_FIRST_FD + i;
+        slots[i].fd = DAS_RPC_FIRST_SLOT_FD + i;
         if (pthread_create(&threads[i], NULL, slot_main, &slots[i]) != 0) {
             fprintf(stderr, "devappserver instance: cannot start handler thread: %s\n",
                     strerror(errno));

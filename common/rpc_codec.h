@@ -1,14 +1,19 @@
 /* rpc_codec.h - the wire format between the server and its instances.
  *
- * A leaf library with no dependencies, linked by both the server and the instance runtime, so
- * that the framing lives in exactly one place. A frame is an 8-byte header (payload length as a
+ * A leaf library with no dependencies, linked by both the server and the instance runtime (and
+ * the testbed), so that the framing and the call envelope live in exactly one place. A frame is an 8-byte header (payload length as a
  * little-endian u32, a type byte, three zero bytes) followed by the payload. Payloads are
  * sequences of u32 integers and length-prefixed byte strings; every string is followed by a
  * NUL on the wire so a decoder can hand out pointers into the frame without copying.
  *
  * One Unix stream socket carries one request at a time ("a slot"): the server writes REQUEST,
- * the instance answers RESPONSE. Later service calls (CALL/REPLY) travel on the same slot, so
- * the server thread that owns a request sees its start, every service call, and its end.
+ * the instance answers RESPONSE. Service calls (CALL/REPLY) travel on the same slot, so the
+ * server thread that owns a request sees its start, every service call, and its end.
+ *
+ * Every service call has the same envelope (das_rpc_call_t / das_rpc_reply_t): the service and
+ * method by name, the call's sequence number within its request, and a body whose layout is the
+ * method's own (encoded with the put/get helpers below). A reply carries an AE_* status, a
+ * detail message and a body. Nothing about a reply's layout is passed out of band.
  */
 #ifndef DAS_RPC_CODEC_H
 #define DAS_RPC_CODEC_H
@@ -18,13 +23,17 @@
 
 #define DAS_RPC_MAX_FRAME (64u * 1024 * 1024)
 
+/* An instance's descriptors: slot i is DAS_RPC_FIRST_SLOT_FD + i, and the lifeline (a pipe
+ * that reaches end of file when the server goes away) is DAS_RPC_FIRST_SLOT_FD + n_slots. */
+#define DAS_RPC_FIRST_SLOT_FD 3
+
 typedef enum {
     DAS_RPC_READY = 1,    /* instance -> server: the slot is loaded and idle; payload: pid */
     DAS_RPC_LOAD_ERROR,   /* instance -> server: the app could not be loaded; payload: message */
     DAS_RPC_REQUEST,      /* server -> instance: das_rpc_request_t */
     DAS_RPC_RESPONSE,     /* instance -> server: das_rpc_response_t */
-    DAS_RPC_CALL,         /* instance -> server: a service call (later issues) */
-    DAS_RPC_REPLY,        /* server -> instance: the answer to a CALL */
+    DAS_RPC_CALL,         /* instance -> server: a service call (das_rpc_call_t) */
+    DAS_RPC_REPLY,        /* server -> instance: the answer to a CALL (das_rpc_reply_t) */
 } das_rpc_type_t;
 
 /* A growable byte buffer owned by the codec (no dependency on the server's helpers). */
@@ -38,6 +47,10 @@ void das_rpc_buf_dispose(das_rpc_buf_t *b);
 void das_rpc_put_u32(das_rpc_buf_t *b, uint32_t v);
 void das_rpc_put_bytes(das_rpc_buf_t *b, const void *data, size_t len);
 void das_rpc_put_str(das_rpc_buf_t *b, const char *s); /* NULL is sent as "" */
+void das_rpc_put_raw(das_rpc_buf_t *b, const void *data, size_t len); /* no length prefix */
+void das_rpc_put_u64(das_rpc_buf_t *b, uint64_t v);    /* two u32, low first */
+void das_rpc_put_i64(das_rpc_buf_t *b, int64_t v);     /* two's complement, as u64 */
+void das_rpc_put_double(das_rpc_buf_t *b, double v);   /* IEEE 754 bits, as u64 */
 
 /* Reads values back out of a payload. A read past the end sets `bad` and returns 0/"". */
 typedef struct {
@@ -48,6 +61,14 @@ typedef struct {
 
 void das_rpc_reader_init(das_rpc_reader_t *r, const void *data, size_t len);
 uint32_t das_rpc_get_u32(das_rpc_reader_t *r);
+uint64_t das_rpc_get_u64(das_rpc_reader_t *r);
+int64_t das_rpc_get_i64(das_rpc_reader_t *r);
+double das_rpc_get_double(das_rpc_reader_t *r);
+/* Reads a count of items that each take at least `min_bytes` on the wire, refusing (bad) a
+ * count over `max` or over what the rest of the payload can hold. */
+uint32_t das_rpc_get_count(das_rpc_reader_t *r, size_t min_bytes, uint32_t max);
+/* True when the whole payload was read and nothing was malformed. */
+int das_rpc_reader_done(const das_rpc_reader_t *r);
 /* Borrowed pointer into the payload, NUL-terminated; valid while the payload is. */
 const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len);
 const char *das_rpc_get_str(das_rpc_reader_t *r);
@@ -101,5 +122,42 @@ void das_rpc_request_dispose(das_rpc_request_t *rq);
 void das_rpc_encode_response(das_rpc_buf_t *b, const das_rpc_response_t *rs);
 int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs);
 void das_rpc_response_dispose(das_rpc_response_t *rs);
+
+/* ---------------------------------------------------------------- the call envelope */
+
+#define DAS_RPC_MAX_NAME 64 /* longest service or method name */
+
+/* A service call. Strings and body are borrowed (from the caller, or from the decoded frame). */
+typedef struct {
+    const char *service; /* "memcache" */
+    const char *method;  /* "Get" */
+    uint32_t seq;        /* the call's number within its request: 1, 2, ... */
+    const void *body;    /* the method's own layout */
+    size_t body_len;
+} das_rpc_call_t;
+
+/* The answer to a call. `detail` is "" when there is nothing to say. */
+typedef struct {
+    int32_t status; /* AE_OK or an AE_* code */
+    const char *detail;
+    const void *body;
+    size_t body_len;
+} das_rpc_reply_t;
+
+/* A call is encoded in two steps so that the body is written straight into the frame:
+ * das_rpc_call_begin() writes the envelope and returns a mark; the caller appends the body
+ * (with the put helpers); das_rpc_call_end() seals it. */
+size_t das_rpc_call_begin(das_rpc_buf_t *b, const char *service, const char *method,
+                          uint32_t seq);
+void das_rpc_call_end(das_rpc_buf_t *b, size_t mark);
+/* Borrowed pointers into `data`. Returns 0, or -EPROTO when the envelope is malformed (the
+ * body is not looked at). */
+int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c);
+
+/* The same for a reply: the body is appended after das_rpc_reply_begin(); _end() sets the
+ * status and detail, and drops the body when the status is not AE_OK. */
+size_t das_rpc_reply_begin(das_rpc_buf_t *b);
+void das_rpc_reply_end(das_rpc_buf_t *b, size_t mark, int32_t status, const char *detail);
+int das_rpc_decode_reply(const void *data, size_t len, das_rpc_reply_t *r);
 
 #endif

@@ -61,6 +61,14 @@ void das_rpc_put_bytes(das_rpc_buf_t *b, const void *data, size_t len)
     b->data[b->len++] = 0;
 }
 
+void das_rpc_put_raw(das_rpc_buf_t *b, const void *data, size_t len)
+{
+    reserve(b, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
 void das_rpc_put_str(das_rpc_buf_t *b, const char *s)
 {
     if (!s)
@@ -106,6 +114,68 @@ const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len)
 const char *das_rpc_get_str(das_rpc_reader_t *r)
 {
     return das_rpc_get_bytes(r, NULL);
+}
+
+void das_rpc_put_u64(das_rpc_buf_t *b, uint64_t v)
+{
+    das_rpc_put_u32(b, (uint32_t)v);
+    das_rpc_put_u32(b, (uint32_t)(v >> 32));
+}
+
+void das_rpc_put_i64(das_rpc_buf_t *b, int64_t v)
+{
+    das_rpc_put_u64(b, (uint64_t)v);
+}
+
+void das_rpc_put_double(das_rpc_buf_t *b, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    das_rpc_put_u64(b, bits);
+}
+
+uint64_t das_rpc_get_u64(das_rpc_reader_t *r)
+{
+    uint64_t lo = das_rpc_get_u32(r);
+    uint64_t hi = das_rpc_get_u32(r);
+    return lo | hi << 32;
+}
+
+int64_t das_rpc_get_i64(das_rpc_reader_t *r)
+{
+    return (int64_t)das_rpc_get_u64(r);
+}
+
+double das_rpc_get_double(das_rpc_reader_t *r)
+{
+    uint64_t bits = das_rpc_get_u64(r);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+uint32_t das_rpc_get_count(das_rpc_reader_t *r, size_t min_bytes, uint32_t max)
+{
+    uint32_t n = das_rpc_get_u32(r);
+    if (r->bad || n > max || (min_bytes && (size_t)n > (size_t)(r->end - r->p) / min_bytes)) {
+        r->bad = 1;
+        return 0;
+    }
+    return n;
+}
+
+int das_rpc_reader_done(const das_rpc_reader_t *r)
+{
+    return !r->bad && r->p == r->end;
+}
+
+/* Overwrites the u32 at `at` (already written). */
+static void patch_u32(das_rpc_buf_t *b, size_t at, uint32_t v)
+{
+    b->data[at] = (uint8_t)v;
+    b->data[at + 1] = (uint8_t)(v >> 8);
+    b->data[at + 2] = (uint8_t)(v >> 16);
+    b->data[at + 3] = (uint8_t)(v >> 24);
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -295,4 +365,81 @@ void das_rpc_response_dispose(das_rpc_response_t *rs)
 {
     free(rs->storage_);
     rs->storage_ = NULL;
+}
+
+/* ---------------------------------------------------------------- the call envelope
+ *
+ * CALL:  str service, str method, u32 seq, bytes body
+ * REPLY: u32 status, bytes body, str detail
+ * A body is written in place after a u32 placeholder that the _end() call fills in. */
+
+size_t das_rpc_call_begin(das_rpc_buf_t *b, const char *service, const char *method,
+                          uint32_t seq)
+{
+    das_rpc_put_str(b, service);
+    das_rpc_put_str(b, method);
+    das_rpc_put_u32(b, seq);
+    size_t mark = b->len;
+    das_rpc_put_u32(b, 0);
+    return mark;
+}
+
+void das_rpc_call_end(das_rpc_buf_t *b, size_t mark)
+{
+    patch_u32(b, mark, (uint32_t)(b->len - mark - 4));
+    reserve(b, 1);
+    b->data[b->len++] = 0;
+}
+
+int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c)
+{
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, data, len);
+    memset(c, 0, sizeof *c);
+    c->service = das_rpc_get_str(&r);
+    c->method = das_rpc_get_str(&r);
+    c->seq = das_rpc_get_u32(&r);
+    c->body = das_rpc_get_bytes(&r, &c->body_len);
+    if (!das_rpc_reader_done(&r)) {
+        c->service = c->method = "";
+        c->body = "";
+        c->body_len = 0;
+        return -EPROTO;
+    }
+    return 0;
+}
+
+size_t das_rpc_reply_begin(das_rpc_buf_t *b)
+{
+    size_t mark = b->len;
+    das_rpc_put_u32(b, 0); /* status */
+    das_rpc_put_u32(b, 0); /* body length */
+    return mark;
+}
+
+void das_rpc_reply_end(das_rpc_buf_t *b, size_t mark, int32_t status, const char *detail)
+{
+    if (status != 0)
+        b->len = mark + 8; /* a failed call has no body */
+    patch_u32(b, mark, (uint32_t)status);
+    patch_u32(b, mark + 4, (uint32_t)(b->len - mark - 8));
+    reserve(b, 1);
+    b->data[b->len++] = 0;
+    das_rpc_put_str(b, detail);
+}
+
+int das_rpc_decode_reply(const void *data, size_t len, das_rpc_reply_t *r)
+{
+    das_rpc_reader_t rd;
+    das_rpc_reader_init(&rd, data, len);
+    memset(r, 0, sizeof *r);
+    r->status = (int32_t)das_rpc_get_u32(&rd);
+    r->body = das_rpc_get_bytes(&rd, &r->body_len);
+    r->detail = das_rpc_get_str(&rd);
+    if (!das_rpc_reader_done(&rd)) {
+        r->body = r->detail = "";
+        r->body_len = 0;
+        return -EPROTO;
+    }
+    return 0;
 }

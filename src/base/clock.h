@@ -52,6 +52,28 @@ static inline void das_clock_random(das_clock_t *c, void *buf, size_t n)
     c->m->random(c, buf, n);
 }
 
+/* A clock for tests, the testbed and (later) the deterministic mode: its time moves only when
+ * das_clock_manual_advance() is called, and its random bytes come from a PRNG seeded with
+ * `seed`, so the same seed gives the same bytes. Thread-safe. */
+das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed);
+void das_clock_manual_advance(das_clock_t *c, int64_t ns);
+void das_clock_manual_destroy(das_clock_t *c); /* NULL ok */
+
+/* A request's deadline. It belongs to the request, not to a socket read: a dispatch policy
+ * may pause it while the server holds the request (a reply it has not released yet), and
+ * the time paused is not counted. Used by the one thread that owns the request. */
+typedef struct {
+    das_clock_t *clock;
+    int64_t end_ns;    /* monotonic time the deadline passes, not counting pauses to come */
+    int64_t paused_at; /* when the current pause began; 0 when running */
+} das_deadline_t;
+
+void das_deadline_start(das_deadline_t *d, das_clock_t *c, int64_t budget_ms);
+/* Milliseconds left (frozen while paused); 0 or less once it passed. */
+int64_t das_deadline_left_ms(const das_deadline_t *d);
+void das_deadline_pause(das_deadline_t *d);
+void das_deadline_resume(das_deadline_t *d);
+
 /* Writes `n` random lowercase hex digits and a NUL into `out` (n + 1 bytes). */
 void das_clock_random_hex(das_clock_t *c, char *out, size_t n);
 

@@ -1,0 +1,227 @@
+/* clock.c - the real clock backend and time/randomness formatting helpers. */
+#include "clock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static int64_t real_monotonic_ns(das_clock_t *c)
+{
+    (void)c;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void real_wall(das_clock_t *c, struct timespec *ts)
+{
+    (void)c;
+    clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static void os_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            abort(); /* getrandom() cannot fail on Linux >= 3.17 once the pool is ready */
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* One step of xoshiro256** on `st`. */
+static uint64_t xoshiro_next(uint64_t st[4])
+{
+    uint64_t result = rotl(st[1] * 5, 7) * 9;
+    uint64_t t = st[1] << 17;
+    st[2] ^= st[0];
+    st[3] ^= st[1];
+    st[1] ^= st[2];
+    st[0] ^= st[3];
+    st[2] ^= t;
+    st[3] = rotl(st[3], 45);
+    return result;
+}
+
+static void fill_random(uint64_t st[4], void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        uint64_t v = xoshiro_next(st);
+        size_t k = n < sizeof v ? n : sizeof v;
+        memcpy(p, &v, k);
+        p += k;
+        n -= k;
+    }
+}
+
+/* xoshiro256** per thread, seeded from the kernel once: ids and nonces are drawn on every
+ * request, and a getrandom() system call each time showed up in profiles. Not for secrets. */
+static _Thread_local uint64_t prng[4];
+static _Thread_local int prng_seeded;
+
+static void real_random(das_clock_t *c, void *buf, size_t n)
+{
+    (void)c;
+    if (!prng_seeded) {
+        do
+            os_random(prng, sizeof prng);
+        while (!(prng[0] | prng[1] | prng[2] | prng[3]));
+        prng_seeded = 1;
+    }
+    fill_random(prng, buf, n);
+}
+
+static const das_clock_methods_t real_methods = {real_monotonic_ns, real_wall, real_random};
+static das_clock_t real_clock = {&real_methods};
+
+das_clock_t *das_clock_real(void)
+{
+    return &real_clock;
+}
+
+/* ---------------------------------------------------------------- the manual clock */
+
+typedef struct {
+    das_clock_t base;
+    pthread_mutex_t lock;
+    int64_t mono_ns; /* guarded by lock, as are the two below */
+    int64_t wall_ns;
+    uint64_t prng[4];
+} manual_clock_t;
+
+static int64_t manual_monotonic_ns(das_clock_t *c)
+{
+    manual_clock_t *m = (manual_clock_t *)c;
+    pthread_mutex_lock(&m->lock);
+    int64_t v = m->mono_ns;
+    pthread_mutex_unlock(&m->lock);
+    return v;
+}
+
+static void manual_wall(das_clock_t *c, struct timespec *ts)
+{
+    manual_clock_t *m = (manual_clock_t *)c;
+    pthread_mutex_lock(&m->lock);
+    int64_t v = m->wall_ns;
+    pthread_mutex_unlock(&m->lock);
+    ts->tv_sec = v / 1000000000;
+    ts->tv_nsec = v % 1000000000;
+}
+
+static void manual_random(das_clock_t *c, void *buf, size_t n)
+{
+    manual_clock_t *m = (manual_clock_t *)c;
+    pthread_mutex_lock(&m->lock);
+    fill_random(m->prng, buf, n);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static const das_clock_methods_t manual_methods = {manual_monotonic_ns, manual_wall,
+                                                   manual_random};
+
+/* splitmix64: spreads one seed over the PRNG's 256 bits of state. */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed)
+{
+    manual_clock_t *m = calloc(1, sizeof *m);
+    if (!m)
+        abort();
+    m->base.m = &manual_methods;
+    pthread_mutex_init(&m->lock, NULL);
+    m->mono_ns = 1000000000; /* never 0: some callers treat 0 as "unset" */
+    m->wall_ns = wall_ns;
+    for (int i = 0; i < 4; i++)
+        m->prng[i] = splitmix64(&seed);
+    return &m->base;
+}
+
+void das_clock_manual_advance(das_clock_t *c, int64_t ns)
+{
+    manual_clock_t *m = (manual_clock_t *)c;
+    pthread_mutex_lock(&m->lock);
+    m->mono_ns += ns;
+    m->wall_ns += ns;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void das_clock_manual_destroy(das_clock_t *c)
+{
+    if (!c)
+        return;
+    manual_clock_t *m = (manual_clock_t *)c;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* ---------------------------------------------------------------- deadlines */
+
+void das_deadline_start(das_deadline_t *d, das_clock_t *c, int64_t budget_ms)
+{
+    d->clock = c;
+    d->end_ns = das_clock_monotonic_ns(c) + budget_ms * 1000000;
+    d->paused_at = 0;
+}
+
+int64_t das_deadline_left_ms(const das_deadline_t *d)
+{
+    int64_t now = d->paused_at ? d->paused_at : das_clock_monotonic_ns(d->clock);
+    int64_t left = d->end_ns - now;
+    return left > 0 ? (left + 999999) / 1000000 : 0;
+}
+
+void das_deadline_pause(das_deadline_t *d)
+{
+    if (!d->paused_at)
+        d->paused_at = das_clock_monotonic_ns(d->clock);
+}
+
+void das_deadline_resume(das_deadline_t *d)
+{
+    if (d->paused_at) {
+        d->end_ns += das_clock_monotonic_ns(d->clock) - d->paused_at;
+        d->paused_at = 0;
+    }
+}
+
+void das_clock_random_hex(das_clock_t *c, char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char bytes[64];
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done < sizeof bytes ? n - done : sizeof bytes;
+        das_clock_random(c, bytes, chunk);
+        for (size_t i = 0; i < chunk; i++)
+            out[done + i] = digits[bytes[i] & 15];
+        done += chunk;
+    }
+    out[n] = '\0';
+}
+
+void das_clock_http_date(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}

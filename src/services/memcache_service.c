@@ -1,0 +1,186 @@
+/* memcache_service.c - the memcache service: decodes the calls of rpc_memcache.h, runs them on
+ * the memcache stub, encodes the replies. Its row in table.c is `memcache`.
+ */
+#include "memcache_service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "memcache.h"
+#include "rpc_memcache.h"
+#include "service.h"
+
+typedef struct {
+    das_memcache_t *mc;
+    das_clock_t *clock;
+} memcache_service_t;
+
+static int64_t now_ms(void *ctx)
+{
+    return das_clock_wall_ns(ctx) / 1000000;
+}
+
+static int create(const das_service_env_t *env, const void *options, void **state,
+                  das_err_t *err)
+{
+    (void)err;
+    const das_memcache_service_options_t *o = options;
+    memcache_service_t *svc = das_xcalloc(1, sizeof *svc);
+    das_memcache_options_t mo = {
+        .max_bytes = o ? o->max_bytes : 0,
+        .now_ms = now_ms,
+        .clock_ctx = env->clock,
+    };
+    svc->mc = das_memcache_create(&mo);
+    svc->clock = env->clock;
+    *state = svc;
+    return 0;
+}
+
+static void destroy(void *state)
+{
+    memcache_service_t *svc = state;
+    if (!svc)
+        return;
+    das_memcache_destroy(svc->mc);
+    free(svc);
+}
+
+/* Get: each item is encoded as soon as it is read, so a reply is never held twice. */
+static void run_get(das_memcache_t *mc, const das_rpc_mc_request_t *rq, das_rpc_buf_t *body)
+{
+    das_rpc_put_u32(body, rq->n);
+    for (uint32_t i = 0; i < rq->n; i++) {
+        das_memcache_value_t v = {0};
+        das_rpc_mc_item_t it = {0};
+        it.status = das_memcache_get(mc, rq->ns, rq->items[i].key, rq->items[i].key_len, &v);
+        if (it.status == AE_OK) {
+            it.value = v.data;
+            it.value_len = v.len;
+            it.flags = v.flags;
+            it.cas = v.cas;
+        }
+        das_rpc_mc_encode_get_item(body, &it);
+        free(v.data);
+    }
+}
+
+static int call(void *state, const das_call_ctx_t *ctx, const das_service_method_t *method,
+                const void *body, size_t len, das_call_out_t *out)
+{
+    (void)ctx;
+    das_memcache_t *mc = ((memcache_service_t *)state)->mc;
+    uint32_t op = das_rpc_mc_method_op(method->name);
+    das_rpc_mc_request_t rq;
+    if (das_rpc_mc_decode_request(body, len, op, &rq) < 0) {
+        das_rpc_mc_request_dispose(&rq);
+        return das_call_fail(out, AE_EINVAL, "malformed memcache.%s() request (%zu bytes)",
+                             method->name, len);
+    }
+    if (op == DAS_RPC_MC_STORE && rq.mode > DAS_MEMCACHE_CAS) {
+        das_rpc_mc_request_dispose(&rq);
+        return das_call_fail(out, AE_EINVAL, "memcache.Set(): unknown set policy %u", rq.mode);
+    }
+    if (op == DAS_RPC_MC_GET) {
+        run_get(mc, &rq, out->body);
+        das_rpc_mc_request_dispose(&rq);
+        return AE_OK;
+    }
+    das_rpc_mc_reply_t rp = {.n = rq.n};
+    rp.items = das_xcalloc(rq.n ? rq.n : 1, sizeof *rp.items);
+    for (uint32_t i = 0; i < rq.n; i++) {
+        const das_rpc_mc_item_t *it = &rq.items[i];
+        das_rpc_mc_item_t *o = &rp.items[i];
+        switch (op) {
+        case DAS_RPC_MC_STORE:
+            o->status = das_memcache_store(mc, rq.ns, (das_memcache_mode_t)rq.mode, it->key,
+                                           it->key_len, it->value, it->value_len, it->flags,
+                                           it->expiration, it->cas);
+            break;
+        case DAS_RPC_MC_DELETE:
+            o->status = das_memcache_delete(mc, rq.ns, it->key, it->key_len, rq.lock_seconds);
+            break;
+        case DAS_RPC_MC_OFFSET:
+            o->status = das_memcache_offset(mc, rq.ns, it->key, it->key_len, it->delta,
+                                            rq.has_initial ? &rq.initial : NULL, &o->new_value);
+            break;
+        }
+    }
+    if (op == DAS_RPC_MC_FLUSH)
+        das_memcache_flush_all(mc);
+    if (op == DAS_RPC_MC_STATS) {
+        das_memcache_stats_t st;
+        das_memcache_stats(mc, &st);
+        rp.hits = st.hits;
+        rp.misses = st.misses;
+        rp.byte_hits = st.byte_hits;
+        rp.items_count = st.items;
+        rp.bytes = st.bytes;
+        rp.oldest_item_age = st.oldest_item_age;
+    }
+    das_rpc_mc_encode_reply(out->body, &rp, op);
+    free(rp.items);
+    das_rpc_mc_request_dispose(&rq);
+    return AE_OK;
+}
+
+static void stats(void *state, das_buf_t *out)
+{
+    das_memcache_stats_t st;
+    das_memcache_stats(((memcache_service_t *)state)->mc, &st);
+    das_buf_printf(out, "%llu hits, %llu misses, %llu byte hits, %llu items, %llu bytes, oldest "
+                        "item %lld s",
+                   (unsigned long long)st.hits, (unsigned long long)st.misses,
+                   (unsigned long long)st.byte_hits, (unsigned long long)st.items,
+                   (unsigned long long)st.bytes, (long long)st.oldest_item_age);
+}
+
+/* The keys of a call, as "namespace/key" (namespaces never hold '/'). */
+static int keys(const void *body, size_t len, uint32_t op, das_key_cb emit, void *ctx)
+{
+    das_rpc_mc_request_t rq;
+    if (das_rpc_mc_decode_request(body, len, op, &rq) < 0) {
+        das_rpc_mc_request_dispose(&rq);
+        return AE_EINVAL;
+    }
+    das_buf_t k = {0};
+    for (uint32_t i = 0; i < rq.n; i++) {
+        das_buf_reset(&k);
+        das_buf_puts(&k, rq.ns);
+        das_buf_append(&k, "/", 1);
+        das_buf_append(&k, rq.items[i].key, rq.items[i].key_len);
+        emit(ctx, k.data, k.len);
+    }
+    das_buf_dispose(&k);
+    das_rpc_mc_request_dispose(&rq);
+    return 0;
+}
+
+#define KEYS_OF(OP, fn)                                                                \
+    static int fn(const void *body, size_t len, das_key_cb emit, void *ctx)            \
+    {                                                                                  \
+        return keys(body, len, OP, emit, ctx);                                         \
+    }
+KEYS_OF(DAS_RPC_MC_GET, get_keys)
+KEYS_OF(DAS_RPC_MC_STORE, set_keys)
+KEYS_OF(DAS_RPC_MC_DELETE, delete_keys)
+KEYS_OF(DAS_RPC_MC_OFFSET, increment_keys)
+
+static const das_service_method_t methods[] = {
+    {"Get", DAS_ACCESS_READ, false, get_keys},
+    {"Set", DAS_ACCESS_WRITE, false, set_keys},
+    {"Delete", DAS_ACCESS_WRITE, false, delete_keys},
+    {"Increment", DAS_ACCESS_WRITE, false, increment_keys},
+    {"FlushAll", DAS_ACCESS_WRITE, true, NULL},
+    {"Stats", DAS_ACCESS_READ, true, NULL},
+};
+
+const das_service_def_t das_memcache_service = {
+    .name = "memcache",
+    .create = create,
+    .destroy = destroy,
+    .call = call,
+    .stats = stats,
+    .methods = methods,
+    .n_methods = sizeof methods / sizeof methods[0],
+};
