@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <appengine/log.h>
+#include <appengine/memcache.h>
+
 #include "check.h"
 #include "sdk_internal.h"
 
@@ -96,6 +99,88 @@ TEST(test_sdk_response_headers_replace_or_add_and_body_grows)
     CHECK_EQ(rs.len, strlen("unavailable: ") + sizeof long_text - 1);
     ae__response_dispose(&rs);
     ae__arena_dispose(&arena);
+}
+
+/* A transport that answers every call with AE_OK and an empty body, counting calls and the
+ * app log lines they carry. */
+typedef struct {
+    int calls;
+    int log_lines;
+    char last_method[64];
+} fake_t;
+
+static int fake_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
+{
+    fake_t *f = rq->call_ctx;
+    das_rpc_call_t c;
+    if (das_rpc_decode_call(call->data, call->len, &c) < 0)
+        return AE_EINTERNAL;
+    f->calls++;
+    snprintf(f->last_method, sizeof f->last_method, "%s.%s", c.service, c.method);
+    if (strcmp(c.service, "logservice") == 0) {
+        das_rpc_reader_t r;
+        das_rpc_reader_init(&r, c.body, c.body_len);
+        f->log_lines += (int)das_rpc_get_u32(&r);
+    }
+    reply->len = 0;
+    size_t mark = das_rpc_reply_begin(reply);
+    das_rpc_reply_end(reply, mark, AE_OK, "");
+    return AE_OK;
+}
+
+TEST(test_sdk_log_lines_are_batched_not_one_call_each)
+{
+    ae_request_t rq;
+    make(&rq, "", "");
+    fake_t f = {0};
+    rq.call = fake_call;
+    rq.call_ctx = &f;
+    for (int i = 0; i < 10000; i++)
+        ae_log_info(&rq, "line %d", i);
+    ae_log_flush(&rq);
+    CHECK_EQ(f.log_lines, 10000);
+    CHECK(f.calls <= 10);
+    CHECK_STR_EQ(f.last_method, "logservice.Flush");
+    int before = f.calls;
+    ae_log_flush(&rq); /* nothing left: no call */
+    CHECK_EQ(f.calls, before);
+    ae__request_dispose(&rq);
+}
+
+TEST(test_sdk_last_error_names_a_value_over_the_limit_without_a_round_trip)
+{
+    ae_request_t rq;
+    make(&rq, "", "");
+    fake_t f = {0};
+    rq.call = fake_call;
+    rq.call_ctx = &f;
+    CHECK(ae_request_last_error(&rq) == NULL);
+    static char big[AE_MEMCACHE_MAX_VALUE + 1];
+    CHECK_EQ(ae_memcache_set(&rq, "k", big, sizeof big, 0, 0), AE_ETOOLARGE);
+    CHECK_EQ(f.calls, 0);
+    CHECK_STR_EQ(ae_request_last_error(&rq),
+                 "Values may not be more than 1000000 bytes in length; received 1000001 bytes");
+    ae__request_dispose(&rq);
+}
+
+TEST(test_sdk_calls_are_numbered_within_their_request)
+{
+    ae_request_t rq;
+    make(&rq, "", "");
+    fake_t f = {0};
+    rq.call = fake_call;
+    rq.call_ctx = &f;
+    ae__call_t c;
+    ae__call_begin(&rq, &c, "memcache", "Stats");
+    CHECK_EQ(rq.call_seq, 1);
+    ae__call_dispose(&c);
+    ae__call_begin(&rq, &c, "memcache", "Stats");
+    CHECK_OK(ae__call_send(&rq, &c));
+    das_rpc_call_t sent;
+    CHECK_OK(das_rpc_decode_call(c.out.data, c.out.len, &sent));
+    CHECK_EQ(sent.seq, 2);
+    ae__call_dispose(&c);
+    ae__request_dispose(&rq);
 }
 
 CHECK_MAIN()

@@ -1,5 +1,7 @@
 /* test_testbed.c - an app's own tests can run its handlers and the memcache API in process,
  * with the server's semantics and a clock they move, through the public headers only. */
+#include <appengine/apiproxy.h>
+#include <appengine/log.h>
 #include <appengine/memcache.h>
 #include <appengine/testbed.h>
 #include <stdio.h>
@@ -143,6 +145,52 @@ TEST(test_testbed_get_multi_too_large_for_one_reply_fails_as_a_whole)
     ae_memcache_value_t one;
     CHECK_OK(ae_memcache_get(rq, "big0", &one));
     CHECK_EQ(one.len, SIZE);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+static void logging_handler(ae_request_t *rq, ae_response_t *rs)
+{
+    ae_log_info(rq, "hello from %s", ae_request_path(rq));
+    ae_log_error(rq, "something failed: %d", 42);
+    ae_response_puts(rs, ae_request_env(rq, "REQUEST_LOG_ID"));
+}
+
+TEST(test_testbed_captures_app_log_lines_with_their_request)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_testbed_response_t r1, r2;
+    ae_testbed_run(tb, logging_handler, "GET", "/one", NULL, 0, &r1);
+    ae_testbed_run(tb, logging_handler, "GET", "/two", NULL, 0, &r2);
+    const ae_testbed_log_t *lines;
+    size_t n = ae_testbed_logs(tb, &lines);
+    CHECK_EQ(n, 4);
+    CHECK_STR_EQ(lines[0].message, "hello from /one");
+    CHECK_EQ(lines[0].level, AE_LOG_INFO);
+    CHECK_STR_EQ(lines[1].message, "something failed: 42");
+    CHECK_EQ(lines[1].level, AE_LOG_ERROR);
+    CHECK_STR_EQ(lines[0].request_log_id, r1.body);
+    CHECK_STR_EQ(lines[3].request_log_id, r2.body);
+    CHECK(strcmp(r1.body, r2.body) != 0);
+    ae_testbed_response_dispose(&r1);
+    ae_testbed_response_dispose(&r2);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_unknown_service_fails_with_a_message)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    const void *reply;
+    size_t len;
+    CHECK_EQ(ae_apiproxy_call(rq, "datastore_v3", "Put", "x", 1, &reply, &len), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The API package 'datastore_v3' or call 'Put()' was not found.");
+    CHECK_EQ(ae_apiproxy_call(rq, "memcache", "Get", "x", 1, &reply, &len), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "malformed memcache.Get() request");
+    /* The request goes on: a good call still works. */
+    ae_memcache_stats_t st;
+    CHECK_OK(ae_memcache_stats(rq, &st));
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
 }
