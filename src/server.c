@@ -405,7 +405,8 @@ void das_server_stop(das_server_t *s)
     if (s->http)
         das_http_quiesce(s->http);
     if (s->dispatch)
-        das_dispatch_shutdown(s->dispatch, SHUTDOWN_GRACE_MS);
+        das_dispatch_shutdown(s->dispatch, s->o.shutdown_grace_ms > 0 ? s->o.shutdown_grace_ms
+                                                                      : SHUTDOWN_GRACE_MS);
     /* Answers the instances gave must still reach their clients before connections close. */
     if (s->http && !das_http_drain(s->http, 5000))
         das_log_warning(s->log, "closing connections with responses still being sent");

@@ -33,6 +33,7 @@ typedef struct {
     das_log_level_t log_level;
     FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */
+    int shutdown_grace_ms;     /* how long requests in flight may finish; 0: 10 s */
     /* Each service's own options, by service name (see registry.h); borrowed. */
     const das_service_config_t *services;
     size_t n_services;
@@ -51,8 +52,8 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
 int das_server_start(das_server_t *s, das_err_t *err);
 /* The port it listens on (after a successful start). */
 int das_server_port(const das_server_t *s);
-/* Stops serving: new requests get 503, requests in flight finish (for up to 10 s, then they
- * are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
+/* Stops serving: new requests get 503, requests in flight finish (for up to the grace, then
+ * they are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
 void das_server_stop(das_server_t *s);
 void das_server_destroy(das_server_t *s); /* stops it first if need be; NULL ok */
 

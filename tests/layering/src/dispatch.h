@@ -1,0 +1,1 @@
+/* dispatch.h - a server header. */

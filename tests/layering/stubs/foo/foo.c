@@ -1,0 +1,2 @@
+/* foo.c - a stub that includes a server header: a violation. */
+#include "dispatch.h"
