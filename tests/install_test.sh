@@ -54,8 +54,8 @@ int main(void)
     return ok ? 0 : 1;
 }
 C
-# shellcheck disable=SC2046
-cc -o "$prefix/app_test" "$prefix/app_test.c" \
+# shellcheck disable=SC2046,SC2086
+cc -o "$prefix/app_test" "$prefix/app_test.c" ${DAS_APP_LDFLAGS:-} \
    $(PKG_CONFIG_PATH="$(dirname "$tpc")" pkg-config --cflags --libs ae_testbed)
 "$prefix/app_test" || { echo "the app test built against the installed testbed failed"; exit 1; }
 
