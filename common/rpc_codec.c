@@ -116,15 +116,33 @@ const char *das_rpc_get_str(das_rpc_reader_t *r)
     return das_rpc_get_bytes(r, NULL);
 }
 
+/* Little-endian, whatever the host. */
+static inline void store64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 void das_rpc_put_u64(das_rpc_buf_t *b, uint64_t v)
 {
-    das_rpc_put_u32(b, (uint32_t)v);
-    das_rpc_put_u32(b, (uint32_t)(v >> 32));
+    reserve(b, 8);
+    store64(b->data + b->len, v);
+    b->len += 8;
 }
 
 void das_rpc_put_i64(das_rpc_buf_t *b, int64_t v)
 {
-    das_rpc_put_u64(b, (uint64_t)v);
+    reserve(b, 8);
+    store64(b->data + b->len, (uint64_t)v);
+    b->len += 8;
 }
 
 void das_rpc_put_double(das_rpc_buf_t *b, double v)
@@ -136,9 +154,13 @@ void das_rpc_put_double(das_rpc_buf_t *b, double v)
 
 uint64_t das_rpc_get_u64(das_rpc_reader_t *r)
 {
-    uint64_t lo = das_rpc_get_u32(r);
-    uint64_t hi = das_rpc_get_u32(r);
-    return lo | hi << 32;
+    if (r->bad || r->end - r->p < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = load64(r->p);
+    r->p += 8;
+    return v;
 }
 
 int64_t das_rpc_get_i64(das_rpc_reader_t *r)
