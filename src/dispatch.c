@@ -511,6 +511,8 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
         if (x != -EPIPE || attempt == 3)
             break;
         das_log_warning(d->o.log, "instance %s went away while idle; replacing it", id);
+        t.ctx.instance_id = ""; /* released below, the instance may be freed */
+        t.ctx.slot = -1;
         release(d, m, slot, true);
     }
     das_rpc_buf_dispose(&req);

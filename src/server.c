@@ -2,10 +2,12 @@
  * orderly shutdown, and the command line's run loop with its signals.
  *
  * Design: das_server_start() starts everything on the caller's thread; das_server_run() then
- * waits in sigwait() for SIGINT/SIGTERM (both blocked in every thread it starts). HTTP connection threads read the current app snapshot under
- * `app_lock`. The watcher thread runs reloads (serialised by `reload_lock`): it loads app.yaml,
- * builds, publishes a new snapshot and moves the dispatcher to the new build, so requests in
- * flight finish on the old instances while new ones go to the new build.
+ * waits in sigwait() for SIGINT/SIGTERM (both blocked in every thread it starts). HTTP
+ * connection threads read the current app snapshot under `app_lock`. The watcher thread runs
+ * reloads (serialised by `reload_lock`): it loads app.yaml, builds, publishes a new snapshot
+ * and moves the dispatcher to the new build, so requests in flight finish on the old instances
+ * while new ones go to the new build. Nothing is global: each das_server_t holds all its state,
+ * so several run in one process.
  */
 #include "server.h"
 
@@ -455,7 +457,7 @@ int das_server_run(const das_server_options_t *o)
         das_server_destroy(s);
         return 1;
     }
-    das_app_t *app = s->app;
+    das_app_t *app = das__app_acquire(s);
     const char *h = o->host;
     bool v6 = strchr(h, ':') != NULL;
     char limits[96];
@@ -466,6 +468,7 @@ int das_server_run(const das_server_options_t *o)
            app->app_id, app->config->version[0] ? app->config->version : "None", v6 ? "[" : "",
            h, v6 ? "]" : "", s->port, policy_name(s->policy), limits);
     fflush(stdout);
+    das__app_release(s, app);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

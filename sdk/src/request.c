@@ -2,7 +2,6 @@
  *
  * Everything here runs on one handler thread for one request: no locks.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
