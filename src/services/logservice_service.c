@@ -3,12 +3,17 @@
  * requests that logged are kept in memory, with their request. Its row in table.c is
  * `logservice`; its one method is "Flush" (a batch of lines, see sdk/src/log.c).
  *
+ * What is kept is bounded: at most DAS_LOGSERVICE_KEEP requests, DAS_LOGSERVICE_REQUEST_BYTES
+ * of lines per request (later lines still reach the server's log; the record counts them), and
+ * DAS_LOGSERVICE_TOTAL_BYTES in all (the oldest requests go first).
+ *
  * Design: one lock guards the kept requests: a FIFO of records (the oldest is dropped when
  * the FIFO is full) and a hash from request log id to record.
  */
 #include "logservice_service.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +35,8 @@ typedef struct record {
     char *log_id;
     line_t *lines;
     size_t n, cap;
+    size_t bytes;   /* of the kept messages */
+    size_t dropped; /* lines over the request's budget, not kept */
     struct record *next; /* FIFO order: oldest first */
     UT_hash_handle hh;
 } record_t;
@@ -40,6 +47,7 @@ typedef struct {
     record_t *by_id; /* guarded by lock, as are the three below */
     record_t *oldest, *newest;
     size_t n_records;
+    size_t bytes; /* kept in all */
     uint64_t n_lines;
 } logservice_t;
 
@@ -78,6 +86,18 @@ static void destroy(void *state)
     free(ls);
 }
 
+static void drop_oldest_locked(logservice_t *ls)
+{
+    record_t *old = ls->oldest;
+    ls->oldest = old->next;
+    if (!ls->oldest)
+        ls->newest = NULL;
+    HASH_DEL(ls->by_id, old);
+    ls->bytes -= old->bytes;
+    record_free(old);
+    ls->n_records--;
+}
+
 /* The record of `log_id`, made (and the oldest dropped) when it has none. */
 static record_t *record_for_locked(logservice_t *ls, const char *log_id)
 {
@@ -85,17 +105,12 @@ static record_t *record_for_locked(logservice_t *ls, const char *log_id)
     HASH_FIND_STR(ls->by_id, log_id, r);
     if (r)
         return r;
-    if (ls->n_records == DAS_LOGSERVICE_KEEP) {
-        record_t *old = ls->oldest;
-        ls->oldest = old->next;
-        HASH_DEL(ls->by_id, old);
-        record_free(old);
-        ls->n_records--;
-    }
+    if (ls->n_records == DAS_LOGSERVICE_KEEP)
+        drop_oldest_locked(ls);
     r = das_xcalloc(1, sizeof *r);
     r->log_id = das_xstrdup(log_id);
     HASH_ADD_KEYPTR(hh, ls->by_id, r->log_id, strlen(r->log_id), r);
-    if (ls->newest && ls->n_records)
+    if (ls->newest)
         ls->newest->next = r;
     else
         ls->oldest = r;
@@ -145,12 +160,24 @@ static int call(void *state, const das_call_ctx_t *ctx, const das_service_method
             das_log(ls->log, level_map[lines[i].level], "app [%s]: %s", id, lines[i].message);
     pthread_mutex_lock(&ls->lock);
     record_t *rec = record_for_locked(ls, id);
-    if (rec->n + n > rec->cap) {
-        rec->cap = (rec->n + n) * 2;
-        rec->lines = das_xrealloc(rec->lines, rec->cap * sizeof *rec->lines);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t size = strlen(lines[i].message) + 1;
+        if (rec->bytes + size > DAS_LOGSERVICE_REQUEST_BYTES) {
+            rec->dropped++;
+            free(lines[i].message);
+            continue;
+        }
+        if (rec->n == rec->cap) {
+            rec->cap = rec->cap ? rec->cap * 2 : 16;
+            rec->lines = das_xrealloc(rec->lines, rec->cap * sizeof *rec->lines);
+        }
+        rec->lines[rec->n++] = lines[i];
+        rec->bytes += size;
+        ls->bytes += size;
     }
-    memcpy(rec->lines + rec->n, lines, n * sizeof *lines);
-    rec->n += n;
+    /* The oldest requests go while the whole is over budget (never the one just written). */
+    while (ls->bytes > DAS_LOGSERVICE_TOTAL_BYTES && ls->oldest != rec)
+        drop_oldest_locked(ls);
     ls->n_lines += n;
     pthread_mutex_unlock(&ls->lock);
     free(lines);
@@ -177,6 +204,15 @@ void das_logservice_each_line(void *state, const char *request_log_id,
         for (size_t i = 0; i < r->n; i++) {
             das_log_line_t line = {r->log_id, r->lines[i].level, r->lines[i].time_ns,
                                    r->lines[i].message};
+            fn(ctx, &line);
+        }
+        if (r->dropped) {
+            char note[96];
+            snprintf(note, sizeof note, "... %zu more line%s not kept (over %d bytes for one "
+                                        "request)",
+                     r->dropped, r->dropped == 1 ? "" : "s", DAS_LOGSERVICE_REQUEST_BYTES);
+            das_log_line_t line = {r->log_id, AE_LOG_WARNING,
+                                   r->n ? r->lines[r->n - 1].time_ns : 0, note};
             fn(ctx, &line);
         }
     }

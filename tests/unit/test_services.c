@@ -416,6 +416,28 @@ TEST(test_logservice_keeps_the_last_1000_requests)
     teardown(&f);
 }
 
+TEST(test_logservice_keeps_at_most_a_megabyte_of_one_request)
+{
+    fixture_t f;
+    setup(&f, DAS_LOG_WARNING);
+    void *ls = das_services_state(f.s, "logservice");
+    char *line = malloc(8000);
+    memset(line, 'y', 8000);
+    das_rpc_buf_t body = {0}, reply = {0};
+    das_rpc_reply_t rp;
+    flush_body(&body, AE_LOG_INFO, line, 8000);
+    for (int i = 0; i < 200; i++) /* 1.6 MB in all */
+        call(&f, "logservice", "Flush", &body, &reply, &rp);
+    lines_t l = {0};
+    das_logservice_each_line(ls, "abc123", count_line, &l);
+    CHECK_EQ(l.n, (DAS_LOGSERVICE_REQUEST_BYTES / 8001) + 1);
+    CHECK_STR_CONTAINS(l.last, "more lines not kept");
+    free(line);
+    das_rpc_buf_dispose(&body);
+    das_rpc_buf_dispose(&reply);
+    teardown(&f);
+}
+
 TEST(test_statistics_come_through_the_stats_hook)
 {
     fixture_t f;
