@@ -46,11 +46,18 @@ static void destroy(void *state)
     free(svc);
 }
 
-/* Get: each item is encoded as soon as it is read, so a reply is never held twice. */
-static void run_get(das_memcache_t *mc, const das_rpc_mc_request_t *rq, das_rpc_buf_t *body)
+/* Get: each item is encoded as soon as it is read, so a reply is never held twice, and the
+ * reply stops growing as soon as it cannot travel in one frame (a get_multi naming one big
+ * value many times must not grow the server by gigabytes first). */
+static int run_get(das_memcache_t *mc, const das_rpc_mc_request_t *rq, das_call_out_t *out)
 {
+    das_rpc_buf_t *body = out->body;
+    size_t start = body->len;
     das_rpc_put_u32(body, rq->n);
     for (uint32_t i = 0; i < rq->n; i++) {
+        if (body->len - start > DAS_RPC_MAX_FRAME - 1024)
+            return das_call_fail(out, AE_ETOOLARGE,
+                                 "The response from API call memcache.Get() was too large.");
         das_memcache_value_t v = {0};
         das_rpc_mc_item_t it = {0};
         it.status = das_memcache_get(mc, rq->ns, rq->items[i].key, rq->items[i].key_len, &v);
@@ -63,6 +70,7 @@ static void run_get(das_memcache_t *mc, const das_rpc_mc_request_t *rq, das_rpc_
         das_rpc_mc_encode_get_item(body, &it);
         free(v.data);
     }
+    return AE_OK;
 }
 
 static int call(void *state, const das_call_ctx_t *ctx, const das_service_method_t *method,
@@ -82,9 +90,9 @@ static int call(void *state, const das_call_ctx_t *ctx, const das_service_method
         return das_call_fail(out, AE_EINVAL, "memcache.Set(): unknown set policy %u", rq.mode);
     }
     if (op == DAS_RPC_MC_GET) {
-        run_get(mc, &rq, out->body);
+        int rc = run_get(mc, &rq, out);
         das_rpc_mc_request_dispose(&rq);
-        return AE_OK;
+        return rc;
     }
     das_rpc_mc_reply_t rp = {.n = rq.n};
     rp.items = das_xcalloc(rq.n ? rq.n : 1, sizeof *rp.items);

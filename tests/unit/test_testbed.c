@@ -141,6 +141,8 @@ TEST(test_testbed_get_multi_too_large_for_one_reply_fails_as_a_whole)
     int st[N];
     CHECK_EQ(ae_memcache_get_multi(rq, keys, N, vals, st), AE_ETOOLARGE);
     CHECK_EQ(st[0], AE_ETOOLARGE);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The response from API call memcache.Get() was too large.");
     free(vals);
     ae_memcache_value_t one;
     CHECK_OK(ae_memcache_get(rq, "big0", &one));
