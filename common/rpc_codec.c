@@ -418,11 +418,14 @@ int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c)
     das_rpc_reader_t r;
     das_rpc_reader_init(&r, data, len);
     memset(c, 0, sizeof *c);
-    c->service = das_rpc_get_str(&r);
-    c->method = das_rpc_get_str(&r);
+    size_t service_len, method_len;
+    c->service = das_rpc_get_bytes(&r, &service_len);
+    c->method = das_rpc_get_bytes(&r, &method_len);
     c->seq = das_rpc_get_u32(&r);
     c->body = das_rpc_get_bytes(&r, &c->body_len);
-    if (!das_rpc_reader_done(&r)) {
+    if (!das_rpc_reader_done(&r) || service_len > DAS_RPC_MAX_NAME ||
+        method_len > DAS_RPC_MAX_NAME || strlen(c->service) != service_len ||
+        strlen(c->method) != method_len) {
         c->service = c->method = "";
         c->body = "";
         c->body_len = 0;

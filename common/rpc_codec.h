@@ -150,7 +150,8 @@ typedef struct {
 size_t das_rpc_call_begin(das_rpc_buf_t *b, const char *service, const char *method,
                           uint32_t seq);
 void das_rpc_call_end(das_rpc_buf_t *b, size_t mark);
-/* Borrowed pointers into `data`. Returns 0, or -EPROTO when the envelope is malformed (the
+/* Borrowed pointers into `data`. Returns 0, or -EPROTO when the envelope is malformed: cut
+ * short, with bytes after the body, or a name over DAS_RPC_MAX_NAME bytes or holding a NUL (the
  * body is not looked at). */
 int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c);
 

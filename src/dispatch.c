@@ -55,6 +55,14 @@ struct das_dispatch {
     int64_t queued_since_ms; /* when the queue last went from empty to non-empty */
 };
 
+static bool shutting_down(das_dispatch_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool stopping = d->shutting_down;
+    pthread_mutex_unlock(&d->lock);
+    return stopping;
+}
+
 /* One request on one slot: its context for the hooks, and its deadline. */
 typedef struct {
     das_dispatch_t *d;
@@ -255,10 +263,11 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
         if (d->o.make_warmup(d->o.ctx, das_instance_id(inst), &req, log_id)) {
             task_t t = {.d = d, .ctx = {.request_log_id = log_id}};
             int w = task_exchange(d, &t, inst, 0, &req, &resp, false);
-            d->o.hooks.on_request_end(d->o.ctx, &t.ctx,
-                                      w == 0              ? DAS_REQUEST_RETURNED
-                                      : w == -ETIMEDOUT ? DAS_REQUEST_DEADLINE
-                                                        : DAS_REQUEST_CRASHED);
+            das_request_end_t ended = w == 0              ? DAS_REQUEST_RETURNED
+                                    : w == -ETIMEDOUT ? DAS_REQUEST_DEADLINE
+                                    : shutting_down(d)  ? DAS_REQUEST_CANCELLED
+                                                        : DAS_REQUEST_CRASHED;
+            d->o.hooks.on_request_end(d->o.ctx, &t.ctx, ended);
             if (w < 0) {
                 char how[160] = "did not answer";
                 if (w == -ETIMEDOUT)
@@ -500,8 +509,10 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     for (int attempt = 0;; attempt++) {
         rc = acquire(d, &m, &slot, res);
         if (rc < 0) {
-            if (attempt > 0) /* it started, on an instance that was gone */
-                d->o.hooks.on_request_end(d->o.ctx, &t.ctx, DAS_REQUEST_CANCELLED);
+            if (attempt > 0) /* it started, on an instance that was gone (killed) */
+                d->o.hooks.on_request_end(d->o.ctx, &t.ctx, shutting_down(d)
+                                                                ? DAS_REQUEST_CANCELLED
+                                                                : DAS_REQUEST_CRASHED);
             das_rpc_buf_dispose(&req);
             return rc;
         }
@@ -517,9 +528,19 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     }
     das_rpc_buf_dispose(&req);
     snprintf(res->instance_id, sizeof res->instance_id, "%s", id);
-    bool broken = x < 0;
+    /* Out of time before it was sent (a retry after a slow start): the instance never saw
+     * it and stays in service. */
+    bool broken = x < 0 && x != -ECANCELED;
     das_request_end_t how = DAS_REQUEST_RETURNED;
-    if (x == -ETIMEDOUT) {
+    if (x == -ECANCELED) {
+        snprintf(res->detail, sizeof res->detail,
+                 "the request to %s %s (script %s) exceeded its deadline of %d ms before an "
+                 "instance could take it",
+                 rq->method, rq->path, rq->script, d->o.request_deadline_ms);
+        das_log_error(d->o.log, "%s", res->detail);
+        rc = AE_ETIMEOUT;
+        how = DAS_REQUEST_DEADLINE;
+    } else if (x == -ETIMEDOUT) {
         das_instance_kill(m->inst);
         char how_ended[160];
         das_instance_wait(m->inst, how_ended, sizeof how_ended);
@@ -538,9 +559,7 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
             das_instance_kill(m->inst);
         }
         das_instance_wait(m->inst, how_ended, sizeof how_ended);
-        pthread_mutex_lock(&d->lock);
-        bool stopping = d->shutting_down;
-        pthread_mutex_unlock(&d->lock);
+        bool stopping = shutting_down(d);
         snprintf(res->detail, sizeof res->detail,
                  "instance %s %s while serving %s %s (script %s)%s", id, how_ended, rq->method,
                  rq->path, rq->script, stopping ? " because the server is shutting down" : "");

@@ -224,7 +224,7 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     int fd = inst->fds[slot];
     int64_t left = das_deadline_left_ms(deadline);
     if (left <= 0)
-        return -ETIMEDOUT;
+        return -ECANCELED; /* nothing was sent: the instance is as it was */
     set_slot_timeout(inst, slot, (int)left);
     int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
     if (rc < 0)
@@ -242,8 +242,10 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
         reply.len = 0;
         on_call(ctx, response->data, response->len, &reply);
         rc = das_rpc_send_frame(fd, DAS_RPC_REPLY, reply.data, reply.len);
-        if (rc < 0)
+        if (rc < 0) {
+            rc = -ECONNRESET; /* it had the request: never to be retried elsewhere */
             break;
+        }
         /* Wait only for what is left of the request's deadline (less any pause). */
         left = das_deadline_left_ms(deadline);
         if (left <= 0) {

@@ -39,11 +39,12 @@ const char *das_instance_id(const das_instance_t *inst);
 pid_t das_instance_pid(const das_instance_t *inst);
 
 /* Sends `request` (an encoded das_rpc_request_t) on `slot` and waits, until `deadline`
- * passes, for the response, stored encoded in `response`. Returns 0; -EPIPE when the instance
- * was gone before the request reached it (it may be retried elsewhere); -ECONNRESET when the
- * instance died while it had the request (see das_instance_wait); -ETIMEDOUT when the
- * deadline passed (the instance is then in an unknown state and must be killed); -EPROTO for
- * a malformed answer.
+ * passes, for the response, stored encoded in `response`. Returns 0; -ECANCELED when the
+ * deadline had passed before anything was sent (the instance is untouched); -EPIPE when the
+ * instance was gone before the request reached it (it may be retried elsewhere);
+ * -ECONNRESET when the instance died while it had the request (see das_instance_wait);
+ * -ETIMEDOUT when the deadline passed while it had the request (the instance is then in an
+ * unknown state and must be killed); -EPROTO for a malformed answer.
  *
  * While the handler runs it may make service calls: each CALL frame is passed to `on_call`,
  * whose reply payload goes back as a REPLY frame on the same slot. The deadline belongs to the

@@ -284,6 +284,13 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
 {
     das_server_t *s = das_xcalloc(1, sizeof *s);
     s->o = *o;
+    /* What an embedder leaves at zero gets the command line's defaults. */
+    if (!s->o.host || !*s->o.host)
+        s->o.host = "127.0.0.1";
+    if (s->o.max_instances <= 0)
+        s->o.max_instances = 10;
+    if (!(s->o.request_deadline_s > 0))
+        s->o.request_deadline_s = 60;
     s->clock = das_clock_real();
     s->log = das_log_create(o->log_level, o->log_out ? o->log_out : stderr, s->clock);
     pthread_mutex_init(&s->app_lock, NULL);
@@ -316,6 +323,16 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
                          s->storage_path, strerror(-mk));
         goto fail;
     }
+    das_services_options_t sopts = {
+        .clock = s->clock,
+        .log = s->log,
+        .config = o->services,
+        .n_config = o->n_services,
+        .extra = o->extra_services,
+        .n_extra = o->n_extra_services,
+    };
+    if ((rc = das_services_create(&sopts, &s->services, err)) < 0)
+        goto fail;
     das_app_t *app;
     if ((rc = load_app(s, &app, err)) < 0)
         goto fail;
@@ -330,18 +347,10 @@ fail:
 int das_server_start(das_server_t *s, das_err_t *err)
 {
     const das_server_options_t *o = &s->o;
+    if (s->started)
+        return das_err_set(err, AE_EINVAL, "devappserver: a server starts once");
     s->started = true;
-    das_services_options_t sopts = {
-        .clock = s->clock,
-        .log = s->log,
-        .config = o->services,
-        .n_config = o->n_services,
-        .extra = o->extra_services,
-        .n_extra = o->n_extra_services,
-    };
-    int rc = das_services_create(&sopts, &s->services, err);
-    if (rc < 0)
-        return rc;
+    int rc;
 
     das_dispatch_options_t dopts = {
         .policy = s->policy,
@@ -399,7 +408,7 @@ int das_server_port(const das_server_t *s)
 
 void das_server_stop(das_server_t *s)
 {
-    if (!s->started || s->stopped)
+    if (s->stopped)
         return;
     s->stopped = true;
     das_watcher_stop(s->watcher);
@@ -458,12 +467,12 @@ int das_server_run(const das_server_options_t *o)
         return 1;
     }
     das_app_t *app = das__app_acquire(s);
-    const char *h = o->host;
+    const char *h = s->o.host;
     bool v6 = strchr(h, ':') != NULL;
     char limits[96];
     int per = s->policy == DAS_DISPATCH_CONCURRENT ? s->max_concurrent : 1;
     snprintf(limits, sizeof limits, "%d request%s per instance, up to %d instance%s", per,
-             per == 1 ? "" : "s", o->max_instances, o->max_instances == 1 ? "" : "s");
+             per == 1 ? "" : "s", s->o.max_instances, s->o.max_instances == 1 ? "" : "s");
     printf("devappserver: serving %s (version %s) at http://%s%s%s:%d/ with %s dispatch (%s)\n",
            app->app_id, app->config->version[0] ? app->config->version : "None", v6 ? "[" : "",
            h, v6 ? "]" : "", s->port, policy_name(s->policy), limits);

@@ -20,10 +20,11 @@
 
 typedef struct das_server das_server_t;
 
+/* Zero (or NULL) gives a field its default where one is named. */
 typedef struct {
     const char *app_path;      /* APPDIR, or a path to its app.yaml */
     const char *host;          /* default 127.0.0.1 */
-    int port;                  /* default 8080; 0 picks a free one */
+    int port;                  /* 0 picks a free one (the command line's default is 8080) */
     const char *port_file;     /* written with the bound port once listening; may be NULL */
     const char *storage_path;  /* NULL: a per-app folder under the user's data directory */
     int dispatch;              /* a das_dispatch_policy_t, or -1 to follow `threadsafe` */
@@ -34,7 +35,8 @@ typedef struct {
     FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */
     int shutdown_grace_ms;     /* how long requests in flight may finish; 0: 10 s */
-    /* Each service's own options, by service name (see registry.h); borrowed. */
+    /* Each service's own options, by service name (see registry.h); borrowed until
+     * das_server_create() returns (the services are created there). */
     const das_service_config_t *services;
     size_t n_services;
     /* Services beyond the table (embedders, tests); borrowed, must outlive the server. */
@@ -43,12 +45,14 @@ typedef struct {
     const char *exe;           /* the devappserver binary, for the instance role */
 } das_server_options_t;
 
-/* Loads app.yaml, makes the storage path and builds the app (a compile error is not a
- * failure: requests show it). Returns 0, or an AE_* code with `err` filled. `o` is copied;
- * the strings it points to are borrowed for the server's life. */
+/* Loads app.yaml, makes the storage path, creates the services and builds the app (a compile
+ * error is not a failure: requests show it). Returns 0, or an AE_* code with `err` filled. `o`
+ * is copied; the strings it points to are borrowed for the server's life, the services'
+ * options only for this call. */
 int das_server_create(const das_server_options_t *o, das_server_t **out, das_err_t *err);
-/* Starts the services, the instances' dispatcher, the HTTP front end and the watcher; returns
- * once it listens (and the port file is written). 0, or an AE_* code with `err` filled. */
+/* Starts the instances' dispatcher, the HTTP front end and the watcher; returns once it
+ * listens (and the port file is written). 0, or an AE_* code with `err` filled; after a
+ * failure, only das_server_destroy() (a server starts once). */
 int das_server_start(das_server_t *s, das_err_t *err);
 /* The port it listens on (after a successful start). */
 int das_server_port(const das_server_t *s);

@@ -131,6 +131,9 @@ static int64_t ts_ns(const struct timespec *ts)
  * when a segment is ".." (never allowed, whatever it would resolve to). */
 static bool normalize(char *rel)
 {
+    size_t lead = strspn(rel, "/");
+    if (lead)
+        memmove(rel, rel + lead, strlen(rel + lead) + 1);
     return !(das_path_normalize(rel, true) & DAS_PATH_HAD_DOTDOT);
 }
 

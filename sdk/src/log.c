@@ -56,6 +56,9 @@ void ae_log_flush(ae_request_t *rq)
     das_rpc_put_raw(body, rq->log_batch.data, rq->log_batch.len);
     rq->log_batch.len = 0;
     rq->log_lines = 0;
-    ae__call_send(rq, &c); /* a lost batch is not the handler's business */
+    /* A lost batch is not the handler's business: it keeps the last error it had. */
+    const char *last_error = rq->last_error;
+    ae__call_send(rq, &c);
+    rq->last_error = last_error;
     ae__call_dispose(&c);
 }

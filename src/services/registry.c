@@ -87,7 +87,8 @@ void das_services_destroy(das_services_t *s)
     if (!s)
         return;
     for (size_t i = s->n; i-- > 0;)
-        s->entries[i].def->destroy(s->entries[i].state);
+        if (s->entries[i].def->destroy)
+            s->entries[i].def->destroy(s->entries[i].state);
     free(s->entries);
     free(s);
 }

@@ -239,6 +239,33 @@ TEST(test_instance_killed_while_idle_is_replaced_without_failing_a_request)
     CHECK_EQ(harness_stop(&s), 0);
 }
 
+/* A request retried after its idle instance was killed, whose new instance takes longer to
+ * load than the request's deadline: it times out before it is sent, and the new instance,
+ * which never saw it, is not stopped for it. */
+SERVER_TEST(test_retry_out_of_time_before_sending_spares_the_new_instance,
+            harness_app("slowstart"), "--request-deadline", "1", "--dispatch", "serial",
+            "--max-instances", "2")
+{
+    (void)check_skipped_;
+    char body[512];
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 200);
+    long first = atol(body);
+    CHECK(first > 0);
+    CHECK_EQ(kill((pid_t)first, SIGKILL), 0);
+    harness_sleep_ms(100);
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 500);
+    CHECK_STR_CONTAINS(body, "before an instance could take it");
+    /* The instance started for the retry serves the next request. */
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 200);
+    long second = atol(body);
+    CHECK(second > 0 && second != first);
+    CHECK_EQ(kill((pid_t)second, 0), 0);
+    char *log = harness_log(s);
+    bool stopped = strstr(log, "was stopped and will be replaced") != NULL;
+    free(log);
+    CHECK(!stopped);
+}
+
 TEST(test_instances_exit_when_the_server_is_killed_outright)
 {
     harness_server_t s;

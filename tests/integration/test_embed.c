@@ -124,8 +124,7 @@ static int embed_start(embedded_t *e, const char *appdir, recorder_t *rec, int p
     char path[300];
     snprintf(path, sizeof path, "%s/server.log", e->dir);
     e->log = fopen(path, "w+");
-    static das_service_config_t config[1];
-    config[0] = (das_service_config_t){"recorder", rec};
+    das_service_config_t config[] = {{"recorder", rec}}; /* only for das_server_create() */
     das_server_options_t o = {
         .app_path = appdir,
         .host = "127.0.0.1",
@@ -201,6 +200,56 @@ TEST(test_two_servers_in_one_process_stop_first_then_second)
 TEST(test_two_servers_in_one_process_stop_second_then_first)
 {
     two_servers(check_failed_, check_skipped_, false);
+}
+
+/* An embedder that sets only what it must gets the command line's defaults for the rest. */
+TEST(test_embedder_gets_defaults_for_what_it_leaves_at_zero)
+{
+    (void)check_skipped_;
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    FILE *log = tmpfile();
+    das_server_options_t o = {
+        .app_path = harness_sample("helloworld"),
+        .storage_path = dir,
+        .exe = getenv("DAS_BIN"),
+        .log_out = log,
+    };
+    das_server_t *server = NULL;
+    das_err_t err = {0};
+    CHECK_OK(das_server_create(&o, &server, &err));
+    CHECK_OK(das_server_start(server, &err));
+    harness_server_t h = {.pid = -1, .host = "127.0.0.1", .port = das_server_port(server)};
+    char body[64];
+    CHECK_EQ(harness_get_text(&h, "/", body, sizeof body), 200);
+    CHECK_STR_CONTAINS(body, "Hello, World!");
+    CHECK_EQ(das_server_start(server, &err), AE_EINVAL); /* a server starts once */
+    das_server_destroy(server);
+    fclose(log);
+    harness_remove_tree(dir);
+}
+
+/* Options for a service that does not exist fail at create, naming it. */
+TEST(test_options_for_an_unknown_service_fail_at_create)
+{
+    (void)check_skipped_;
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    int dummy = 0;
+    das_service_config_t config[] = {{"memcahce", &dummy}};
+    das_server_options_t o = {
+        .app_path = harness_sample("helloworld"),
+        .storage_path = dir,
+        .exe = getenv("DAS_BIN"),
+        .services = config,
+        .n_services = 1,
+    };
+    das_server_t *server = NULL;
+    das_err_t err = {0};
+    CHECK_EQ(das_server_create(&o, &server, &err), AE_EINVAL);
+    CHECK(server == NULL);
+    CHECK_STR_CONTAINS(err.msg, "unknown service 'memcahce'");
+    harness_remove_tree(dir);
 }
 
 /* Waits up to 10 s for `pred` of the recorder to hold. */

@@ -78,6 +78,23 @@ static const das_service_method_t rec_methods[] = {
     {"Break", DAS_ACCESS_READ, false, NULL},
 };
 
+/* The least a service can be: no destroy, no hooks, no stats. */
+static int bare_create(const das_service_env_t *env, const void *options, void **state,
+                       das_err_t *err)
+{
+    (void)env, (void)options, (void)err;
+    *state = NULL;
+    return 0;
+}
+
+static const das_service_def_t bare_service = {
+    .name = "bare",
+    .create = bare_create,
+    .call = rec_call,
+    .methods = rec_methods,
+    .n_methods = 1,
+};
+
 static const das_service_def_t recorder_service = {
     .name = "recorder",
     .create = rec_create,
@@ -103,8 +120,8 @@ static void setup(fixture_t *f, das_log_level_t level)
     f->clock = das_clock_manual_create(1700000000ll * 1000000000, 1);
     f->logf = tmpfile();
     f->log = das_log_create(level, f->logf, f->clock);
-    static const das_service_def_t *const extra[] = {&recorder_service};
-    das_services_options_t o = {.clock = f->clock, .log = f->log, .extra = extra, .n_extra = 1};
+    static const das_service_def_t *const extra[] = {&recorder_service, &bare_service};
+    das_services_options_t o = {.clock = f->clock, .log = f->log, .extra = extra, .n_extra = 2};
     das_err_t err = {0};
     if (das_services_create(&o, &f->s, &err) < 0)
         abort();

@@ -94,12 +94,12 @@ AE_API const char *ae_request_user_email(const ae_request_t *rq);
 AE_API const char *ae_request_user_id(const ae_request_t *rq);
 AE_API bool ae_request_user_is_admin(const ae_request_t *rq);
 
-/* Arena memory, freed when the request ends. Never NULL (out of memory aborts). */
 /* The detail message of this request's last failed service call, in the platform's wording
  * where it had one ("Values may not be more than 1000000 bytes in length; received 1000001
  * bytes"), or NULL when no call has failed. Arena memory. */
 AE_API const char *ae_request_last_error(const ae_request_t *rq);
 
+/* Arena memory, freed when the request ends. Never NULL (out of memory aborts). */
 AE_API void *ae_request_alloc(ae_request_t *rq, size_t n);
 AE_API char *ae_request_strdup(ae_request_t *rq, const char *s);
 AE_API char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)

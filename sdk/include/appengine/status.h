@@ -3,9 +3,9 @@
  * Every fallible function in devappserver returns 0 (AE_OK) or one of these negative codes, and
  * codes cross the RPC unchanged. ae_strerror() gives each a short English description.
  *
- * The codes are -1001 and below, so they never collide with a negative errno (which stays
- * under 4096 but is never returned through an AE_* channel): a value in the range -1 .. -999
- * is always an errno, one at or below -1001 always an AE_* code.
+ * The codes run from -1001 down to AE_ERR_LAST. An errno is never returned through an AE_*
+ * channel, and Linux's errno values stay far below 1001 (the largest is 133), so -1001 and
+ * below are always AE_* codes and a negative value above -1000 always a -errno.
  */
 #ifndef AE_STATUS_H
 #define AE_STATUS_H
