@@ -1104,9 +1104,10 @@ static int load_file(loader_t *ld, const das_yaml_node_t *at, const char *path,
     int rc = das_file_read(path, &data, &len);
     if (rc < 0) {
         int code = rc == -ENOENT ? AE_ENOTFOUND : AE_EIO;
+        const char *why = rc == -EBADF ? "not a regular file" : strerror(-rc);
         if (at)
-            return fail_code(ld, code, at, "cannot read include '%s': %s", display, strerror(-rc));
-        return das_err_set(ld->err, code, "%s: cannot read: %s", display, strerror(-rc));
+            return fail_code(ld, code, at, "cannot read include '%s': %s", display, why);
+        return das_err_set(ld->err, code, "%s: cannot read: %s", display, why);
     }
     rc = das_yaml_tree_parse(data, len, display, root, ld->err);
     free(data);

@@ -144,7 +144,8 @@ static int open_beneath(const das_static_t *st, const char *rel, bool follow_sym
 {
     if (st->dirfd < 0)
         return -ENOSYS;
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+    /* O_NONBLOCK: a FIFO must not block the open (it then fails the regular-file check). */
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
                                       (follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS)};
     long fd = syscall(SYS_openat2, st->dirfd, rel, &how, sizeof how);
@@ -161,7 +162,7 @@ static int open_checked(const das_static_t *st, const char *rel)
         fd = -errno;
     else if (strncmp(real, st->appdir, st->appdir_len) != 0 || real[st->appdir_len] != '/')
         fd = -EXDEV;
-    else if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+    else if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
         fd = -errno;
     free(joined);
     return fd;

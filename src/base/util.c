@@ -208,9 +208,16 @@ size_t das_str_distance(const char *a, const char *b)
 
 int das_file_read(const char *path, char **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not hang the server. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        int rc = S_ISDIR(sb.st_mode) ? -EISDIR : -EBADF;
+        close(fd);
+        return rc;
+    }
     das_buf_t b = {0};
     char chunk[65536];
     for (;;) {

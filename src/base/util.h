@@ -52,7 +52,9 @@ bool das_str_has_suffix(const char *s, const char *suffix);
 /* Levenshtein distance, for "did you mean" suggestions. */
 size_t das_str_distance(const char *a, const char *b);
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. Returns 0 or -errno. */
+/* Reads a whole regular file into a malloc'd, NUL-terminated buffer. Never blocks on opening
+ * it. Returns 0 or -errno (-EISDIR for a directory, -EBADF for anything else that is not a
+ * regular file: a FIFO, a device, a socket). */
 int das_file_read(const char *path, char **data, size_t *len);
 /* Writes `len` bytes to `path` atomically (a temporary file renamed over it). 0 or -errno. */
 int das_file_write_atomic(const char *path, const void *data, size_t len);
