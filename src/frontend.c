@@ -245,19 +245,21 @@ static bool login_allows(das_server_t *s, const das_config_handler_t *h,
 
 /* ---------------------------------------------------------------- static files */
 
-static bool etag_matches(const char *header, const char *etag)
+/* Whether `header` (If-Match or If-None-Match: "*" or a comma-separated list) names `etag`.
+ * The weak comparison (If-None-Match) compares a W/ validator by its opaque part; the strong
+ * one (If-Match, RFC 9110 13.1.1) never matches a weak validator. */
+static bool etag_matches(const char *header, const char *etag, bool weak)
 {
     if (!header)
         return false;
     if (strcmp(header, "*") == 0)
         return true;
-    /* A comma-separated list; weak validators compare by their opaque part. */
     size_t n = strlen(etag);
     for (const char *p = header; *p;) {
         while (*p == ' ' || *p == ',')
             p++;
         if (strncmp(p, "W/", 2) == 0)
-            p += 2;
+            p += weak ? 2 : 0;
         if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
             return true;
         const char *comma = strchr(p, ',');
@@ -319,14 +321,14 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
         das_http_response_add_header(rs, "Expires", date);
     }
     const char *if_match = request_header(rq, "If-Match");
-    if (if_match && !etag_matches(if_match, f.etag)) {
+    if (if_match && !etag_matches(if_match, f.etag, false)) {
         if (f.fd >= 0)
             close(f.fd);
         das_buf_reset(&rs->body);
         rs->status = 412;
         return 0;
     }
-    if (etag_matches(request_header(rq, "If-None-Match"), f.etag)) {
+    if (etag_matches(request_header(rq, "If-None-Match"), f.etag, true)) {
         if (f.fd >= 0)
             close(f.fd);
         das_buf_reset(&rs->body);
@@ -360,10 +362,11 @@ static void build_error_page(das_app_t *app, das_http_response_t *rs)
 /* Copies an instance's response into `rs`, applying the platform's rewriting rules. */
 static void rewrite_app_response(const das_rpc_response_t *ar, das_http_response_t *rs)
 {
-    if (ar->status < 100 || ar->status > 599) {
+    /* 1xx are interim responses: sent as the final one they leave the client waiting. */
+    if (ar->status < 200 || ar->status > 599) {
         das_http_response_set_text(rs, 500, NULL,
                                    "Internal Server Error: the handler set the invalid HTTP "
-                                   "status %u.\n",
+                                   "status %u (an app's response must be 200 to 599).\n",
                                    ar->status);
         return;
     }
@@ -516,8 +519,13 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
     for (;;) {
         das_route_t route;
         if (das_router_match(app->router, rq->path, from, &route) < 0) {
-            das_http_response_set_text(rs, 404, NULL,
-                                       "The url \"%s\" does not match any handlers.", rq->path);
+            das_buf_t path = {0};
+            das_buf_html_escape(&path, rq->path);
+            das_http_response_set_text(rs, 404, "text/html",
+                                       "<html><head><title>Not Found</title></head><body>The "
+                                       "url \"%s\" does not match any handlers.</body></html>",
+                                       path.data ? path.data : "");
+            das_buf_dispose(&path);
             return;
         }
         if (!login_allows(s, route.handler, rq, user, rs)) {

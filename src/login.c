@@ -20,11 +20,13 @@ void das_login_user_id(const char *email, char *out)
     unsigned int len = 0;
     EVP_Digest(lower, n, digest, &len, EVP_md5(), NULL);
     free(lower);
-    out[0] = '1';
-    size_t w = 1;
-    for (unsigned int i = 0; i < len && w < 21; i++)
-        out[w++] = (char)('0' + digest[i] % 10);
-    out[w] = '\0';
+    /* As dev_appserver_login.py: '1' + ''.join('%02d' % b for b in md5(email.lower()))[:20]
+     * (bytes of 100 and more take three digits). */
+    char digits[16 * 3 + 1];
+    size_t w = 0;
+    for (unsigned int i = 0; i < len && i < 16; i++)
+        w += (size_t)snprintf(digits + w, sizeof digits - w, "%02d", digest[i]);
+    snprintf(out, 22, "1%.20s", digits);
 }
 
 int das_login_from_cookie_header(const char *cookie_header, das_login_user_t *user)

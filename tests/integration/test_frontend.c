@@ -38,10 +38,12 @@ SERVER_TEST(test_frontend_unmatched_url_is_404_with_the_platform_message,
     (void)check_skipped_;
     char body[256];
     CHECK_EQ(harness_get_text(s, "/other", body, sizeof body), 404);
-    CHECK_STR_EQ(body, "The url \"/other\" does not match any handlers.");
+    CHECK_STR_EQ(body, "<html><head><title>Not Found</title></head><body>The url \"/other\" "
+                       "does not match any handlers.</body></html>");
     /* The url regex matches the whole path, not a prefix. */
     CHECK_EQ(harness_get_text(s, "/only/more", body, sizeof body), 404);
-    CHECK_STR_EQ(body, "The url \"/only/more\" does not match any handlers.");
+    CHECK_STR_EQ(body, "<html><head><title>Not Found</title></head><body>The url "
+                       "\"/only/more\" does not match any handlers.</body></html>");
     CHECK_EQ(harness_get_text(s, "/only", body, sizeof body), 200);
     CHECK_STR_EQ(body, "only here");
 }

@@ -51,4 +51,59 @@ TEST(test_fifo_as_an_include_is_a_config_error_not_a_hang)
     harness_remove_tree(dir);
 }
 
+SERVER_TEST(test_interim_and_out_of_range_statuses_from_an_app_are_a_500_naming_them,
+            harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char body[256];
+    CHECK_EQ(harness_get_text(s, "/status?code=101", body, sizeof body), 500);
+    CHECK_STR_CONTAINS(body, "invalid HTTP status 101");
+    CHECK_EQ(harness_get_text(s, "/status?code=199", body, sizeof body), 500);
+    CHECK_EQ(harness_get_text(s, "/status?code=600", body, sizeof body), 500);
+    /* The connection is still in step: the next request on it is answered. */
+    CHECK_EQ(harness_get_text(s, "/status?code=204", body, sizeof body), 204);
+    CHECK_EQ(harness_get_text(s, "/status?code=599", body, sizeof body), 599);
+}
+
+SERVER_TEST(test_if_match_uses_the_strong_comparison, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    harness_response_t r;
+    CHECK_OK(harness_get(s, "/static/hello.txt", &r));
+    char etag[128], header[200];
+    CHECK(harness_header(&r, "ETag", etag, sizeof etag));
+    harness_response_dispose(&r);
+    snprintf(header, sizeof header, "If-Match: W/%s", etag);
+    const char *weak[] = {header, NULL};
+    CHECK_OK(harness_request(s, "GET", "/static/hello.txt", weak, NULL, 0, &r));
+    CHECK_EQ(r.status, 412);
+    harness_response_dispose(&r);
+    snprintf(header, sizeof header, "If-Match: %s", etag);
+    const char *strong[] = {header, NULL};
+    CHECK_OK(harness_request(s, "GET", "/static/hello.txt", strong, NULL, 0, &r));
+    CHECK_EQ(r.status, 200);
+    harness_response_dispose(&r);
+    /* If-None-Match keeps the weak comparison: a W/ validator of the same tag is a 304. */
+    snprintf(header, sizeof header, "If-None-Match: W/%s", etag);
+    const char *none[] = {header, NULL};
+    CHECK_OK(harness_request(s, "GET", "/static/hello.txt", none, NULL, 0, &r));
+    CHECK_EQ(r.status, 304);
+    harness_response_dispose(&r);
+}
+
+SERVER_TEST(test_unmatched_url_gets_the_platforms_html_404_escaped, harness_app("a_nohandler"),
+            NULL)
+{
+    (void)check_skipped_;
+    harness_response_t r;
+    CHECK_OK(harness_get(s, "/nothing/%3Cb%3E", &r));
+    CHECK_EQ(r.status, 404);
+    char type[128];
+    CHECK(harness_header(&r, "Content-Type", type, sizeof type));
+    CHECK_STR_EQ(type, "text/html");
+    CHECK_STR_EQ(r.body, "<html><head><title>Not Found</title></head><body>The url "
+                         "\"/nothing/&lt;b&gt;\" does not match any handlers.</body></html>");
+    harness_response_dispose(&r);
+}
+
 CHECK_MAIN()

@@ -20,16 +20,16 @@ TEST(test_login_cookie_round_trips_email_and_admin)
     free(set);
 }
 
-TEST(test_login_user_id_is_one_plus_md5_digits_of_lowercased_email)
+TEST(test_login_user_id_is_the_old_servers)
 {
+    /* dev_appserver_login.py: '1' + ''.join('%02d' % b for b in md5(email.lower()))[:20] */
     char a[32], b[32];
+    das_login_user_id("user@example.com", a);
+    CHECK_STR_EQ(a, "118113715019704197991");
     das_login_user_id("test@example.com", a);
     das_login_user_id("TEST@example.com", b);
     CHECK_STR_EQ(a, b);
-    CHECK_EQ(a[0], '1');
-    CHECK_EQ(strlen(a), 17); /* "1" and one digit per MD5 byte */
-    /* md5("test@example.com") = 55502f40dc8b7c769880b10874abc9d0: 0x55 % 10 = 5, 0x50 % 10 = 0 */
-    CHECK(strncmp(a, "150", 3) == 0);
+    CHECK_STR_EQ(a, "185804764220139124118");
 }
 
 TEST(test_login_cookie_among_others_is_found_and_quotes_are_stripped)
