@@ -85,6 +85,13 @@ static int call(void *state, const das_call_ctx_t *ctx, const das_service_method
         return das_call_fail(out, AE_EINVAL, "malformed memcache.%s() request (%zu bytes)",
                              method->name, len);
     }
+    if (!das_memcache_namespace_is_valid(rq.ns)) {
+        int rc = das_call_fail(out, AE_EINVAL,
+                               "value \"%.120s\" does not match regex \"^[0-9A-Za-z._-]{0,100}$\"",
+                               rq.ns);
+        das_rpc_mc_request_dispose(&rq);
+        return rc;
+    }
     if (op == DAS_RPC_MC_STORE && rq.mode > DAS_MEMCACHE_CAS) {
         das_rpc_mc_request_dispose(&rq);
         return das_call_fail(out, AE_EINVAL, "memcache.Set(): unknown set policy %u", rq.mode);

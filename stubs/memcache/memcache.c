@@ -58,6 +58,8 @@ typedef struct {
     entry_t *table;
     entry_t *head, *tail;              /* most and least recently used */
     uint64_t items, bytes;             /* entries with a value, and their key + value bytes */
+    uint64_t held;                     /* what counts against the cap: every entry's
+                                          namespace + NUL + key, and every value */
     uint64_t hits, misses, byte_hits;
 } shard_t;
 
@@ -121,6 +123,21 @@ static void sha1_hex(const void *key, size_t key_len, char hex[41])
         abort(); /* SHA-1 is always available in libcrypto: a failure is a broken install */
     for (unsigned i = 0; i < md_len; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+bool das_memcache_namespace_is_valid(const char *ns)
+{
+    if (!ns)
+        return true;
+    size_t n = 0;
+    for (const char *p = ns; *p; p++, n++) {
+        char c = *p;
+        bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok || n == DAS_MEMCACHE_MAX_NAMESPACE)
+            return false;
+    }
+    return true;
 }
 
 static void key_init(keybuf_t *kb, const char *ns, const void *key, size_t key_len)
@@ -239,6 +256,7 @@ static void clear_value_locked(shard_t *sh, entry_t *e)
         return;
     sh->items--;
     sh->bytes -= e->key_len + e->value_len;
+    sh->held -= e->value_len;
     free(e->value);
     e->value = NULL;
     e->value_len = 0;
@@ -247,6 +265,7 @@ static void clear_value_locked(shard_t *sh, entry_t *e)
 static void drop_locked(shard_t *sh, entry_t *e)
 {
     clear_value_locked(sh, e);
+    sh->held -= e->hkey_len;
     HASH_DELETE(hh, sh->table, e);
     lru_unlink_locked(sh, e);
     free(e);
@@ -275,6 +294,7 @@ static entry_t *insert_locked(shard_t *sh, const keybuf_t *kb, int64_t now)
     e->key_len = kb->key_len;
     e->expires_ms = NEVER;
     e->touched_ms = now;
+    sh->held += e->hkey_len;
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->table, e->hkey, (unsigned)e->hkey_len,
                                 (unsigned)kb->hash, e);
     lru_push_locked(sh, e);
@@ -293,6 +313,7 @@ static void set_value_locked(das_memcache_t *mc, shard_t *sh, entry_t *e, char *
     e->cas = atomic_fetch_add_explicit(&mc->next_cas, 1, memory_order_relaxed);
     sh->items++;
     sh->bytes += e->key_len + len;
+    sh->held += len;
     touch_locked(sh, e, now);
 }
 
@@ -300,7 +321,7 @@ static void set_value_locked(das_memcache_t *mc, shard_t *sh, entry_t *e, char *
  * head: when only `keep` is left, it stays even if it alone is over the cap. */
 static void evict_locked(das_memcache_t *mc, shard_t *sh, const entry_t *keep)
 {
-    while (sh->bytes > mc->shard_cap && sh->tail && sh->tail != keep)
+    while (sh->held > mc->shard_cap && sh->tail && sh->tail != keep)
         drop_locked(sh, sh->tail);
 }
 
@@ -315,7 +336,7 @@ static void clear_shard_locked(shard_t *sh)
         e = older;
     }
     sh->head = sh->tail = NULL;
-    sh->items = sh->bytes = 0;
+    sh->items = sh->bytes = sh->held = 0;
 }
 
 /* ---------------------------------------------------------------- public functions */
@@ -365,6 +386,8 @@ int das_memcache_get(das_memcache_t *mc, const char *ns, const void *key, size_t
     int64_t now = mc->now_ms(mc->clock_ctx);
 
     memset(out, 0, sizeof *out);
+    if (!das_memcache_namespace_is_valid(ns))
+        return AE_EINVAL;
     key_init(&kb, ns, key, key_len);
     shard_t *sh = shard_of(mc, &kb);
     pthread_mutex_lock(&sh->lock);
@@ -411,7 +434,8 @@ int das_memcache_store(das_memcache_t *mc, const char *ns, das_memcache_mode_t m
 {
     if (value_len > DAS_MEMCACHE_MAX_VALUE)
         return AE_ETOOLARGE;
-    if (expiration < 0 || mode < DAS_MEMCACHE_SET || mode > DAS_MEMCACHE_CAS)
+    if (expiration < 0 || mode < DAS_MEMCACHE_SET || mode > DAS_MEMCACHE_CAS ||
+        !das_memcache_namespace_is_valid(ns))
         return AE_EINVAL;
 
     keybuf_t kb;
@@ -459,7 +483,7 @@ void das_memcache_get_multi(das_memcache_t *mc, const char *ns, const das_memcac
 int das_memcache_delete(das_memcache_t *mc, const char *ns, const void *key, size_t key_len,
                         int64_t lock_seconds)
 {
-    if (lock_seconds < 0)
+    if (lock_seconds < 0 || !das_memcache_namespace_is_valid(ns))
         return AE_EINVAL;
 
     keybuf_t kb;
@@ -501,6 +525,8 @@ int das_memcache_offset(das_memcache_t *mc, const char *ns, const void *key, siz
     uint32_t flags = 0;
     int64_t expires = NEVER;
     char text[U64_DIGITS];
+    if (!das_memcache_namespace_is_valid(ns))
+        return AE_EINVAL;
     int64_t now = mc->now_ms(mc->clock_ctx);
 
     key_init(&kb, ns, key, key_len);

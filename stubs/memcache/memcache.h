@@ -6,8 +6,9 @@
  * never from time(), so a test or the deterministic mode can move it.
  *
  * Semantics (see shared/reference/appengine-platform.md §2):
- * - keys are bytes in a namespace ("" is the default); a key longer than 250 bytes is replaced
- *   by the 40-character hex SHA-1 of the key, as the platform's client did;
+ * - keys are bytes in a namespace ("" is the default; [0-9A-Za-z._-]{0,100}, else AE_EINVAL);
+ *   a key longer than 250 bytes is replaced by the 40-character hex SHA-1 of the key, as the
+ *   platform's client did;
  * - values are bytes with 32-bit flags, at most DAS_MEMCACHE_MAX_VALUE bytes (AE_ETOOLARGE);
  * - expiration: 0 never; up to 30 days (2,592,000 s) it is relative seconds; larger is an
  *   absolute Unix time; expired entries are dropped lazily, when touched;
@@ -17,7 +18,8 @@
  *   wraps modulo 2^64; a missing key with an initial value is created (without expiry) first;
  * - every stored item has a cas id; cas succeeds only if the item still has the id from the
  *   caller's gets;
- * - a byte cap (key + value bytes) evicts least-recently-used items.
+ * - a byte cap evicts least-recently-used items. Everything an item holds counts against it:
+ *   its namespace, a separator byte, its key and its value (delete locks count their key).
  *
  * Threads: every function may be called from any thread. The cache is split into shards by
  * key hash, each with its own lock and LRU list, so operations on different keys rarely
@@ -27,12 +29,14 @@
 #ifndef DAS_MEMCACHE_H
 #define DAS_MEMCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <appengine/status.h>
 
 #define DAS_MEMCACHE_MAX_KEY 250               /* longer keys are hashed */
+#define DAS_MEMCACHE_MAX_NAMESPACE 100         /* bytes */
 #define DAS_MEMCACHE_MAX_VALUE 1000000         /* bytes */
 #define DAS_MEMCACHE_RELATIVE_LIMIT 2592000    /* 30 days: larger expirations are absolute */
 #define DAS_MEMCACHE_DEFAULT_MAX_BYTES (256ull * 1024 * 1024)
@@ -46,6 +50,9 @@ typedef struct {
     int64_t (*now_ms)(void *ctx);
     void *clock_ctx;
 } das_memcache_options_t;
+
+/* Whether `ns` is a namespace the platform accepts: [0-9A-Za-z._-]{0,100} (NULL is ""). */
+bool das_memcache_namespace_is_valid(const char *ns);
 
 /* Returns NULL only when `o` or `o->now_ms` is NULL or `o->shards` < 0. */
 das_memcache_t *das_memcache_create(const das_memcache_options_t *o);

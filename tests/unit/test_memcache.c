@@ -589,6 +589,52 @@ TEST(test_memcache_item_over_the_cap_is_stored_alone)
     das_memcache_destroy(mc);
 }
 
+TEST(test_memcache_namespaces_count_against_the_cap)
+{
+    /* With only key + value counted, 100-byte namespaces let a 1,000-byte cache hold 500
+     * one-byte items (and the server grew to 527 MB with a 1 MB cap). */
+    fake_clock_t clk;
+    das_memcache_t *mc = new_cache(&clk, 1000, 1);
+    char ns[101];
+    for (int i = 0; i < 100; i++) {
+        snprintf(ns, sizeof ns, "%03d%097d", i, 0); /* 100 bytes, a different one each time */
+        CHECK_OK(das_memcache_store(mc, ns, DAS_MEMCACHE_SET, "k", 1, "v", 1, 0, 0, 0));
+    }
+    das_memcache_stats_t st;
+    das_memcache_stats(mc, &st);
+    CHECK(st.items <= 1000 / (100 + 1 + 1 + 1));
+    CHECK(st.items >= 1);
+    CHECK_EQ(st.bytes, 2 * st.items); /* the statistic stays key + value, as the platform's */
+    das_memcache_destroy(mc);
+}
+
+TEST(test_memcache_namespaces_are_validated_as_the_platform_does)
+{
+    fake_clock_t clk;
+    das_memcache_t *mc = new_cache(&clk, 0, 0);
+    CHECK(das_memcache_namespace_is_valid(""));
+    CHECK(das_memcache_namespace_is_valid(NULL));
+    CHECK(das_memcache_namespace_is_valid("Az09._-"));
+    char longest[102];
+    memset(longest, 'a', 101);
+    longest[100] = '\0';
+    CHECK(das_memcache_namespace_is_valid(longest));
+    longest[100] = 'a';
+    longest[101] = '\0';
+    CHECK(!das_memcache_namespace_is_valid(longest));
+    CHECK(!das_memcache_namespace_is_valid("a b"));
+    CHECK(!das_memcache_namespace_is_valid("a/b"));
+    CHECK(!das_memcache_namespace_is_valid("caf\xc3\xa9"));
+    das_memcache_value_t v;
+    uint64_t n;
+    CHECK_EQ(das_memcache_store(mc, "a b", DAS_MEMCACHE_SET, "k", 1, "v", 1, 0, 0, 0),
+             AE_EINVAL);
+    CHECK_EQ(das_memcache_get(mc, "a b", "k", 1, &v), AE_EINVAL);
+    CHECK_EQ(das_memcache_delete(mc, "a b", "k", 1, 0), AE_EINVAL);
+    CHECK_EQ(das_memcache_offset(mc, "a b", "k", 1, 1, NULL, &n), AE_EINVAL);
+    das_memcache_destroy(mc);
+}
+
 /* ---------------------------------------------------------------- multi-operations */
 
 TEST(test_memcache_set_multi_reports_too_large_item)

@@ -179,6 +179,20 @@ TEST(test_testbed_captures_app_log_lines_with_their_request)
     ae_testbed_destroy(tb);
 }
 
+TEST(test_testbed_invalid_namespace_fails_with_the_platforms_words)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_memcache_set_namespace(rq, "no spaces allowed");
+    CHECK_EQ(ae_memcache_set(rq, "k", "v", 1, 0, 0), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "value \"no spaces allowed\" does not match regex "
+                                            "\"^[0-9A-Za-z._-]{0,100}$\"");
+    ae_memcache_set_namespace(rq, "fine.ns-1");
+    CHECK_OK(ae_memcache_set(rq, "k", "v", 1, 0, 0));
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
 TEST(test_testbed_unknown_service_fails_with_a_message)
 {
     ae_testbed_t *tb = ae_testbed_create();
