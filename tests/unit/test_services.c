@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <appengine/log.h>
 
@@ -237,6 +238,48 @@ TEST(test_truncated_memcache_body_gets_einval_at_every_length)
     das_rpc_mc_reply_dispose(&got);
     das_rpc_buf_dispose(&body);
     das_rpc_buf_dispose(&cut);
+    das_rpc_buf_dispose(&reply);
+    teardown(&f);
+}
+
+static long max_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+TEST(test_get_naming_one_big_value_thousands_of_times_stops_at_the_frame_limit)
+{
+    /* 2,000 copies of a 1 MB value do not fit in one 64 MB reply: the call fails early
+     * instead of building a 2 GB reply first (it once peaked at 3.9 GB). */
+    fixture_t f;
+    setup(&f, DAS_LOG_INFO);
+    char *big = malloc(1000000);
+    memset(big, 'b', 1000000);
+    das_rpc_mc_item_t one = {.key = "big", .key_len = 3, .value = big, .value_len = 1000000};
+    das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_STORE, .ns = "", .n = 1, .items = &one};
+    das_rpc_buf_t body = {0}, reply = {0};
+    das_rpc_reply_t rp;
+    das_rpc_mc_encode_request(&body, &mrq);
+    call(&f, "memcache", "Set", &body, &reply, &rp);
+    CHECK_EQ(rp.status, AE_OK);
+    enum { N = 2000 };
+    das_rpc_mc_item_t *keys = calloc(N, sizeof *keys);
+    for (int i = 0; i < N; i++)
+        keys[i] = (das_rpc_mc_item_t){.key = "big", .key_len = 3};
+    mrq = (das_rpc_mc_request_t){.op = DAS_RPC_MC_GET, .ns = "", .n = N, .items = keys};
+    body.len = 0;
+    das_rpc_mc_encode_request(&body, &mrq);
+    long before = max_rss_kb();
+    call(&f, "memcache", "Get", &body, &reply, &rp);
+    long grew_mb = (max_rss_kb() - before) / 1024;
+    CHECK_EQ(rp.status, AE_ETOOLARGE);
+    CHECK_STR_EQ(rp.detail, "The response from API call memcache.Get() was too large.");
+    CHECK(grew_mb < 400);
+    free(keys);
+    free(big);
+    das_rpc_buf_dispose(&body);
     das_rpc_buf_dispose(&reply);
     teardown(&f);
 }
