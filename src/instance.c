@@ -6,7 +6,9 @@
  * whose write end only the server holds: the instance exits when it reads end of file, so no
  * instance outlives the server, even one killed with SIGKILL. The child is put in its own process group so
  * that a Ctrl-C in the terminal reaches only the server, which then shuts instances down in
- * order. `lock` guards `reaped` and `status`; everything else is immutable after spawn.
+ * order; and it is the unit of teardown: killing or reaping an instance kills its whole group,
+ * so processes the app started (popen, fork) never outlive it. `lock` guards `reaped` and
+ * `status`; everything else is immutable after spawn.
  */
 
 #include "instance.h"
@@ -162,6 +164,27 @@ fail:
     return rc;
 }
 
+/* Waits up to `tries` times 10 ms for the process to end by itself, then ends it, and ends
+ * every process left in its group (what the app started: popen, fork) before reaping it: the
+ * group id is the instance's pid, which cannot be reused until it is reaped. Caller holds
+ * inst->lock; the process is not reaped yet. */
+static void reap_locked(das_instance_t *inst, int tries)
+{
+    for (int i = 0; i < tries; i++) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, (id_t)inst->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((r == 0 && si.si_pid == inst->pid) || (r < 0 && errno == ECHILD))
+            break; /* it ended (a zombie now), or is not ours to wait for */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(-inst->pid, SIGKILL); /* the whole group, the instance too if it is still alive */
+    while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
+        ;
+    inst->reaped = true;
+}
+
 void das_instance_destroy(das_instance_t *inst)
 {
     if (!inst)
@@ -170,23 +193,10 @@ void das_instance_destroy(das_instance_t *inst)
     if (inst->lifeline >= 0)
         close(inst->lifeline);
     if (inst->pid > 0) {
-        /* Closing the slots ends the instance's threads; give it a moment, then insist. */
+        /* Closing the slots ends the instance's threads; give it 2 s, then insist. */
         pthread_mutex_lock(&inst->lock);
-        for (int i = 0; !inst->reaped && i < 200; i++) {
-            pid_t r = waitpid(inst->pid, &inst->status, WNOHANG);
-            if (r == inst->pid || (r < 0 && errno == ECHILD)) {
-                inst->reaped = true;
-                break;
-            }
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        if (!inst->reaped) {
-            kill(inst->pid, SIGKILL);
-            while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
-                ;
-            inst->reaped = true;
-        }
+        if (!inst->reaped)
+            reap_locked(inst, 200);
         pthread_mutex_unlock(&inst->lock);
     }
     pthread_mutex_destroy(&inst->lock);
@@ -262,7 +272,7 @@ void das_instance_kill(das_instance_t *inst)
 {
     pthread_mutex_lock(&inst->lock);
     if (inst->pid > 0 && !inst->reaped)
-        kill(inst->pid, SIGKILL);
+        kill(-inst->pid, SIGKILL); /* its group: the instance and what the app started */
     pthread_mutex_unlock(&inst->lock);
 }
 
@@ -272,21 +282,7 @@ void das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
     if (!inst->reaped && inst->pid > 0) {
         /* A dying process is gone within milliseconds; one that is still alive after a second
          * (it closed a slot, or garbled a frame) is ended, so no caller waits forever. */
-        for (int i = 0; i < 100 && !inst->reaped; i++) {
-            pid_t r = waitpid(inst->pid, &inst->status, WNOHANG);
-            if (r == inst->pid || (r < 0 && errno != EINTR))
-                inst->reaped = true;
-            else {
-                struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-            }
-        }
-        if (!inst->reaped) {
-            kill(inst->pid, SIGKILL);
-            while (waitpid(inst->pid, &inst->status, 0) < 0 && errno == EINTR)
-                ;
-            inst->reaped = true;
-        }
+        reap_locked(inst, 100);
     }
     int st = inst->status;
     pthread_mutex_unlock(&inst->lock);

@@ -138,6 +138,9 @@ static void *lifeline_main(void *arg)
     char c;
     while (read(fd, &c, 1) < 0 && errno == EINTR)
         ;
+    /* The server is gone: so is everything in this instance's process group (what the app
+     * started, popen or fork), and the instance with it. */
+    kill(0, SIGKILL);
     _exit(0);
 }
 

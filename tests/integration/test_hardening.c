@@ -106,4 +106,53 @@ SERVER_TEST(test_unmatched_url_gets_the_platforms_html_404_escaped, harness_app(
     harness_response_dispose(&r);
 }
 
+/* Whether process `pid` is gone (a zombie left for init to reap counts as gone), waiting up
+ * to 3 s for it to go. */
+static bool gone(long pid)
+{
+    for (int i = 0; i < 300; i++) {
+        char path[64], stat[256] = "";
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return true;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = '\0';
+        const char *paren = strrchr(stat, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'Z')
+            return true;
+        harness_sleep_ms(10);
+    }
+    return false;
+}
+
+TEST(test_processes_an_app_started_end_with_the_server)
+{
+    harness_server_t s;
+    START(&s, harness_app("echo"), NULL);
+    char body[64];
+    CHECK_EQ(harness_get_text(&s, "/spawn", body, sizeof body), 200);
+    long child = atol(body);
+    CHECK(child > 0);
+    CHECK(!gone(child) || !"the sleep ended too early");
+    CHECK_EQ(harness_stop(&s), 0);
+    CHECK(gone(child));
+}
+
+TEST(test_processes_an_app_started_end_with_an_instance_stopped_at_its_deadline)
+{
+    harness_server_t s;
+    const char *const args[] = {"--request-deadline", "1", "--max-instances", "1", NULL};
+    START(&s, harness_app("echo"), args);
+    char body[256];
+    CHECK_EQ(harness_get_text(&s, "/spawn", body, sizeof body), 200);
+    long child = atol(body);
+    CHECK(child > 0);
+    CHECK_EQ(harness_get_text(&s, "/sleep?ms=3000", body, sizeof body), 500);
+    CHECK_STR_CONTAINS(body, "exceeded its deadline");
+    CHECK(gone(child));
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
 CHECK_MAIN()

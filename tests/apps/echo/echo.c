@@ -56,6 +56,19 @@ static void do_abort(ae_request_t *rq, ae_response_t *rs)
     abort();
 }
 
+/* Starts `sleep 300` in the background, as an app might with popen("... &"), and answers its
+ * pid: it must not outlive the instance. */
+static void spawn(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    pid_t child = fork();
+    if (child == 0) {
+        execlp("sleep", "sleep", "300", (char *)NULL);
+        _exit(127);
+    }
+    ae_response_printf(rs, "%ld", (long)child);
+}
+
 static void pid(ae_request_t *rq, ae_response_t *rs)
 {
     (void)rq;
@@ -120,6 +133,7 @@ AE_APP(app,
        {"/crash", crash},
        {"/abort", do_abort},
        {"/pid", pid},
+       {"/spawn", spawn},
        {"/_ah/warmup", warmup},
        {"/warm", warm},
        {"/body", body},
