@@ -36,6 +36,25 @@ long das_pct_decode(char *s, size_t len, int flags)
     return (long)w;
 }
 
+void das_pct_encode_path(const char *in, size_t len, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    (c && strchr("/-._~!$&'()*+,;=:@", c));
+        if (keep) {
+            out[w++] = (char)c;
+        } else {
+            out[w++] = '%';
+            out[w++] = hex[c >> 4];
+            out[w++] = hex[c & 15];
+        }
+    }
+    out[w] = '\0';
+}
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t';

@@ -20,6 +20,12 @@ enum {
  * unspecified). Without it a "%00" becomes a NUL byte inside the result. */
 long das_pct_decode(char *s, size_t len, int flags);
 
+/* Percent-encodes the `len` bytes of a decoded path at `in` into `out` (at least 3 * len + 1
+ * bytes), NUL-terminated: '/' and the characters RFC 3986 allows in a path segment stay, every
+ * other byte (controls, space, '\\', '?', '#', '%', non-ASCII) becomes %XX. What comes out can
+ * only name a path: never another host, never a query. */
+void das_pct_encode_path(const char *in, size_t len, char *out);
+
 /* One cookie of a Cookie header: borrowed spans of the header. */
 typedef struct {
     const char *name;

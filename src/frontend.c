@@ -483,20 +483,25 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
 
 /* ---------------------------------------------------------------- the request */
 
-/* Removes "." and ".." segments; returns NULL when the path has none. Caller frees. */
+/* The path without "." and ".." segments, percent-encoded again for a Location header;
+ * NULL when the (decoded) path has no such segment. Caller frees. */
 static char *normalized_if_dotted(const char *path)
 {
-    char *out = das_xstrdup(path);
-    if (!das_path_normalize(out, false)) {
-        free(out);
+    char *clean = das_xstrdup(path);
+    if (!das_path_normalize(clean, false)) {
+        free(clean);
         return NULL;
     }
     /* "//host/x" would send the browser to another host: keep one leading slash. */
     size_t lead = 0;
-    while (out[lead] == '/' && out[lead + 1] == '/')
+    while (clean[lead] == '/' && clean[lead + 1] == '/')
         lead++;
-    if (lead)
-        memmove(out, out + lead, strlen(out + lead) + 1);
+    /* Encoded again, so that a decoded '\\', tab or '?' ("/a/../%5Cevil.example") cannot make
+     * the Location name another host or a query. */
+    size_t len = strlen(clean + lead);
+    char *out = das_xmalloc(3 * len + 1);
+    das_pct_encode_path(clean + lead, len, out);
+    free(clean);
     return out;
 }
 

@@ -155,4 +155,27 @@ TEST(test_processes_an_app_started_end_with_an_instance_stopped_at_its_deadline)
     CHECK_EQ(harness_stop(&s), 0);
 }
 
+/* The dot-segment redirect names a path on this server, whatever the path decodes to. */
+SERVER_TEST(test_dot_segment_redirect_cannot_name_another_host_or_a_query, harness_app("echo"),
+            NULL)
+{
+    (void)check_skipped_;
+    static const char *const cases[][2] = {
+        {"/a/../%5Cevil.example/x", "/%5Cevil.example/x"},
+        {"/./%09/evil.example", "/%09/evil.example"},
+        {"/a/../b%3Fc=1", "/b%3Fc=1"},
+        {"/a/..//evil.example/", "/evil.example/"},
+        {"/x/./y?q=1", "/x/y?q=1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness_response_t r;
+        CHECK_OK(harness_get(s, cases[i][0], &r));
+        CHECK_EQ(r.status, 302);
+        char location[256];
+        CHECK(harness_header(&r, "Location", location, sizeof location));
+        CHECK_STR_EQ(location, cases[i][1]);
+        harness_response_dispose(&r);
+    }
+}
+
 CHECK_MAIN()

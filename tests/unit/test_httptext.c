@@ -52,6 +52,24 @@ TEST(test_pct_plus_is_a_space_only_in_queries)
     CHECK_STR_EQ(b, "a+b+");
 }
 
+TEST(test_pct_encode_path_leaves_only_a_path)
+{
+    char out[64];
+    das_pct_encode_path("/\\evil.example/x", 16, out);
+    CHECK_STR_EQ(out, "/%5Cevil.example/x");
+    das_pct_encode_path("/\t/evil.example", 15, out);
+    CHECK_STR_EQ(out, "/%09/evil.example");
+    das_pct_encode_path("/b?c=1#f %", 10, out);
+    CHECK_STR_EQ(out, "/b%3Fc=1%23f%20%25");
+    das_pct_encode_path("/caf\xc3\xa9/a-b_c.d~e", 16, out);
+    CHECK_STR_EQ(out, "/caf%C3%A9/a-b_c.d~e");
+    /* Decoding it gives the path back. */
+    char back[64];
+    snprintf(back, sizeof back, "%s", out);
+    das_pct_decode(back, strlen(back), 0);
+    CHECK_STR_EQ(back, "/caf\xc3\xa9/a-b_c.d~e");
+}
+
 /* The cookies of `header` as "name=value|" pairs. */
 static void cookies(const char *header, char *out, size_t cap)
 {
