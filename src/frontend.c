@@ -575,9 +575,20 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
     unsigned long long bytes = rs->fd >= 0 ? rs->fd_size : rs->body.len;
     if (strcmp(rq->method, "HEAD") == 0 || rs->status == 304)
         bytes = 0;
-    das_log_info(s->log, "%s - %s [%s] \"%s %s %s\" %d %llu %.3fms instance=%s",
-                 rq->remote_addr, user ? user->email : "-", when, rq->method, rq->raw_target,
-                 rq->version, rs->status, bytes, ms, instance_id);
+    /* The request line is quoted: a '"' in it is written \" (and the log escapes controls). */
+    das_buf_t line = {0};
+    das_buf_printf(&line, "%s %s %s", rq->method, rq->raw_target, rq->version);
+    das_buf_t quoted = {0};
+    for (size_t i = 0; i < line.len; i++) {
+        if (line.data[i] == '"')
+            das_buf_append(&quoted, "\\", 1);
+        das_buf_append(&quoted, &line.data[i], 1);
+    }
+    das_log_info(s->log, "%s - %s [%s] \"%s\" %d %llu %.3fms instance=%s", rq->remote_addr,
+                 user ? user->email : "-", when, quoted.data, rs->status, bytes, ms,
+                 instance_id);
+    das_buf_dispose(&line);
+    das_buf_dispose(&quoted);
 }
 
 void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_response_t *rs)

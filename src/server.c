@@ -189,8 +189,9 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
     rc = das_build_app(&bo, &br, err);
     double ms = (double)(das_clock_monotonic_ns(s->clock) - t0) / 1e6;
     if (rc == AE_EINVAL) {
-        das_log_error(s->log, "the app does not compile; requests will show this until it "
-                              "does:\n%s", br.output);
+        das_log_text(s->log, DAS_LOG_ERROR,
+                     "the app does not compile; requests will show this until it does:",
+                     br.output);
         app->build_error = das_xstrdup(br.output);
         rc = 0;
     } else if (rc < 0) {
@@ -198,7 +199,7 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         goto fail;
     } else if (br.so_path) {
         if (br.output[0])
-            das_log_warning(s->log, "compiler output:\n%s", br.output);
+            das_log_text(s->log, DAS_LOG_WARNING, "compiler output:", br.output);
         das_log_info(s->log, "%s %s (%.0f ms)", br.cached ? "using cached build" : "built",
                      br.so_path, ms);
         app->so_path = das_xstrdup(br.so_path);

@@ -1,4 +1,8 @@
-/* log.c - leveled log lines on a FILE*, each formatted whole and written with one fwrite. */
+/* log.c - leveled log lines on a FILE*, each formatted whole and written with one fwrite.
+ *
+ * Messages carry what clients and apps sent (request targets, headers, emails, app log lines):
+ * every control byte in a message is written as \xNN, so nobody can send escape sequences to
+ * the developer's terminal or forge a log line with a newline. */
 #include "log.h"
 
 #include <stdlib.h>
@@ -45,6 +49,32 @@ int das_log_is_enabled(das_log_t *log, das_log_level_t level)
     return level >= log->level;
 }
 
+static bool is_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+/* Rewrites the bytes of `b` from `start` on with each control byte as \xNN. */
+static void escape_controls(das_buf_t *b, size_t start)
+{
+    size_t n = 0;
+    for (size_t i = start; i < b->len; i++)
+        n += is_control((unsigned char)b->data[i]);
+    if (!n)
+        return;
+    das_buf_t e = {0};
+    das_buf_append(&e, b->data, start);
+    for (size_t i = start; i < b->len; i++) {
+        unsigned char c = (unsigned char)b->data[i];
+        if (is_control(c))
+            das_buf_printf(&e, "\\x%02x", c);
+        else
+            das_buf_append(&e, &b->data[i], 1);
+    }
+    das_buf_dispose(b);
+    *b = e;
+}
+
 void das_logv(das_log_t *log, das_log_level_t level, const char *fmt, va_list ap)
 {
     if (!das_log_is_enabled(log, level))
@@ -57,11 +87,26 @@ void das_logv(das_log_t *log, das_log_level_t level, const char *fmt, va_list ap
     strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
     das_buf_t b = {0};
     das_buf_printf(&b, "%-8s %s,%03ld ", level_names[level], stamp, ts.tv_nsec / 1000000);
+    size_t start = b.len;
     das_buf_vprintf(&b, fmt, ap);
+    escape_controls(&b, start);
     das_buf_puts(&b, "\n");
     fwrite(b.data, 1, b.len, log->out);
     fflush(log->out);
     das_buf_dispose(&b);
+}
+
+void das_log_text(das_log_t *log, das_log_level_t level, const char *intro, const char *text)
+{
+    if (!das_log_is_enabled(log, level))
+        return;
+    das_log(log, level, "%s", intro);
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        das_log(log, level, "  %.*s", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
 }
 
 void das_log(das_log_t *log, das_log_level_t level, const char *fmt, ...)

@@ -178,4 +178,13 @@ SERVER_TEST(test_dot_segment_redirect_cannot_name_another_host_or_a_query, harne
     }
 }
 
+SERVER_TEST(test_access_log_quotes_a_double_quote_in_the_request_line, harness_app("echo"),
+            NULL)
+{
+    (void)check_skipped_;
+    char body[64];
+    harness_get_text(s, "/env?name=\"quoted\"", body, sizeof body);
+    CHECK_LOG_CONTAINS(s, "\"GET /env?name=\\\"quoted\\\" HTTP/1.1\"");
+}
+
 CHECK_MAIN()
