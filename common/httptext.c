@@ -109,6 +109,8 @@ int das_path_normalize(char *path, bool drop_empty)
         const char *end = strchr(seg, '/');
         size_t n = end ? (size_t)(end - seg) : strlen(seg);
         trailing_dir = false;
+        if (n == 0 && (end || seg > path + root)) /* not the whole of "" or "/" */
+            met |= DAS_PATH_HAD_EMPTY;
         if (n == 2 && seg[0] == '.' && seg[1] == '.') {
             met |= DAS_PATH_HAD_DOTDOT;
             /* Drop the last written segment and its separator. */

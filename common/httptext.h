@@ -46,6 +46,7 @@ bool das_cookie_next(const char **p, das_cookie_t *c);
 enum {
     DAS_PATH_HAD_DOT = 1,    /* a "." segment */
     DAS_PATH_HAD_DOTDOT = 2, /* a ".." segment */
+    DAS_PATH_HAD_EMPTY = 4,  /* an empty segment ("a//b", a trailing '/'); not a leading '/' */
 };
 int das_path_normalize(char *path, bool drop_empty);
 

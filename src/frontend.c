@@ -278,7 +278,9 @@ static int serve_static(das_server_t *s, das_app_t *app, const das_route_t *rout
     const das_config_handler_t *h = route->handler;
     das_static_file_t f;
     int64_t now_ns = das_clock_wall_ns(s->clock);
-    int rc = das_static_get(app->statics, route->target, &f, &rs->body, now_ns);
+    int rc = route->not_uploaded
+                 ? AE_ENOTFOUND
+                 : das_static_get(app->statics, route->target, &f, &rs->body, now_ns);
     if (rc == AE_ENOTFOUND && h->require_matching_file)
         return AE_ENOTFOUND;
     if (rc < 0) {
@@ -488,7 +490,7 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
 static char *normalized_if_dotted(const char *path)
 {
     char *clean = das_xstrdup(path);
-    if (!das_path_normalize(clean, false)) {
+    if (!(das_path_normalize(clean, false) & (DAS_PATH_HAD_DOT | DAS_PATH_HAD_DOTDOT))) {
         free(clean);
         return NULL;
     }

@@ -10,7 +10,8 @@
 
 struct das_router {
     const das_config_t *cfg;
-    pcre2_code **codes; /* one per handler, same order */
+    pcre2_code **codes;   /* one per handler, same order */
+    pcre2_code **uploads; /* static_files handlers' `upload`, as ^(?:upload)$; else NULL */
     size_t n;
 };
 
@@ -20,6 +21,7 @@ int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *er
     r->cfg = cfg;
     r->n = cfg->n_handlers;
     r->codes = das_xcalloc(r->n, sizeof *r->codes);
+    r->uploads = das_xcalloc(r->n, sizeof *r->uploads);
     for (size_t i = 0; i < r->n; i++) {
         const das_config_handler_t *h = &cfg->handlers[i];
         char *pattern = h->kind == DAS_HANDLER_STATIC_DIR
@@ -47,6 +49,19 @@ int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *er
             return AE_EINVAL;
         }
         pcre2_jit_compile(r->codes[i], PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+        if (h->kind == DAS_HANDLER_STATIC_FILES && h->upload) {
+            /* config.c checked that it compiles. */
+            char *up = das_xasprintf("^(?:%s)$", h->upload);
+            r->uploads[i] = pcre2_compile((PCRE2_SPTR)up, PCRE2_ZERO_TERMINATED, PCRE2_DOTALL,
+                                          &code, &off, NULL);
+            free(up);
+            if (!r->uploads[i]) {
+                das_err_set(err, AE_EINVAL, "%s:%d:%d: invalid upload regex '%s'", h->file,
+                            h->line, h->col, h->upload);
+                das_router_destroy(r);
+                return AE_EINVAL;
+            }
+        }
     }
     *out = r;
     return 0;
@@ -56,9 +71,12 @@ void das_router_destroy(das_router_t *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         pcre2_code_free(r->codes[i]);
+        pcre2_code_free(r->uploads[i]);
+    }
     free(r->codes);
+    free(r->uploads);
     free(r);
 }
 
@@ -98,6 +116,10 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
             break;
         case DAS_HANDLER_STATIC_FILES:
             route->target = expand(h->static_files, path, ov, rc);
+            /* Only files `upload` names were uploaded: any other is not there. */
+            route->not_uploaded =
+                r->uploads[i] && pcre2_match(r->uploads[i], (PCRE2_SPTR)route->target,
+                                             strlen(route->target), 0, 0, md, NULL) < 0;
             break;
         case DAS_HANDLER_STATIC_DIR: {
             /* The last group is the rest of the path below the url prefix. */
@@ -105,7 +127,11 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
             pcre2_pattern_info(r->codes[i], PCRE2_INFO_CAPTURECOUNT, &g);
             const char *rest = path + ov[2 * g];
             size_t rest_len = ov[2 * g + 1] - ov[2 * g];
-            route->target = das_xasprintf("%s/%.*s", h->static_dir, (int)rest_len, rest);
+            size_t dir_len = strlen(h->static_dir);
+            while (dir_len > 1 && h->static_dir[dir_len - 1] == '/')
+                dir_len--; /* "static/" is "static" */
+            route->target = das_xasprintf("%.*s/%.*s", (int)dir_len, h->static_dir,
+                                          (int)rest_len, rest);
             break;
         }
         }

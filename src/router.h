@@ -8,6 +8,7 @@
 #ifndef DAS_ROUTER_H
 #define DAS_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -20,6 +21,8 @@ typedef struct {
     size_t index;                        /* the handler's position in the config */
     char *target; /* SCRIPT: "FILE.SYMBOL"; STATIC_*: a path relative to APPDIR. Freed by
                      das_route_dispose(). */
+    bool not_uploaded; /* STATIC_FILES: the target does not match the handler's `upload`
+                          regex, so it is no file of the app's (as on the platform) */
 } das_route_t;
 
 /* Compiles every handler's url. `cfg` is borrowed and must outlive the router. */

@@ -127,14 +127,13 @@ static int64_t ts_ns(const struct timespec *ts)
     return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
-/* Rewrites `rel` in place into a clean relative path: no empty or "." segments. Returns false
- * when a segment is ".." (never allowed, whatever it would resolve to). */
+/* Rewrites `rel` in place into a clean relative path without "." segments. Returns false for
+ * a path the platform would not serve: one with a ".." segment (whatever it would resolve to),
+ * an empty segment ("static//a.txt", a trailing '/') or a leading '/'. */
 static bool normalize(char *rel)
 {
-    size_t lead = strspn(rel, "/");
-    if (lead)
-        memmove(rel, rel + lead, strlen(rel + lead) + 1);
-    return !(das_path_normalize(rel, true) & DAS_PATH_HAD_DOTDOT);
+    return rel[0] != '/' &&
+           !(das_path_normalize(rel, true) & (DAS_PATH_HAD_DOTDOT | DAS_PATH_HAD_EMPTY));
 }
 
 /* Opens `rel` below APPDIR in one system call; the kernel refuses any path that would leave

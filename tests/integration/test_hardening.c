@@ -187,4 +187,24 @@ SERVER_TEST(test_access_log_quotes_a_double_quote_in_the_request_line, harness_a
     CHECK_LOG_CONTAINS(s, "\"GET /env?name=\\\"quoted\\\" HTTP/1.1\"");
 }
 
+SERVER_TEST(test_redundant_separators_in_a_static_path_are_404, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char body[256];
+    CHECK_EQ(harness_get_text(s, "/static/hello.txt", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/static//hello.txt", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/static/sub/page.html", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/static/sub//page.html", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/img//hello.txt", body, sizeof body), 404);
+}
+
+SERVER_TEST(test_static_files_serve_only_what_upload_names, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char body[256];
+    CHECK_EQ(harness_get_text(s, "/narrow/hello.txt", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(s, "/narrow/sub/page.html", body, sizeof body), 404);
+    CHECK_EQ(harness_get_text(s, "/maybe/sub/page.html", body, sizeof body), 200);
+}
+
 CHECK_MAIN()

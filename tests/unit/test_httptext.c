@@ -121,7 +121,7 @@ TEST(test_path_dot_segments_resolve_and_never_climb_above_the_root)
     CHECK_STR_EQ(b, "/a/");
     norm("/..", false, b);
     CHECK_STR_EQ(b, "/");
-    CHECK_EQ(norm("/plain/path/", false, b), 0);
+    CHECK_EQ(norm("/plain/path/", false, b), DAS_PATH_HAD_EMPTY); /* the trailing '/' */
     CHECK_STR_EQ(b, "/plain/path/");
     /* Dots inside names are names. */
     CHECK_EQ(norm("/a.b/..c/.d", false, b), 0);
@@ -138,6 +138,13 @@ TEST(test_path_empty_segments_kept_for_urls_dropped_for_files)
     CHECK_EQ(norm("css/../../etc/passwd", true, b) & DAS_PATH_HAD_DOTDOT, DAS_PATH_HAD_DOTDOT);
     norm("./x", true, b);
     CHECK_STR_EQ(b, "x");
+    /* Empty segments are reported, in either mode; a path of just "/" or "" has none. */
+    CHECK_EQ(norm("a//b", true, b), DAS_PATH_HAD_EMPTY);
+    CHECK_EQ(norm("/a//b", false, b), DAS_PATH_HAD_EMPTY);
+    CHECK_EQ(norm("a/", true, b), DAS_PATH_HAD_EMPTY);
+    CHECK_EQ(norm("/", false, b), 0);
+    CHECK_EQ(norm("", true, b), 0);
+    CHECK_EQ(norm("/a/b", false, b), 0);
 }
 
 CHECK_MAIN()
