@@ -152,6 +152,57 @@ static int run_tool(char *const argv[], das_buf_t *out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Keeps the build just made or chosen (`keep`, made the newest) and the one used before it;
+ * removes every older app-*.so in `build_dir`, so edits do not pile builds up. Instances still
+ * running an older build keep it mapped; nothing starts on it again. */
+typedef struct {
+    char *path;
+    struct timespec mtime;
+} so_t;
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct timespec *x = &((const so_t *)a)->mtime, *y = &((const so_t *)b)->mtime;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? 1 : -1;
+    return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+static void prune_builds(const char *build_dir, const char *keep)
+{
+    utimensat(AT_FDCWD, keep, NULL, 0); /* a cached build chosen again is the newest */
+    DIR *d = opendir(build_dir);
+    if (!d)
+        return;
+    so_t *list = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "app-", 4) != 0 || !das_str_has_suffix(e->d_name, ".so"))
+            continue;
+        char *p = das_xasprintf("%s/%s", build_dir, e->d_name);
+        struct stat sb;
+        if (stat(p, &sb) < 0) {
+            free(p);
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = das_xrealloc(list, cap * sizeof *list);
+        }
+        list[n++] = (so_t){p, sb.st_mtim};
+    }
+    closedir(d);
+    /* The newest two stay: `keep`, and the one before it. */
+    qsort(list, n, sizeof *list, newest_first);
+    for (size_t i = 0; i < n; i++) {
+        if (i >= 2 && strcmp(list[i].path, keep) != 0)
+            unlink(list[i].path);
+        free(list[i].path);
+    }
+    free(list);
+}
+
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -222,6 +273,7 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
     res->so_path = das_xasprintf("%s/app-%s.so", o->build_dir, hex);
     if (access(res->so_path, R_OK) == 0) {
         res->cached = true;
+        prune_builds(o->build_dir, res->so_path);
         goto done;
     }
 
@@ -278,6 +330,8 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         rc = das_err_set(err, AE_EIO, "cannot move the build into place: %s", strerror(errno));
         failed = true;
     }
+    if (!failed)
+        prune_builds(o->build_dir, res->so_path);
     for (size_t i = 4; i < 4 + sources.n; i++)
         free(link[i]);
     free(link);

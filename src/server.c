@@ -396,9 +396,11 @@ int das_server_start(das_server_t *s, das_err_t *err)
     /* 20 ms without a new event: an editor's save (write, rename) is one change, and the
      * reload benchmark's goal (compile time + 50 ms) keeps room for the instance start. */
     das_err_t werr = {0};
-    if (o->watch && das_watcher_start(s->app->config->appdir, 20, on_change, s, s->log,
-                                      &s->watcher, &werr) < 0)
+    char *storage = realpath(s->storage_path, NULL); /* as APPDIR is: absolute, no links */
+    if (o->watch && das_watcher_start(s->app->config->appdir, storage, 20, on_change, s,
+                                      s->log, &s->watcher, &werr) < 0)
         das_log_warning(s->log, "%s; live reload is off", werr.msg);
+    free(storage);
     return 0;
 }
 

@@ -33,14 +33,24 @@ struct das_watcher {
     das_watcher_change_cb on_change;
     void *ctx;
     das_log_t *log;
+    char *ignore; /* a directory never watched (the storage path, when it is inside APPDIR) */
     pthread_t thread;
     watch_t *watches; /* owned by the watcher thread after start */
     size_t n_watches, cap_watches;
 };
 
+/* Whether `dir` is the ignored directory or below it. */
+static bool ignored(const das_watcher_t *w, const char *dir)
+{
+    if (!w->ignore)
+        return false;
+    size_t n = strlen(w->ignore);
+    return strncmp(dir, w->ignore, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
+}
+
 static void add_tree(das_watcher_t *w, const char *dir, int depth)
 {
-    if (depth > 16)
+    if (depth > 16 || ignored(w, dir))
         return;
     int wd = inotify_add_watch(w->ifd, dir, WATCH_MASK & ~(uint32_t)IN_ONLYDIR);
     if (wd < 0) {
@@ -99,12 +109,12 @@ static bool drain(das_watcher_t *w)
             if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
                 ev->name[0] != '.') {
                 const char *parent = dir_of(w, ev->wd);
-                if (parent) {
-                    char *child = das_xasprintf("%s/%s", parent, ev->name);
+                char *child = parent ? das_xasprintf("%s/%s", parent, ev->name) : NULL;
+                if (child && !ignored(w, child)) {
                     add_tree(w, child, 0);
-                    free(child);
                     changed = true; /* it may already hold sources */
                 }
+                free(child);
             } else if (relevant(ev->name)) {
                 changed = true;
             }
@@ -137,10 +147,12 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int das_watcher_start(const char *appdir, int settle_ms, das_watcher_change_cb on_change,
-                      void *ctx, das_log_t *log, das_watcher_t **out, das_err_t *err)
+int das_watcher_start(const char *appdir, const char *ignore, int settle_ms,
+                      das_watcher_change_cb on_change, void *ctx, das_log_t *log,
+                      das_watcher_t **out, das_err_t *err)
 {
     das_watcher_t *w = das_xcalloc(1, sizeof *w);
+    w->ignore = ignore ? das_xstrdup(ignore) : NULL;
     w->settle_ms = settle_ms;
     w->on_change = on_change;
     w->ctx = ctx;
@@ -154,6 +166,7 @@ int das_watcher_start(const char *appdir, int settle_ms, das_watcher_change_cb o
             close(w->ifd);
         if (w->stop_fd >= 0)
             close(w->stop_fd);
+        free(w->ignore);
         free(w);
         return rc;
     }
@@ -183,5 +196,6 @@ void das_watcher_stop(das_watcher_t *w)
     for (size_t i = 0; i < w->n_watches; i++)
         free(w->watches[i].dir);
     free(w->watches);
+    free(w->ignore);
     free(w);
 }

@@ -213,15 +213,20 @@ int harness_start(harness_server_t *s, const char *appdir, const char *const *ar
 
     const char *argv[64];
     int n = 0;
+    bool own_storage = false;
     argv[n++] = env_or("DAS_BIN", "devappserver");
-    for (int i = 0; args && args[i] && n < 50; i++)
+    for (int i = 0; args && args[i] && n < 50; i++) {
+        own_storage |= strcmp(args[i], "--storage-path") == 0;
         argv[n++] = args[i];
+    }
     argv[n++] = "--port";
     argv[n++] = "0";
     argv[n++] = "--port-file";
     argv[n++] = port_file;
-    argv[n++] = "--storage-path";
-    argv[n++] = storage;
+    if (!own_storage) {
+        argv[n++] = "--storage-path";
+        argv[n++] = storage;
+    }
     argv[n++] = appdir;
     argv[n] = NULL;
 

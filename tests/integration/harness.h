@@ -31,7 +31,8 @@ typedef struct {
 /* A fresh temporary directory; returns its path in `out`. */
 void harness_tmpdir(char *out, size_t cap);
 
-/* Starts `devappserver [args...] --port 0 --port-file F --storage-path DIR APPDIR` and waits
+/* Starts `devappserver [args...] --port 0 --port-file F --storage-path DIR APPDIR` (no
+ * --storage-path of its own when `args` has one) and waits
  * (up to 120 s, which covers a compile under sanitizers) for the port file. `args` is a
  * NULL-terminated list, or NULL. Returns 0, or -1 (the log is printed) when it did not start.
  *

@@ -5,6 +5,7 @@
  *
  * Each test edits a copy of tests/apps/echo in a temporary folder.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -279,6 +280,51 @@ TEST(test_broken_app_yaml_keeps_the_previous_configuration_serving)
     /* Fixing it is picked up. */
     CHECK_OK(edit_file(app.app, "app.yaml", "GREETING: [broken", "GREETING: fixed greeting"));
     CHECK_OK(poll_until(&s, "/env?name=GREETING", 200, "fixed greeting", 60000));
+    CHECK_EQ(harness_stop(&s), 0);
+    remove_copy(&app);
+}
+
+/* The number of times `needle` occurs in the server's log. */
+static int log_count(const harness_server_t *s, const char *needle)
+{
+    char *log = harness_log(s);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
+/* A storage path inside APPDIR: every edit reloads once (the builds it writes are not changes),
+ * and builds do not pile up: the current one and the one before it stay. */
+TEST(test_storage_inside_the_app_is_not_watched_and_old_builds_go)
+{
+    app_copy_t app;
+    CHECK_OK(copy_echo(&app));
+    char storage[400], build[420];
+    snprintf(storage, sizeof storage, "%s/storage", app.app);
+    snprintf(build, sizeof build, "%s/build", storage);
+    const char *const args[] = {"--storage-path", storage, NULL};
+    harness_server_t s;
+    START(&s, app.app, args);
+    CHECK(get_is(&s, "/version", "v1"));
+    static const char *const versions[] = {"v1", "v2", "v3", "v4"};
+    for (int i = 1; i < 4; i++) {
+        char from[64], to[64];
+        snprintf(from, sizeof from, "ae_response_puts(rs, \"%s\");", versions[i - 1]);
+        snprintf(to, sizeof to, "ae_response_puts(rs, \"%s\");", versions[i]);
+        CHECK_OK(edit_file(app.app, "echo.c", from, to));
+        CHECK_OK(poll_until(&s, "/version", 200, versions[i], 60000));
+        harness_sleep_ms(500); /* a second, spurious reload would show by now */
+        CHECK_EQ(log_count(&s, "change detected"), i);
+    }
+    int builds = 0;
+    DIR *d = opendir(build);
+    CHECK(d != NULL);
+    for (struct dirent *e; (e = readdir(d));)
+        builds += strncmp(e->d_name, "app-", 4) == 0;
+    closedir(d);
+    CHECK_EQ(builds, 2);
     CHECK_EQ(harness_stop(&s), 0);
     remove_copy(&app);
 }
