@@ -756,6 +756,13 @@ static int parse_env(loader_t *ld, const das_yaml_node_t *v)
             if (rc < 0)
                 return rc;
         }
+        /* execve() refuses a string of 128 KiB or more (MAX_ARG_STRLEN): every instance start
+         * would fail with "Argument list too long". */
+        if (strlen(k->text) + 1 + strlen(value) + 1 > DAS_CONFIG_MAX_ENV_STRING)
+            return fail(ld, val ? val : k,
+                        "env_variables value of '%s' is too long: '%s=value' must be under %d "
+                        "bytes (the limit on one environment string); keep big data in a file",
+                        k->text, k->text, DAS_CONFIG_MAX_ENV_STRING);
         bool have = false; /* app.yaml is read first, so its values win over includes' */
         for (size_t j = 0; j < cfg->n_env_variables && !have; j++)
             have = strcmp(cfg->env_variables[j].name, k->text) == 0;

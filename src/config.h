@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define DAS_CONFIG_MAX_HANDLERS 100
+#define DAS_CONFIG_MAX_ENV_STRING (128 * 1024) /* execve's MAX_ARG_STRLEN, NUL included */
 #define DAS_CONFIG_DEFAULT_SKIP_FILES                                                          \
     "^(.*/)?((#.*#)|(.*~)|(.*\\.py[co])|(.*/RCS/.*)|(\\..*)|)$"
 

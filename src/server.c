@@ -124,6 +124,25 @@ static char **instance_env(const das_config_t *cfg)
     return env;
 }
 
+/* Whether instances can be started with `env` at all: execve() refuses an environment and
+ * arguments over the system's ARG_MAX. Fills `err` when they cannot. */
+static int check_env_fits(char **env, das_err_t *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; env[i]; i++)
+        total += strlen(env[i]) + 1 + sizeof(char *);
+    /* The instance's arguments: the binary, --instance-role, the build's path, the slots. */
+    total += 4 * (PATH_MAX + sizeof(char *));
+    long max = sysconf(_SC_ARG_MAX);
+    if (max > 0 && total >= (size_t)max)
+        return das_err_set(err, AE_EINVAL,
+                           "app.yaml: env_variables make the instances' environment too large: "
+                           "%zu bytes with the server's own environment, over the system's "
+                           "limit of %ld; keep big data in a file",
+                           total, max);
+    return 0;
+}
+
 static void free_env(char **env)
 {
     for (size_t i = 0; env[i]; i++)
@@ -161,6 +180,11 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         goto fail;
     for (size_t i = 0; i < app->config->n_warnings; i++)
         das_log_warning(s->log, "%s", app->config->warnings[i]);
+    char **env = instance_env(app->config);
+    rc = check_env_fits(env, err);
+    free_env(env);
+    if (rc < 0)
+        goto fail;
     if ((rc = das_router_create(app->config, &app->router, err)) < 0 ||
         (rc = das_static_create(app->config->appdir, app->config->skip_files, &app->statics,
                                 err)) < 0)

@@ -4,7 +4,7 @@
  * attached to its parent the moment it is created (a mapping key is stored as a pair whose
  * value is still NULL), so on any error freeing the root frees everything built so far.
  * Anchored nodes are remembered by name, and an alias attaches a deep copy of the anchored
- * node, bounded by DAS_YAML_MAX_NODES and DAS_YAML_MAX_DEPTH.
+ * node, bounded by DAS_YAML_MAX_NODES, DAS_YAML_MAX_BYTES and DAS_YAML_MAX_DEPTH.
  */
 #include "yaml_tree.h"
 
@@ -28,6 +28,7 @@ typedef struct {
     anchor_t *anchors;
     size_t n_anchors, cap_anchors;
     size_t n_nodes;
+    size_t n_bytes; /* what the tree holds: text and node structures, aliases expanded */
     int n_docs;
 } builder_t;
 
@@ -77,12 +78,19 @@ static void map_push(das_yaml_node_t *map, das_yaml_node_t *key, das_yaml_node_t
     map->n_pairs++;
 }
 
-/* Counts a new node against the budget. */
-static int count_node(builder_t *b, int line, int col)
+/* Counts a new node holding `text_len` bytes of text against the budgets: nodes, and the
+ * bytes the expanded tree holds (an alias of a big string costs its size again). */
+static int count_node(builder_t *b, size_t text_len, int line, int col)
 {
     if (++b->n_nodes > DAS_YAML_MAX_NODES)
         return fail_at(b, line, col, "document too large (more than %d nodes, counting aliases)",
                        DAS_YAML_MAX_NODES);
+    b->n_bytes += sizeof(das_yaml_node_t) + text_len;
+    if (b->n_bytes > DAS_YAML_MAX_BYTES)
+        return fail_at(b, line, col,
+                       "document too large (more than %d MB once its aliases are expanded); "
+                       "use fewer or smaller aliases",
+                       DAS_YAML_MAX_BYTES / (1024 * 1024));
     return 0;
 }
 
@@ -94,7 +102,7 @@ static int deep_copy(builder_t *b, const das_yaml_node_t *src, size_t depth, int
     if (depth > DAS_YAML_MAX_DEPTH)
         return fail_at(b, line, col, "alias expands to nesting deeper than %d levels",
                        DAS_YAML_MAX_DEPTH);
-    int rc = count_node(b, line, col);
+    int rc = count_node(b, src->len, line, col);
     if (rc < 0)
         return rc;
     das_yaml_node_t *n = node_new(src->kind, src->line, src->col);
@@ -185,7 +193,7 @@ static int on_scalar(builder_t *b, const yaml_event_t *ev)
     size_t len = ev->data.scalar.length;
     if (memchr(text, '\0', len))
         return fail_at(b, line, col, "a NUL character is not allowed in a string");
-    int rc = count_node(b, line, col);
+    int rc = count_node(b, len, line, col);
     if (rc < 0)
         return rc;
     das_yaml_node_t *n = node_new(DAS_YAML_SCALAR, line, col);
@@ -204,7 +212,7 @@ static int on_start(builder_t *b, const yaml_event_t *ev, das_yaml_kind_t kind,
     int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
     if (b->depth >= DAS_YAML_MAX_DEPTH)
         return fail_at(b, line, col, "nesting deeper than %d levels", DAS_YAML_MAX_DEPTH);
-    int rc = count_node(b, line, col);
+    int rc = count_node(b, 0, line, col);
     if (rc < 0)
         return rc;
     das_yaml_node_t *n = node_new(kind, line, col);

@@ -21,6 +21,7 @@
 /* The most nodes one document may hold, counting alias copies (a guard against "billion
  * laughs" documents), and the deepest nesting allowed. */
 #define DAS_YAML_MAX_NODES 100000
+#define DAS_YAML_MAX_BYTES (16 * 1024 * 1024) /* text and nodes, aliases expanded */
 #define DAS_YAML_MAX_DEPTH 128
 
 typedef enum {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "itest.h"
 
@@ -307,6 +308,33 @@ TEST(test_config_ignored_field_is_a_warning_and_the_server_starts)
     CHECK_STR_CONTAINS(got.log, want);
     free(got.log);
     CHECK_EQ(got.stopped, 0);
+}
+
+/* Environment strings that each fit but together pass ARG_MAX: refused at start-up, where
+ * before the server started and every instance start failed ("Argument list too long"). */
+TEST(test_env_variables_over_the_argument_limit_are_refused_at_start_up)
+{
+    NEED_OWN_SERVER();
+    long max = sysconf(_SC_ARG_MAX);
+    if (max <= 0 || max > 12 * 1024 * 1024)
+        SKIP("ARG_MAX is unknown or too large to reach with a test file");
+    size_t each = 120 * 1024, n = (size_t)max / each + 2;
+    size_t cap = n * (each + 32) + 256;
+    char *yaml = malloc(cap), *value = malloc(each + 1);
+    memset(value, 'e', each);
+    value[each] = '\0';
+    size_t w = (size_t)snprintf(yaml, cap, "runtime: c\napi_version: 1\nthreadsafe: true\n"
+                                           "handlers:\n- url: /.*\n  script: hello.app\n"
+                                           "env_variables:\n");
+    for (size_t i = 0; i < n; i++)
+        w += (size_t)snprintf(yaml + w, cap - w, "  BIG%zu: %s\n", i, value);
+    run_t r;
+    run_app(&r, yaml);
+    free(yaml);
+    free(value);
+    CHECK_EQ(r.status, 1);
+    CHECK_STR_CONTAINS(r.output, "env_variables make the instances' environment too large");
+    run_dispose(&r);
 }
 
 CHECK_MAIN()

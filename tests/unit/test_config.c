@@ -970,6 +970,46 @@ TEST(test_config_alias_bombs_are_bounded)
     CHECK_STR_CONTAINS(g_err, "document too large (more than 100000 nodes, counting aliases)");
 }
 
+TEST(test_config_alias_bombs_of_big_strings_are_bounded_by_bytes)
+{
+    /* A 100 KB string aliased 50,000 times: few nodes, gigabytes once expanded. It once
+     * reached 4.9 GB before it was refused. */
+    das_buf_t yaml = {0};
+    das_buf_puts(&yaml, HEADER "skip_files: &big \"");
+    for (int i = 0; i < 100000; i++)
+        das_buf_append(&yaml, "y", 1);
+    das_buf_puts(&yaml, "\"\nenv_variables:\n  L: [");
+    for (int i = 0; i < 50000; i++)
+        das_buf_puts(&yaml, i ? ", *big" : "*big");
+    das_buf_puts(&yaml, "]\n");
+    das_config_t *cfg = NULL;
+    int rc = load_app(yaml.data, &cfg);
+    das_buf_dispose(&yaml);
+    das_config_destroy(cfg);
+    fixture_remove();
+    CHECK_EQ(rc, AE_EINVAL);
+    CHECK_STR_CONTAINS(g_err, "app.yaml:");
+    CHECK_STR_CONTAINS(g_err, "document too large (more than 16 MB once its aliases are "
+                              "expanded)");
+}
+
+TEST(test_config_env_variable_execve_cannot_pass_is_refused)
+{
+    das_buf_t yaml = {0};
+    das_buf_puts(&yaml, HEADER "env_variables:\n  SMALL: ok\n  BIG: ");
+    for (int i = 0; i < 128 * 1024; i++)
+        das_buf_append(&yaml, "z", 1);
+    das_buf_puts(&yaml, "\n");
+    das_config_t *cfg = NULL;
+    int rc = load_app(yaml.data, &cfg);
+    das_buf_dispose(&yaml);
+    das_config_destroy(cfg);
+    fixture_remove();
+    CHECK_EQ(rc, AE_EINVAL);
+    CHECK_STR_CONTAINS(g_err, "app.yaml:");
+    CHECK_STR_CONTAINS(g_err, "env_variables value of 'BIG' is too long");
+}
+
 /* ---------------------------------------------------------------- paths */
 
 TEST(test_config_accepts_a_file_path_and_app_yml)
