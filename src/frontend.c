@@ -593,10 +593,54 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
     das_buf_dispose(&quoted);
 }
 
+/* Whether the Host header names this server: the address it listens on, localhost,
+ * 127.0.0.1, [::1], or a name given with --allow-host. A page on another site that rebinds its
+ * own name to 127.0.0.1 (DNS rebinding) sends its own name, and gets a 400. No Host (HTTP/1.0)
+ * is allowed. */
+static bool host_allowed(das_server_t *s, const char *host)
+{
+    if (!host || !*host)
+        return true;
+    size_t n = strlen(host);
+    const char *colon = strrchr(host, ':');
+    if (colon && (host[0] != '[' || colon > strchr(host, ']'))) {
+        bool digits = colon[1] != '\0';
+        for (const char *p = colon + 1; *p; p++)
+            digits &= *p >= '0' && *p <= '9';
+        if (digits)
+            n = (size_t)(colon - host); /* without its port */
+    }
+    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (strlen(local[i]) == n && strncasecmp(host, local[i], n) == 0)
+            return true;
+    const char *listen = s->o.host;
+    bool v6 = strchr(listen, ':') != NULL; /* a v6 address is [bracketed] in a Host header */
+    if (n == strlen(listen) + (v6 ? 2 : 0) &&
+        strncasecmp(host + (v6 ? 1 : 0), listen, strlen(listen)) == 0)
+        return true;
+    for (size_t i = 0; i < s->o.n_allow_hosts; i++) {
+        const char *a = s->o.allow_hosts[i];
+        if (strcmp(a, "*") == 0 || (strlen(a) == n && strncasecmp(host, a, n) == 0))
+            return true;
+    }
+    return false;
+}
+
 void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_response_t *rs)
 {
     das_server_t *s = ctx;
     int64_t t0 = das_clock_monotonic_ns(s->clock);
+    const char *host = request_header(rq, "Host");
+    if (!host_allowed(s, host)) {
+        das_http_response_set_text(rs, 400, NULL,
+                                   "Request host '%s' is not allowed. Allowed hosts are "
+                                   "localhost, 127.0.0.1, [::1] and %s; start the server with "
+                                   "--allow-host NAME to add one.\n",
+                                   host, s->o.host);
+        finish(s, rq, NULL, rs, "-", t0);
+        return;
+    }
     das_app_t *app = das__app_acquire(s);
     das_login_user_t user_storage;
     const das_login_user_t *user =

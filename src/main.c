@@ -26,6 +26,9 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --host HOST                   address to listen on (default 127.0.0.1)\n"
+    "  --allow-host NAME             also accept requests whose Host header is NAME\n"
+    "                                (repeatable); '*' accepts any Host, which lets any web\n"
+    "                                page you visit reach this server by DNS rebinding\n"
     "  --port PORT                   port to listen on (default 8080; 0 picks a free one)\n"
     "  --port-file FILE              write the port to FILE once listening\n"
     "  --storage-path DIR            where builds and data live (default: a folder per app\n"
@@ -72,10 +75,11 @@ int main(int argc, char **argv)
         return das_runtime_main(argv[2], slots);
     }
 
-    enum { OPT_HOST = 256, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
+    enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
+        {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
         {"port", required_argument, NULL, OPT_PORT},
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"storage-path", required_argument, NULL, OPT_STORAGE},
@@ -100,6 +104,8 @@ int main(int argc, char **argv)
         .watch = true,
     };
     das_memcache_service_options_t memcache = {0};
+    const char *allow_hosts[64];
+    size_t n_allow_hosts = 0;
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         first = 2;
@@ -110,6 +116,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_HOST: o.host = optarg; break;
+        case OPT_ALLOW_HOST:
+            if (n_allow_hosts == sizeof allow_hosts / sizeof allow_hosts[0])
+                return usage_error("%s", "--allow-host may be given at most 64 times");
+            if (!*optarg)
+                return usage_error("%s", "--allow-host needs a host name");
+            allow_hosts[n_allow_hosts++] = optarg;
+            break;
         case OPT_PORT:
             if (!parse_int(optarg, 0, 65535, &o.port))
                 return usage_error("--port must be a number from 0 to 65535, not '%s'", optarg);
@@ -183,6 +196,8 @@ int main(int argc, char **argv)
     }
     exe[n] = '\0';
     o.exe = exe;
+    o.allow_hosts = allow_hosts;
+    o.n_allow_hosts = n_allow_hosts;
     /* Each service's options, in its own struct, handed on by the registry. */
     const das_service_config_t services[] = {{"memcache", &memcache}};
     o.services = services;

@@ -35,6 +35,10 @@ typedef struct {
     FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */
     int shutdown_grace_ms;     /* how long requests in flight may finish; 0: 10 s */
+    /* Host header names accepted beyond the listening address, localhost, 127.0.0.1 and
+     * [::1]; "*" accepts any (the check guards against DNS rebinding). Borrowed. */
+    const char *const *allow_hosts;
+    size_t n_allow_hosts;
     /* Each service's own options, by service name (see registry.h); borrowed until
      * das_server_create() returns (the services are created there). */
     const das_service_config_t *services;

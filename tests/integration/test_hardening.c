@@ -207,4 +207,54 @@ SERVER_TEST(test_static_files_serve_only_what_upload_names, harness_app("echo"),
     CHECK_EQ(harness_get_text(s, "/maybe/sub/page.html", body, sizeof body), 200);
 }
 
+/* The status of GET / with the Host header `host`. */
+static long status_with_host(const harness_server_t *s, const char *host)
+{
+    char header[300];
+    snprintf(header, sizeof header, "Host: %s", host);
+    const char *headers[] = {header, NULL};
+    harness_response_t r;
+    if (harness_request(s, "GET", "/env?name=SERVER_NAME", headers, NULL, 0, &r) != 0)
+        return -1;
+    long status = r.status;
+    harness_response_dispose(&r);
+    return status;
+}
+
+SERVER_TEST(test_a_foreign_host_header_gets_400, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char local[64];
+    snprintf(local, sizeof local, "localhost:%d", s->port);
+    CHECK_EQ(status_with_host(s, local), 200);
+    CHECK_EQ(status_with_host(s, "127.0.0.1"), 200);
+    CHECK_EQ(status_with_host(s, "[::1]:8080"), 200);
+    CHECK_EQ(status_with_host(s, "LOCALHOST"), 200);
+    CHECK_EQ(status_with_host(s, "evil.example.com"), 400);
+    CHECK_EQ(status_with_host(s, "evil.example.com:8080"), 400);
+    CHECK_EQ(status_with_host(s, "localhost.evil.example.com"), 400);
+    /* The login redirect no longer echoes a foreign host. */
+    harness_response_t r;
+    const char *evil[] = {"Host: evil.example.com", NULL};
+    CHECK_OK(harness_request(s, "GET", "/required/x", evil, NULL, 0, &r));
+    CHECK_EQ(r.status, 400);
+    CHECK(!harness_header(&r, "Location", local, sizeof local));
+    harness_response_dispose(&r);
+}
+
+SERVER_TEST(test_allow_host_adds_names_and_star_allows_any, harness_app("echo"),
+            "--allow-host", "dev.test", "--allow-host", "other.test")
+{
+    (void)check_skipped_;
+    CHECK_EQ(status_with_host(s, "dev.test"), 200);
+    CHECK_EQ(status_with_host(s, "other.test:99"), 200);
+    CHECK_EQ(status_with_host(s, "third.test"), 400);
+}
+
+SERVER_TEST(test_allow_host_star_turns_the_check_off, harness_app("echo"), "--allow-host", "*")
+{
+    (void)check_skipped_;
+    CHECK_EQ(status_with_host(s, "anything.example"), 200);
+}
+
 CHECK_MAIN()
