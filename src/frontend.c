@@ -167,27 +167,83 @@ static void redirect(das_http_response_t *rs, const char *location, const char *
     das_http_response_add_header(rs, "Location", location);
 }
 
+static bool host_allowed(das_server_t *s, const char *host);
+
+/* The host[:port] of an absolute http(s) URL, into `out`; false when `url` is not one. */
+static bool url_host(const char *url, char *out, size_t cap)
+{
+    const char *p = das_str_has_prefix(url, "http://")    ? url + 7
+                    : das_str_has_prefix(url, "https://") ? url + 8
+                                                          : NULL;
+    if (!p)
+        return false;
+    size_t n = strcspn(p, "/?#\\");
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Where a login or logout may send the browser: a path on this server, or a URL whose host
+ * passes the Host rule; anything else (another site, "//host", a control byte) goes to "/". */
+static const char *safe_continue(das_server_t *s, const char *cont)
+{
+    if (!cont || !*cont)
+        return "/";
+    for (const unsigned char *p = (const unsigned char *)cont; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '\\')
+            return "/";
+    if (cont[0] == '/')
+        return cont[1] == '/' ? "/" : cont;
+    char host[256];
+    return url_host(cont, host, sizeof host) && host_allowed(s, host) ? cont : "/";
+}
+
+/* Whether a request that signs in or out may do so: one whose Origin (or else Referer) names
+ * another site is a forgery by that site (a link or a form there), and is refused. A request
+ * with neither, a typed URL or a script, may. */
+static bool same_site(das_server_t *s, const das_http_request_t *rq)
+{
+    const char *from = request_header(rq, "Origin");
+    if (!from || !*from)
+        from = request_header(rq, "Referer");
+    if (!from || !*from)
+        return true;
+    char host[256];
+    if (!url_host(from, host, sizeof host))
+        return false; /* "null" (a sandboxed page), or garbage */
+    const char *mine = request_header(rq, "Host");
+    return mine && *mine ? strcasecmp(host, mine) == 0 : host_allowed(s, host);
+}
+
 /* /_ah/login and /_ah/logout. */
-static void serve_login(const das_http_request_t *rq, const das_login_user_t *user,
-                        das_http_response_t *rs)
+static void serve_login(das_server_t *s, const das_http_request_t *rq,
+                        const das_login_user_t *user, das_http_response_t *rs)
 {
     char *cont = query_value(rq->query, "continue");
-    const char *target = cont && *cont ? cont : "/";
+    const char *target = safe_continue(s, cont);
     char *action = query_value(rq->query, "action");
     bool logout = strcmp(rq->path, "/_ah/logout") == 0 ||
                   (action && strcasecmp(action, "logout") == 0);
-    if (logout) {
+    bool login = !logout && action && strcasecmp(action, "login") == 0;
+    if ((login || logout) && !same_site(s, rq)) {
+        das_http_response_set_text(rs, 403, NULL,
+                                   "Forbidden: a page on another site may not sign you in or "
+                                   "out of this server.\n");
+    } else if (logout) {
         char *cookie = das_login_set_cookie(NULL, false);
         redirect(rs, target, "Logged out");
         das_http_response_add_header(rs, "Set-Cookie", cookie);
         free(cookie);
-    } else if (action && strcasecmp(action, "login") == 0) {
+    } else if (login) {
         char *email = query_value(rq->query, "email");
         char *admin = query_value(rq->query, "admin");
-        if (!email || !strchr(email, '@')) {
-            das_http_response_set_text(rs, 400, NULL,
-                                       "Bad request: sign in with an email address "
-                                       "(containing '@').\n");
+        const char *wrong = email ? das_login_email_check(email)
+                                  : "an email address must contain '@'";
+        if (wrong) {
+            das_http_response_set_text(rs, 400, NULL, "Bad request: cannot sign in: %s.\n",
+                                       wrong);
         } else {
             char *cookie = das_login_set_cookie(
                 email, admin && (strcasecmp(admin, "true") == 0 || strcmp(admin, "1") == 0 ||
@@ -519,7 +575,7 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
         return;
     }
     if (strcmp(rq->path, "/_ah/login") == 0 || strcmp(rq->path, "/_ah/logout") == 0) {
-        serve_login(rq, user, rs);
+        serve_login(s, rq, user, rs);
         return;
     }
     size_t from = 0;

@@ -29,6 +29,20 @@ void das_login_user_id(const char *email, char *out)
     snprintf(out, 22, "1%.20s", digits);
 }
 
+const char *das_login_email_check(const char *email)
+{
+    size_t n = strlen(email);
+    if (n == 0 || !strchr(email, '@'))
+        return "an email address must contain '@'";
+    if (n > DAS_LOGIN_MAX_EMAIL)
+        return "an email address may be at most 320 bytes";
+    for (const unsigned char *p = (const unsigned char *)email; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || strchr("\";:,\\", *p))
+            return "an email address may not contain spaces, control characters or any of "
+                   "\" ; : , \\";
+    return NULL;
+}
+
 int das_login_from_cookie_header(const char *cookie_header, das_login_user_t *user)
 {
     memset(user, 0, sizeof *user);
@@ -39,27 +53,35 @@ int das_login_from_cookie_header(const char *cookie_header, das_login_user_t *us
         if (c.name_len != strlen(DAS_LOGIN_COOKIE) ||
             strncmp(c.name, DAS_LOGIN_COOKIE, c.name_len) != 0)
             continue;
-        const char *v = c.value;
-        size_t vlen = c.value_len;
-        const char *c1 = memchr(v, ':', vlen);
-        size_t elen = c1 ? (size_t)(c1 - v) : vlen;
-        if (elen == 0 || elen >= sizeof user->email || !memchr(v, '@', elen))
+        /* Exactly EMAIL:True|False:USER_ID, or nobody: "x@y:True" as an email must not make
+         * an administrator, nor a forged id another user. */
+        const char *v = c.value, *end = c.value + c.value_len;
+        const char *c1 = memchr(v, ':', c.value_len);
+        const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+        if (!c2 || memchr(c2 + 1, ':', (size_t)(end - c2 - 1)))
+            return AE_ENOTFOUND;
+        size_t elen = (size_t)(c1 - v), flen = (size_t)(c2 - c1 - 1), ilen = (size_t)(end - c2 - 1);
+        if (elen > DAS_LOGIN_MAX_EMAIL)
             return AE_ENOTFOUND;
         memcpy(user->email, v, elen);
         user->email[elen] = '\0';
-        if (c1) {
-            const char *flag = c1 + 1;
-            size_t flen = (size_t)(v + vlen - flag);
-            const char *c2 = memchr(flag, ':', flen);
-            if (c2)
-                flen = (size_t)(c2 - flag);
-            user->admin = flen == 4 && strncasecmp(flag, "true", 4) == 0;
-        }
+        bool is_true = flen == 4 && strncmp(c1 + 1, "True", 4) == 0;
+        bool is_false = flen == 5 && strncmp(c1 + 1, "False", 5) == 0;
+        char id[32];
+        if (das_login_email_check(user->email) || !(is_true || is_false))
+            goto nobody;
+        das_login_user_id(user->email, id);
+        if (ilen != strlen(id) || strncmp(c2 + 1, id, ilen) != 0)
+            goto nobody;
+        user->admin = is_true;
+        snprintf(user->user_id, sizeof user->user_id, "%s", id);
         const char *at = strchr(user->email, '@');
         snprintf(user->nickname, sizeof user->nickname, "%.*s", (int)(at - user->email),
                  user->email);
-        das_login_user_id(user->email, user->user_id);
         return 0;
+    nobody:
+        memset(user, 0, sizeof *user);
+        return AE_ENOTFOUND;
     }
     return AE_ENOTFOUND;
 }

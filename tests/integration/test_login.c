@@ -39,12 +39,12 @@ static void url_decode(char *s)
 static int sign_in(const harness_server_t *s, const char *email_quoted, bool admin, char *cookie,
                    size_t cap)
 {
-    char path[256];
+    char path[1024];
     snprintf(path, sizeof path, "/_ah/login?email=%s&action=Login%s&continue=%%2Fwhoami",
              email_quoted, admin ? "&admin=True" : "");
     harness_response_t r;
     int rc = harness_get(s, path, &r);
-    char set[512];
+    char set[1024];
     if (rc != 0 || r.status != 302 || !harness_header(&r, "Set-Cookie", set, sizeof set)) {
         printf("# sign in: %ld %s\n", r.status, r.headers ? r.headers : "");
         harness_response_dispose(&r);
@@ -320,6 +320,117 @@ TEST(test_forged_admin_cookie_without_at_sign_is_ignored)
     CHECK_OK(get_with(&s, "/admin/x", "Cookie: dev_appserver_login=\"root:True:1\"", NULL, &r));
     CHECK_EQ(r.status, 302);
     harness_response_dispose(&r);
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
+/* ---------------------------------------------------------------- hardening */
+
+/* GET `path`; the status, and whether a Set-Cookie and which Location came back. */
+static long login_get(const harness_server_t *s, const char *path, const char *header,
+                      bool *set_cookie, char *location, size_t cap)
+{
+    harness_response_t r;
+    if (get_with(s, path, header, NULL, &r) != 0)
+        return -1;
+    char v[1024];
+    *set_cookie = harness_header(&r, "Set-Cookie", v, sizeof v);
+    if (location && !harness_header(&r, "Location", location, cap))
+        location[0] = '\0';
+    long status = r.status;
+    harness_response_dispose(&r);
+    return status;
+}
+
+TEST(test_login_email_that_would_change_the_cookie_is_refused)
+{
+    harness_server_t s;
+    START_ECHO(&s);
+    bool set;
+    /* "a@b.c; Domain=evil.example; Max-Age=99999" would inject cookie attributes. */
+    CHECK_EQ(login_get(&s, "/_ah/login?action=Login&email=a%40b.c%3B+Domain%3Devil.example%3B"
+                           "+Max-Age%3D99999",
+                       NULL, &set, NULL, 0),
+             400);
+    CHECK(!set);
+    /* "x@y:True" without the admin box once signed in as an administrator. */
+    CHECK_EQ(login_get(&s, "/_ah/login?action=Login&email=x%40y%3ATrue", NULL, &set, NULL, 0),
+             400);
+    CHECK(!set);
+    CHECK_EQ(login_get(&s, "/_ah/login?action=Login&email=a%22b%40c", NULL, &set, NULL, 0), 400);
+    CHECK(!set);
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
+TEST(test_login_emails_up_to_320_bytes_sign_in_and_longer_ones_are_told_why)
+{
+    harness_server_t s;
+    START_ECHO(&s);
+    char email[400], path[600], cookie[1200];
+    memset(email, 'u', 300);
+    strcpy(email + 300 - 12, "%40long.test"); /* 300 bytes once decoded: 288 + "@long.test" */
+    CHECK_OK(sign_in(&s, email, false, cookie, sizeof cookie));
+    harness_response_t r;
+    CHECK_OK(get_with(&s, "/whoami", cookie, NULL, &r));
+    CHECK_EQ(r.status, 200);
+    CHECK(r.body && strncmp(r.body, "uuuu", 4) == 0);
+    CHECK_STR_CONTAINS(r.body, "@long.test user 1");
+    harness_response_dispose(&r);
+    memset(email, 'u', 320);
+    strcpy(email + 320, "%40long.test");
+    snprintf(path, sizeof path, "/_ah/login?action=Login&email=%s", email);
+    CHECK_OK(harness_get(&s, path, &r));
+    CHECK_EQ(r.status, 400);
+    CHECK_STR_CONTAINS(r.body, "at most 320 bytes");
+    harness_response_dispose(&r);
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
+TEST(test_cross_site_login_and_logout_are_refused)
+{
+    harness_server_t s;
+    START_ECHO(&s);
+    bool set;
+    const char *login = "/_ah/login?action=Login&email=a%40b.c&continue=%2F";
+    CHECK_EQ(login_get(&s, login, "Origin: http://evil.example", &set, NULL, 0), 403);
+    CHECK(!set);
+    CHECK_EQ(login_get(&s, login, "Referer: http://evil.example/page", &set, NULL, 0), 403);
+    CHECK(!set);
+    CHECK_EQ(login_get(&s, "/_ah/logout", "Origin: null", &set, NULL, 0), 403);
+    CHECK(!set);
+    char same[128];
+    snprintf(same, sizeof same, "Origin: http://127.0.0.1:%d", s.port);
+    CHECK_EQ(login_get(&s, login, same, &set, NULL, 0), 302);
+    CHECK(set);
+    CHECK_EQ(login_get(&s, login, NULL, &set, NULL, 0), 302); /* a link typed in */
+    CHECK(set);
+    /* The form itself may be shown to anyone. */
+    CHECK_EQ(login_get(&s, "/_ah/login", "Referer: http://evil.example/", &set, NULL, 0), 200);
+    CHECK_EQ(harness_stop(&s), 0);
+}
+
+TEST(test_continue_may_name_only_this_server)
+{
+    harness_server_t s;
+    START_ECHO(&s);
+    bool set;
+    char loc[256], path[256];
+    CHECK_EQ(login_get(&s, "/_ah/logout?continue=http%3A%2F%2Fevil.example%2F", NULL, &set, loc,
+                       sizeof loc),
+             302);
+    CHECK_STR_EQ(loc, "/");
+    CHECK_EQ(login_get(&s, "/_ah/logout?continue=%2F%2Fevil.example%2Fx", NULL, &set, loc,
+                       sizeof loc),
+             302);
+    CHECK_STR_EQ(loc, "/");
+    CHECK_EQ(login_get(&s, "/_ah/logout?continue=%2Fback%3Fx%3D1", NULL, &set, loc, sizeof loc),
+             302);
+    CHECK_STR_EQ(loc, "/back?x=1");
+    snprintf(path, sizeof path, "/_ah/logout?continue=http%%3A%%2F%%2Flocalhost%%3A%d%%2Fhere",
+             s.port);
+    CHECK_EQ(login_get(&s, path, NULL, &set, loc, sizeof loc), 302);
+    char want[128];
+    snprintf(want, sizeof want, "http://localhost:%d/here", s.port);
+    CHECK_STR_EQ(loc, want);
     CHECK_EQ(harness_stop(&s), 0);
 }
 

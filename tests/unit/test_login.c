@@ -35,9 +35,12 @@ TEST(test_login_user_id_is_the_old_servers)
 TEST(test_login_cookie_among_others_is_found_and_quotes_are_stripped)
 {
     das_login_user_t u;
-    CHECK_OK(das_login_from_cookie_header(
-        "a=1; dev_appserver_login=\"bob@x.org:False:123\"; z=2", &u));
+    char header[200], id[32];
+    das_login_user_id("bob@x.org", id);
+    snprintf(header, sizeof header, "a=1; dev_appserver_login=\"bob@x.org:False:%s\"; z=2", id);
+    CHECK_OK(das_login_from_cookie_header(header, &u));
     CHECK_STR_EQ(u.email, "bob@x.org");
+    CHECK_STR_EQ(u.user_id, id);
     CHECK(!u.admin);
 }
 
@@ -48,6 +51,53 @@ TEST(test_login_cookie_without_at_sign_means_nobody)
     CHECK_EQ(das_login_from_cookie_header("other=x", &u), AE_ENOTFOUND);
     CHECK_EQ(das_login_from_cookie_header(NULL, &u), AE_ENOTFOUND);
     CHECK_EQ(das_login_from_cookie_header("dev_appserver_login=", &u), AE_ENOTFOUND);
+}
+
+TEST(test_login_cookie_that_does_not_parse_exactly_means_nobody)
+{
+    das_login_user_t u;
+    char id[32], header[256];
+    das_login_user_id("x@y", id);
+    /* The email "x@y:True" signed in without the admin box once became an administrator. */
+    snprintf(header, sizeof header, "dev_appserver_login=\"x@y:True:False:%s\"", id);
+    CHECK_EQ(das_login_from_cookie_header(header, &u), AE_ENOTFOUND);
+    CHECK(!u.admin);
+    /* A forged or missing user id, a bad flag, two fields: nobody. */
+    CHECK_EQ(das_login_from_cookie_header("dev_appserver_login=\"x@y:True:1\"", &u),
+             AE_ENOTFOUND);
+    snprintf(header, sizeof header, "dev_appserver_login=\"x@y:true:%s\"", id);
+    CHECK_EQ(das_login_from_cookie_header(header, &u), AE_ENOTFOUND);
+    CHECK_EQ(das_login_from_cookie_header("dev_appserver_login=\"x@y:True\"", &u),
+             AE_ENOTFOUND);
+    snprintf(header, sizeof header, "dev_appserver_login=\"x@y:True:%s\"", id);
+    CHECK_OK(das_login_from_cookie_header(header, &u));
+    CHECK(u.admin);
+}
+
+TEST(test_login_email_check_refuses_what_would_change_the_cookie)
+{
+    CHECK(das_login_email_check("a@b.c") == NULL);
+    CHECK(das_login_email_check("no-at-sign") != NULL);
+    CHECK(das_login_email_check("") != NULL);
+    CHECK(das_login_email_check("a@b.c; Domain=evil.example") != NULL);
+    CHECK(das_login_email_check("a@b\"c") != NULL);
+    CHECK(das_login_email_check("a@b:True") != NULL);
+    CHECK(das_login_email_check("a@b,c") != NULL);
+    CHECK(das_login_email_check("a@b\tc") != NULL);
+    CHECK(das_login_email_check("a@b\x7f") != NULL);
+    char long_email[400];
+    memset(long_email, 'a', sizeof long_email);
+    strcpy(long_email + 320 - 6, "@b.com"); /* exactly 320 bytes */
+    CHECK(das_login_email_check(long_email) == NULL);
+    /* And it logs in: its cookie parses back. */
+    char *set = das_login_set_cookie(long_email, false);
+    *strchr(set, ';') = '\0';
+    das_login_user_t u;
+    CHECK_OK(das_login_from_cookie_header(set, &u));
+    CHECK_STR_EQ(u.email, long_email);
+    free(set);
+    memmove(long_email + 1, long_email, strlen(long_email) + 1); /* 321 bytes */
+    CHECK_STR_EQ(das_login_email_check(long_email), "an email address may be at most 320 bytes");
 }
 
 TEST(test_login_logout_cookie_expires_it)
