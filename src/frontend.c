@@ -620,6 +620,20 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
             das_http_response_add_header(rs, "Expires", OLD_EXPIRES);
     }
     das_http_response_add_header(rs, "Server", SERVER_SOFTWARE);
+    size_t header_bytes = das_http_response_header_bytes(rs);
+    if (header_bytes > DAS_HTTP_MAX_HEADER_BYTES) {
+        if (rs->fd >= 0)
+            close(rs->fd);
+        rs->fd = -1;
+        while (rs->n_headers)
+            das_http_response_remove_header(rs, rs->headers[0].name);
+        das_http_response_set_text(rs, 500, NULL,
+                                   "Internal Server Error: the response headers are %zu bytes; "
+                                   "the limit is %d.\n",
+                                   header_bytes, DAS_HTTP_MAX_HEADER_BYTES);
+        das_http_response_add_header(rs, "Cache-Control", "no-cache");
+        das_http_response_add_header(rs, "Server", SERVER_SOFTWARE);
+    }
 
     if (!das_log_is_enabled(s->log, DAS_LOG_INFO))
         return;

@@ -78,6 +78,14 @@ void das_http_response_add_header(das_http_response_t *rs, const char *name, con
     rs->n_headers++;
 }
 
+size_t das_http_response_header_bytes(const das_http_response_t *rs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n_headers; i++)
+        n += strlen(rs->headers[i].name) + 2 + strlen(rs->headers[i].value) + 2;
+    return n;
+}
+
 const char *das_http_response_header(const das_http_response_t *rs, const char *name)
 {
     for (size_t i = 0; i < rs->n_headers; i++)
@@ -165,8 +173,18 @@ static enum MHD_Result queue(struct MHD_Connection *con, das_http_response_t *rs
     }
     if (!r)
         return MHD_NO;
-    for (size_t i = 0; i < rs->n_headers; i++)
-        MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value);
+    bool added = true;
+    for (size_t i = 0; i < rs->n_headers && added; i++)
+        added = MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value) == MHD_YES;
+    if (!added) { /* a name or value libmicrohttpd refuses (a CR or LF in it, say) */
+        MHD_destroy_response(r);
+        static const char msg[] = "Internal Server Error: a response header could not be sent.\n";
+        r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+        rs->status = 500;
+    }
     enum MHD_Result ret = MHD_queue_response(con, (unsigned int)rs->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -274,7 +292,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     das_http_response_t rs;
     das_http_response_init(&rs);
     h->o.on_request(h->o.ctx, &rq, &rs);
+    int logged_status = rs.status;
     enum MHD_Result ret = queue(con, &rs);
+    if (ret != MHD_YES || rs.status != logged_status) /* the access log said otherwise */
+        das_log_error(h->o.log, "the response to %s %s was %s", method, st->raw_target,
+                      ret != MHD_YES ? "not sent (the connection was closed)"
+                                     : "replaced by a 500: a header could not be sent");
     das_http_response_dispose(&rs);
     free(headers.items);
     free(path);
@@ -347,7 +370,10 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
+        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+        /* Room for the response headers we allow, beside the request's own. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * DAS_HTTP_MAX_HEADER_BYTES),
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);

@@ -34,6 +34,11 @@ typedef struct {
     size_t body_len;
 } das_http_request_t;
 
+/* The most bytes of response headers ("Name: value\r\n" each) a response may carry; each
+ * connection's memory is sized for them (libmicrohttpd's default of 32 KiB sent an empty reply
+ * for a response with more). */
+#define DAS_HTTP_MAX_HEADER_BYTES (64 * 1024)
+
 typedef struct {
     int status;
     das_http_header_t *headers; /* owned */
@@ -50,6 +55,8 @@ void das_http_response_add_header(das_http_response_t *rs, const char *name, con
 /* The first header of that name (case-insensitive), or NULL. */
 const char *das_http_response_header(const das_http_response_t *rs, const char *name);
 void das_http_response_remove_header(das_http_response_t *rs, const char *name);
+/* The bytes its headers take on the wire. */
+size_t das_http_response_header_bytes(const das_http_response_t *rs);
 /* Sets status, a text/plain (or `content_type`) body, replacing what was there. */
 void das_http_response_set_text(das_http_response_t *rs, int status, const char *content_type,
                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

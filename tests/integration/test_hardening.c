@@ -257,4 +257,26 @@ SERVER_TEST(test_allow_host_star_turns_the_check_off, harness_app("echo"), "--al
     CHECK_EQ(status_with_host(s, "anything.example"), 200);
 }
 
+SERVER_TEST(test_response_headers_over_32kb_are_sent_and_over_the_limit_are_a_500,
+            harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    harness_response_t r;
+    /* 40 KB of headers once gave an empty reply (libmicrohttpd's 32 KiB connection memory). */
+    CHECK_OK(harness_get(s, "/bigheaders?kb=40", &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "40 headers");
+    char v[1100];
+    CHECK(harness_header(&r, "X-Big-39", v, sizeof v));
+    CHECK_EQ(strlen(v), 1000);
+    harness_response_dispose(&r);
+    CHECK_OK(harness_get(s, "/bigheaders?kb=70", &r));
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_CONTAINS(r.body, "the response headers are");
+    CHECK_STR_CONTAINS(r.body, "the limit is 65536");
+    CHECK(!harness_header(&r, "X-Big-0", v, sizeof v));
+    harness_response_dispose(&r);
+    CHECK_LOG_CONTAINS(s, "\"GET /bigheaders?kb=70 HTTP/1.1\" 500");
+}
+
 CHECK_MAIN()

@@ -1,6 +1,7 @@
 /* echo.c - the integration tests' app. Each route reports one thing the tests check. */
 #include <appengine/appengine.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,6 +70,22 @@ static void spawn(ae_request_t *rq, ae_response_t *rs)
     ae_response_printf(rs, "%ld", (long)child);
 }
 
+/* GET /bigheaders?kb=K: K response headers of about 1 KB each. */
+static void bigheaders(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *kb = ae_request_param(rq, "kb");
+    int n = kb ? atoi(kb) : 1;
+    char value[1001];
+    memset(value, 'h', 1000);
+    value[1000] = '\0';
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "X-Big-%d", i);
+        ae_response_add_header(rs, name, value);
+    }
+    ae_response_printf(rs, "%d headers", n);
+}
+
 static void pid(ae_request_t *rq, ae_response_t *rs)
 {
     (void)rq;
@@ -134,6 +151,7 @@ AE_APP(app,
        {"/abort", do_abort},
        {"/pid", pid},
        {"/spawn", spawn},
+       {"/bigheaders", bigheaders},
        {"/_ah/warmup", warmup},
        {"/warm", warm},
        {"/body", body},
