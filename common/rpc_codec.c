@@ -368,6 +368,7 @@ void das_rpc_encode_response(das_rpc_buf_t *b, const das_rpc_response_t *rs)
     das_rpc_put_u32(b, rs->status);
     put_pairs(b, rs->headers, rs->n_headers);
     das_rpc_put_bytes(b, rs->body, rs->body_len);
+    das_rpc_put_u64(b, rs->body_dropped);
 }
 
 int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs)
@@ -380,6 +381,7 @@ int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs
     rs->headers = h;
     rs->storage_ = h;
     rs->body = das_rpc_get_bytes(&r, &rs->body_len);
+    rs->body_dropped = das_rpc_get_u64(&r);
     return r.bad || r.p != r.end ? -EPROTO : 0;
 }
 

@@ -22,6 +22,9 @@
 #include <stdint.h>
 
 #define DAS_RPC_MAX_FRAME (64u * 1024 * 1024)
+/* The largest response body the platform sends (2^25): an instance does not ship a bigger one,
+ * it reports its size (das_rpc_response_t.body_dropped) for the front end's 500. */
+#define DAS_RPC_MAX_RESPONSE_BODY (32u * 1024 * 1024)
 
 /* An instance's descriptors: slot i is DAS_RPC_FIRST_SLOT_FD + i, and the lifeline (a pipe
  * that reaches end of file when the server goes away) is DAS_RPC_FIRST_SLOT_FD + n_slots. */
@@ -111,6 +114,7 @@ typedef struct {
     uint32_t n_headers;
     const char *body;
     size_t body_len;
+    uint64_t body_dropped; /* > 0: the app's body had this many bytes, over the limit; not sent */
     void *storage_;
 } das_rpc_response_t;
 

@@ -21,7 +21,6 @@
 
 #define SERVER_SOFTWARE "Development/2.0"
 #define OLD_EXPIRES "Fri, 01 Jan 1990 00:00:00 GMT"
-#define MAX_RESPONSE (32u * 1024 * 1024)
 
 /* A list of borrowed name/value pairs that can be handed to the RPC codec: the strings
  * belong to the request, the app snapshot or an env_values_t that outlives the list. */
@@ -428,10 +427,13 @@ static void rewrite_app_response(const das_rpc_response_t *ar, das_http_response
                                    ar->status);
         return;
     }
-    if (ar->body_len > MAX_RESPONSE) {
+    /* As the platform: a body over 2^25 bytes is a 500. An instance reports one it did not
+     * send (body_dropped); one that sends it anyway is held to the same limit. */
+    uint64_t body_len = ar->body_dropped ? ar->body_dropped : ar->body_len;
+    if (body_len > DAS_RPC_MAX_RESPONSE_BODY) {
         das_http_response_set_text(rs, 500, NULL,
-                                   "HTTP response was too large: %zu. The limit is: %u.\n",
-                                   ar->body_len, MAX_RESPONSE);
+                                   "HTTP response was too large: %llu. The limit is: %u.\n",
+                                   (unsigned long long)body_len, DAS_RPC_MAX_RESPONSE_BODY);
         return;
     }
     rs->status = (int)ar->status;

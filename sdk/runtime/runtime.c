@@ -102,8 +102,20 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
         .body = rs.body ? rs.body : "",
         .body_len = rs.len,
     };
+    if (rs.len > DAS_RPC_MAX_RESPONSE_BODY) { /* the front end answers 500 naming the size */
+        wire.body = "";
+        wire.body_len = 0;
+        wire.body_dropped = rs.len;
+    }
     out->len = 0;
     das_rpc_encode_response(out, &wire);
+    if (out->len > DAS_RPC_MAX_FRAME) { /* headers no frame can carry: say so, promptly */
+        static const char msg[] = "Internal Server Error: the response's headers are too large "
+                                  "to send.\n";
+        das_rpc_response_t small = {.status = 500, .body = msg, .body_len = sizeof msg - 1};
+        out->len = 0;
+        das_rpc_encode_response(out, &small);
+    }
     das_rpc_send_frame(fd, DAS_RPC_RESPONSE, out->data, out->len);
     ae__response_dispose(&rs);
     das_rpc_request_dispose(&rq.wire);

@@ -279,4 +279,24 @@ SERVER_TEST(test_response_headers_over_32kb_are_sent_and_over_the_limit_are_a_50
     CHECK_LOG_CONTAINS(s, "\"GET /bigheaders?kb=70 HTTP/1.1\" 500");
 }
 
+/* A response body over 64 MB could not travel in one frame: the request waited out its
+ * deadline and its instance was killed with every request on it. Now it is the same prompt 500
+ * as a 33 MB one, and the instance goes on. */
+SERVER_TEST(test_response_over_64mb_is_a_prompt_500_and_the_instance_lives, harness_app("echo"),
+            "--request-deadline", "30", "--max-instances", "1")
+{
+    (void)check_skipped_;
+    char body[256], pid[32];
+    CHECK_EQ(harness_get_text(s, "/pid", pid, sizeof pid), 200);
+    long long t0 = harness_now_ms();
+    CHECK_EQ(harness_get_text(s, "/bigbody?mb=70", body, sizeof body), 500);
+    CHECK(harness_now_ms() - t0 < 20000);
+    CHECK_STR_EQ(body, "HTTP response was too large: 73400320. The limit is: 33554432.\n");
+    CHECK_EQ(harness_get_text(s, "/bigbody?mb=40", body, sizeof body), 500);
+    CHECK_STR_EQ(body, "HTTP response was too large: 41943040. The limit is: 33554432.\n");
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 200);
+    CHECK_STR_EQ(body, pid); /* the same instance */
+    CHECK_EQ(harness_get_text(s, "/bigbody?mb=32", body, sizeof body), 200);
+}
+
 CHECK_MAIN()

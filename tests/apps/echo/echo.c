@@ -70,6 +70,17 @@ static void spawn(ae_request_t *rq, ae_response_t *rs)
     ae_response_printf(rs, "%ld", (long)child);
 }
 
+/* GET /bigbody?mb=M: a body of M MB. */
+static void bigbody(ae_request_t *rq, ae_response_t *rs)
+{
+    const char *mb = ae_request_param(rq, "mb");
+    long n = mb ? atol(mb) : 1;
+    static char chunk[1024 * 1024];
+    memset(chunk, 'b', sizeof chunk);
+    for (long i = 0; i < n; i++)
+        ae_response_write(rs, chunk, sizeof chunk);
+}
+
 /* GET /bigheaders?kb=K: K response headers of about 1 KB each. */
 static void bigheaders(ae_request_t *rq, ae_response_t *rs)
 {
@@ -152,6 +163,7 @@ AE_APP(app,
        {"/pid", pid},
        {"/spawn", spawn},
        {"/bigheaders", bigheaders},
+       {"/bigbody", bigbody},
        {"/_ah/warmup", warmup},
        {"/warm", warm},
        {"/body", body},
