@@ -11,7 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HEADER_LEN 8
+#define HEADER_LEN 16 /* u32 length, u8 type, 3 zero bytes, u64 request id */
 #define RECV_CHUNK 16384 /* the first read of a frame asks for this much */
 
 static void *xrealloc(void *p, size_t n)
@@ -202,12 +202,13 @@ static void patch_u32(das_rpc_buf_t *b, size_t at, uint32_t v)
 
 /* ---------------------------------------------------------------- frames */
 
-int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t len)
+int das_rpc_send_frame(int fd, das_rpc_type_t type, uint64_t id, const void *payload, size_t len)
 {
     if (len > DAS_RPC_MAX_FRAME)
         return -EMSGSIZE;
     uint8_t hdr[HEADER_LEN] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
                                (uint8_t)(len >> 24), (uint8_t)type, 0, 0, 0};
+    store64(hdr + 8, id);
     struct iovec iov[2] = {{hdr, HEADER_LEN}, {(void *)payload, len}};
     int niov = len ? 2 : 1;
     struct iovec *v = iov;
@@ -258,7 +259,7 @@ static ssize_t read_some(int fd, void *dst, size_t len)
     }
 }
 
-int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload)
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t *payload)
 {
     /* One read usually brings the whole frame: with one frame in flight per direction there
      * is never a second frame behind it to over-read. */
@@ -275,6 +276,7 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload)
     uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
                    (uint32_t)hdr[3] << 24;
     uint8_t t = hdr[4];
+    uint64_t frame_id = load64(hdr + 8);
     if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_REPLY ||
         got > HEADER_LEN + (size_t)len)
         return -EPROTO;
@@ -290,6 +292,8 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload)
     }
     payload->data[len] = 0;
     *type = (das_rpc_type_t)t;
+    if (id)
+        *id = frame_id;
     return 0;
 }
 

@@ -1,8 +1,9 @@
 /* rpc_codec.h - the wire format between the server and its instances.
  *
  * A leaf library with no dependencies, linked by both the server and the instance runtime (and
- * the testbed), so that the framing and the call envelope live in exactly one place. A frame is an 8-byte header (payload length as a
- * little-endian u32, a type byte, three zero bytes) followed by the payload. Payloads are
+ * the testbed), so that the framing and the call envelope live in exactly one place. A frame is
+ * a 16-byte header (payload length as a little-endian u32, a type byte, three zero bytes, the
+ * request id as a little-endian u64) followed by the payload. Payloads are
  * sequences of u32 integers and length-prefixed byte strings; every string is followed by a
  * NUL on the wire so a decoder can hand out pointers into the frame without copying.
  *
@@ -77,13 +78,17 @@ const char *das_rpc_get_bytes(das_rpc_reader_t *r, size_t *len);
 const char *das_rpc_get_str(das_rpc_reader_t *r);
 
 /* Frames. Both return 0 or -errno (-EPIPE/-ECONNRESET when the peer is gone, -EPROTO for a
- * malformed frame). das_rpc_recv_frame() stores the payload in `payload` (reset first) and
- * returns -ETIMEDOUT when the socket's receive timeout (das_rpc_set_timeout) passes.
+ * malformed frame). das_rpc_recv_frame() stores the payload in `payload` (reset first) and the
+ * frame's request id in `*id` (when not NULL), and returns -ETIMEDOUT when the socket's receive
+ * timeout (das_rpc_set_timeout) passes. Every frame carries the id of the request it belongs
+ * to (0 for READY and LOAD_ERROR): the server picks one per REQUEST, and CALL, REPLY and
+ * RESPONSE repeat it, so a frame written late, or by a process the instance forked, is caught
+ * as belonging to another request.
  * The protocol has at most one frame in flight per direction on a socket (each side waits for
  * the answer before sending again), so the receiver reads greedily; bytes beyond one frame
  * are a protocol error. */
-int das_rpc_send_frame(int fd, das_rpc_type_t type, const void *payload, size_t len);
-int das_rpc_recv_frame(int fd, das_rpc_type_t *type, das_rpc_buf_t *payload);
+int das_rpc_send_frame(int fd, das_rpc_type_t type, uint64_t id, const void *payload, size_t len);
+int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t *payload);
 /* Sets how long das_rpc_recv_frame() waits on `fd`; 0 or less waits forever. 0 or -errno. */
 int das_rpc_set_timeout(int fd, int timeout_ms);
 

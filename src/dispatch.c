@@ -551,14 +551,22 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
         rc = AE_ETIMEOUT;
         how = DAS_REQUEST_DEADLINE;
     } else if (x < 0) {
-        char how_ended[160];
+        char how_ended[200];
         if (x != -ECONNRESET) {
-            /* It is alive but broke the protocol (a garbled or oversized frame): end it. */
-            das_log_error(d->o.log, "instance %s broke the protocol (%s); stopping it", id,
-                          strerror(-x));
+            /* It is alive but broke the protocol (a garbled or oversized frame, or one for
+             * another request): end it, and say so to the request. */
+            const char *why = x == -EBADMSG ? "it sent a frame that belongs to another "
+                                              "request (a process it forked writing to its "
+                                              "socket?)"
+                                            : strerror(-x);
+            das_log_error(d->o.log, "instance %s broke the protocol: %s; stopping it", id, why);
             das_instance_kill(m->inst);
+            das_instance_wait(m->inst, how_ended, sizeof how_ended);
+            snprintf(how_ended, sizeof how_ended, "broke the protocol (%s) and was stopped",
+                     why);
+        } else {
+            das_instance_wait(m->inst, how_ended, sizeof how_ended);
         }
-        das_instance_wait(m->inst, how_ended, sizeof how_ended);
         bool stopping = shutting_down(d);
         snprintf(res->detail, sizeof res->detail,
                  "instance %s %s while serving %s %s (script %s)%s", id, how_ended, rq->method,

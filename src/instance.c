@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,9 +32,17 @@
 
 struct das_instance {
     pid_t pid;
+    /* Death watch: a thread waits on a pidfd and, when the process ends, shuts the server's
+     * ends of the slots down, so a request waiting on a slot learns of the death at once even
+     * while a process the instance forked still holds the socket open. */
+    int pidfd;          /* -1 when the kernel has no pidfd_open */
+    int watch_stop;     /* eventfd that ends the watch (destroy) */
+    pthread_t watcher;
+    bool watching;
     int n_slots;
     int *fds;      /* the server's ends */
     int *timeouts; /* each slot's receive timeout as last set; owned by the slot's user */
+    uint64_t *ids; /* each slot's last request id; owned by the slot's user */
     int lifeline; /* the write end of the instance's lifeline pipe; never written */
     das_clock_t *clock;
     char id[37];
@@ -40,6 +50,50 @@ struct das_instance {
     bool reaped; /* guarded by lock */
     int status;  /* guarded by lock; valid once reaped */
 };
+
+static void *watch_death(void *arg)
+{
+    das_instance_t *inst = arg;
+    struct pollfd p[2] = {{.fd = inst->pidfd, .events = POLLIN},
+                          {.fd = inst->watch_stop, .events = POLLIN}};
+    while (poll(p, 2, -1) < 0 && errno == EINTR)
+        ;
+    if (p[0].revents) /* it ended: every read on its slots returns end of file now */
+        for (int i = 0; i < inst->n_slots; i++)
+            shutdown(inst->fds[i], SHUT_RDWR);
+    return NULL;
+}
+
+/* Starts the death watch; without pidfd_open (Linux < 5.3) there is none, and a death is seen
+ * by end of file on a slot, as before. */
+static void start_watch(das_instance_t *inst)
+{
+    inst->pidfd = (int)syscall(SYS_pidfd_open, inst->pid, 0);
+    if (inst->pidfd < 0)
+        return;
+    inst->watch_stop = eventfd(0, EFD_CLOEXEC);
+    if (inst->watch_stop >= 0 && pthread_create(&inst->watcher, NULL, watch_death, inst) == 0) {
+        inst->watching = true;
+        return;
+    }
+    if (inst->watch_stop >= 0)
+        close(inst->watch_stop);
+    close(inst->pidfd);
+    inst->pidfd = inst->watch_stop = -1;
+}
+
+static void stop_watch(das_instance_t *inst)
+{
+    if (!inst->watching)
+        return;
+    uint64_t one = 1;
+    ssize_t n = write(inst->watch_stop, &one, sizeof one);
+    (void)n;
+    pthread_join(inst->watcher, NULL);
+    close(inst->watch_stop);
+    close(inst->pidfd);
+    inst->watching = false;
+}
 
 static void close_all(int *fds, int n)
 {
@@ -57,7 +111,9 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     inst->pid = -1;
     inst->fds = das_xmalloc((size_t)n * sizeof *inst->fds);
     inst->timeouts = das_xmalloc((size_t)n * sizeof *inst->timeouts);
+    inst->ids = das_xcalloc((size_t)n, sizeof *inst->ids);
     inst->lifeline = -1;
+    inst->pidfd = inst->watch_stop = -1;
     inst->clock = clock;
     pthread_mutex_init(&inst->lock, NULL);
     das_clock_random_hex(clock, inst->id, 36);
@@ -130,7 +186,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
         das_rpc_type_t type;
         das_rpc_set_timeout(inst->fds[i], spec->ready_timeout_ms);
         inst->timeouts[i] = spec->ready_timeout_ms;
-        int r = das_rpc_recv_frame(inst->fds[i], &type, &frame);
+        int r = das_rpc_recv_frame(inst->fds[i], &type, NULL, &frame);
         if (r == 0 && type == DAS_RPC_READY)
             continue;
         if (r == 0 && type == DAS_RPC_LOAD_ERROR)
@@ -151,6 +207,7 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     free(child);
+    start_watch(inst);
     *out = inst;
     return 0;
 
@@ -189,6 +246,7 @@ void das_instance_destroy(das_instance_t *inst)
 {
     if (!inst)
         return;
+    stop_watch(inst); /* first: it may shut the slots down, which must still be ours */
     close_all(inst->fds, inst->n_slots);
     if (inst->lifeline >= 0)
         close(inst->lifeline);
@@ -202,6 +260,7 @@ void das_instance_destroy(das_instance_t *inst)
     pthread_mutex_destroy(&inst->lock);
     free(inst->fds);
     free(inst->timeouts);
+    free(inst->ids);
     free(inst);
 }
 
@@ -236,13 +295,19 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     if (left <= 0)
         return -ECANCELED; /* nothing was sent: the instance is as it was */
     set_slot_timeout(inst, slot, (int)left);
-    int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, request->data, request->len);
+    uint64_t id = ++inst->ids[slot];
+    int rc = das_rpc_send_frame(fd, DAS_RPC_REQUEST, id, request->data, request->len);
     if (rc < 0)
         return rc == -ECONNRESET ? -EPIPE : rc; /* gone before the request reached it */
     das_rpc_buf_t reply = {0};
     for (;;) {
         das_rpc_type_t type;
-        rc = das_rpc_recv_frame(fd, &type, response);
+        uint64_t frame_id;
+        rc = das_rpc_recv_frame(fd, &type, &frame_id, response);
+        if (rc == 0 && frame_id != id) {
+            rc = -EBADMSG; /* written for another request: by a process the instance forked? */
+            break;
+        }
         if (rc < 0 || type == DAS_RPC_RESPONSE)
             break;
         if (type != DAS_RPC_CALL || !on_call) {
@@ -251,7 +316,7 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
         }
         reply.len = 0;
         on_call(ctx, response->data, response->len, &reply);
-        rc = das_rpc_send_frame(fd, DAS_RPC_REPLY, reply.data, reply.len);
+        rc = das_rpc_send_frame(fd, DAS_RPC_REPLY, id, reply.data, reply.len);
         if (rc < 0) {
             rc = -ECONNRESET; /* it had the request: never to be retried elsewhere */
             break;

@@ -44,7 +44,9 @@ pid_t das_instance_pid(const das_instance_t *inst);
  * instance was gone before the request reached it (it may be retried elsewhere);
  * -ECONNRESET when the instance died while it had the request (see das_instance_wait);
  * -ETIMEDOUT when the deadline passed while it had the request (the instance is then in an
- * unknown state and must be killed); -EPROTO for a malformed answer.
+ * unknown state and must be killed); -EPROTO for a malformed answer; -EBADMSG for a frame
+ * that carries another request's id (a late one, or one a forked process wrote): the
+ * instance must be killed.
  *
  * While the handler runs it may make service calls: each CALL frame is passed to `on_call`,
  * whose reply payload goes back as a REPLY frame on the same slot. The deadline belongs to the

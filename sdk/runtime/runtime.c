@@ -35,6 +35,12 @@ typedef struct {
     int fd;
 } slot_t;
 
+/* The transport's context for one request: its slot and the id every frame of it carries. */
+typedef struct {
+    int fd;
+    uint64_t id;
+} slot_request_t;
+
 static bool route_matches(const char *pattern, const char *path)
 {
     size_t n = strlen(pattern);
@@ -74,20 +80,23 @@ static void run_handler(void *dl, ae_request_t *rq, ae_response_t *rs)
 /* The instance's transport: CALL and REPLY frames on the slot descriptor in call_ctx. */
 static int slot_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
 {
-    int fd = (int)(intptr_t)rq->call_ctx;
+    const slot_request_t *sr = rq->call_ctx;
     das_rpc_type_t type;
-    if (das_rpc_send_frame(fd, DAS_RPC_CALL, call->data, call->len) < 0 ||
-        das_rpc_recv_frame(fd, &type, reply) < 0 || type != DAS_RPC_REPLY)
+    uint64_t id;
+    if (das_rpc_send_frame(sr->fd, DAS_RPC_CALL, sr->id, call->data, call->len) < 0 ||
+        das_rpc_recv_frame(sr->fd, &type, &id, reply) < 0 || type != DAS_RPC_REPLY ||
+        id != sr->id)
         return AE_EUNAVAILABLE; /* the server is going away; it will end this instance */
     return AE_OK;
 }
 
-static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out)
+static void serve_one(void *dl, int fd, uint64_t id, das_rpc_buf_t *frame, das_rpc_buf_t *out)
 {
     ae_request_t rq;
     memset(&rq, 0, sizeof rq);
+    slot_request_t sr = {fd, id};
     rq.call = slot_call;
-    rq.call_ctx = (void *)(intptr_t)fd;
+    rq.call_ctx = &sr;
     ae_response_t rs;
     ae__response_init(&rs, &rq.arena);
     if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0)
@@ -116,7 +125,7 @@ static void serve_one(void *dl, int fd, das_rpc_buf_t *frame, das_rpc_buf_t *out
         out->len = 0;
         das_rpc_encode_response(out, &small);
     }
-    das_rpc_send_frame(fd, DAS_RPC_RESPONSE, out->data, out->len);
+    das_rpc_send_frame(fd, DAS_RPC_RESPONSE, id, out->data, out->len);
     ae__response_dispose(&rs);
     das_rpc_request_dispose(&rq.wire);
     ae__request_dispose(&rq);
@@ -126,13 +135,14 @@ static void *slot_main(void *arg)
 {
     slot_t *slot = arg;
     das_rpc_buf_t frame = {0}, out = {0};
-    if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, NULL, 0) == 0) {
+    if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, 0, NULL, 0) == 0) {
         for (;;) {
             das_rpc_type_t type;
-            if (das_rpc_recv_frame(slot->fd, &type, &frame) < 0)
+            uint64_t id;
+            if (das_rpc_recv_frame(slot->fd, &type, &id, &frame) < 0)
                 break;
             if (type == DAS_RPC_REQUEST)
-                serve_one(slot->dl, slot->fd, &frame, &out);
+                serve_one(slot->dl, slot->fd, id, &frame, &out);
         }
     }
     das_rpc_buf_dispose(&frame);
@@ -173,7 +183,8 @@ int das_runtime_main(const char *so_path, int n_slots)
     if (!dl) {
         const char *why = dlerror();
         for (int i = 0; i < n_slots; i++)
-            das_rpc_send_frame(DAS_RPC_FIRST_SLOT_FD + i, DAS_RPC_LOAD_ERROR, why, strlen(why));
+            das_rpc_send_frame(DAS_RPC_FIRST_SLOT_FD + i, DAS_RPC_LOAD_ERROR, 0, why,
+                               strlen(why));
         return 1;
     }
     slot_t *slots = calloc((size_t)n_slots, sizeof *slots);

@@ -299,4 +299,36 @@ SERVER_TEST(test_response_over_64mb_is_a_prompt_500_and_the_instance_lives, harn
     CHECK_EQ(harness_get_text(s, "/bigbody?mb=32", body, sizeof body), 200);
 }
 
+/* A crash while a forked child holds the instance's socket open was a deadline (end of file
+ * never came); the server now watches the instance's pid. */
+SERVER_TEST(test_crash_is_noticed_at_once_while_a_forked_child_holds_the_socket,
+            harness_app("echo"), "--request-deadline", "20")
+{
+    (void)check_skipped_;
+    char body[512];
+    long long t0 = harness_now_ms();
+    CHECK_EQ(harness_get_text(s, "/forkhold", body, sizeof body), 500);
+    CHECK(harness_now_ms() - t0 < 5000);
+    CHECK_STR_CONTAINS(body, "SIGSEGV");
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 200);
+}
+
+/* A frame a forked child wrote onto the slot once became the next request's response. */
+SERVER_TEST(test_a_frame_for_another_request_is_a_protocol_error_not_a_response,
+            harness_app("echo"), "--dispatch", "serial", "--max-instances", "1")
+{
+    (void)check_skipped_;
+    char body[512], first[32], later[32];
+    CHECK_EQ(harness_get_text(s, "/pid", first, sizeof first), 200);
+    CHECK_EQ(harness_get_text(s, "/forkforge", body, sizeof body), 200);
+    CHECK_STR_EQ(body, "real");
+    harness_sleep_ms(800); /* the child has written its frame by now */
+    CHECK_EQ(harness_get_text(s, "/pid", body, sizeof body), 500);
+    CHECK(strstr(body, "forged") == NULL);
+    CHECK_STR_CONTAINS(body, "broke the protocol");
+    CHECK_STR_CONTAINS(body, "belongs to another request");
+    CHECK_EQ(harness_get_text(s, "/pid", later, sizeof later), 200);
+    CHECK(strcmp(later, first) != 0); /* a new instance */
+}
+
 CHECK_MAIN()

@@ -80,19 +80,19 @@ TEST(test_rpc_frames_cross_a_socket_and_eof_is_reported)
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
-    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, 0, NULL, 0));
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, NULL, &p));
     CHECK_EQ(t, DAS_RPC_READY);
     CHECK_EQ(p.len, 0);
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_LOAD_ERROR, "boom", 4));
-    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_LOAD_ERROR, 0, "boom", 4));
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, NULL, &p));
     CHECK_EQ(t, DAS_RPC_LOAD_ERROR);
     CHECK_EQ(p.len, 4);
     CHECK(memcmp(p.data, "boom", 4) == 0);
     CHECK_OK(das_rpc_set_timeout(sv[1], 10));
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -ETIMEDOUT);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, NULL, &p), -ETIMEDOUT);
     close(sv[0]);
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -ECONNRESET);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, NULL, &p), -ECONNRESET);
     close(sv[1]);
     das_rpc_buf_dispose(&p);
 }
@@ -107,12 +107,12 @@ TEST(test_rpc_large_frame_arrives_whole_across_many_reads)
         big[i] = (char)(i * 7);
     pid_t pid = fork();
     if (pid == 0) {
-        das_rpc_send_frame(sv[0], DAS_RPC_RESPONSE, big, n);
+        das_rpc_send_frame(sv[0], DAS_RPC_RESPONSE, 0, big, n);
         _exit(0);
     }
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &p));
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, NULL, &p));
     CHECK_EQ(t, DAS_RPC_RESPONSE);
     CHECK_EQ(p.len, n);
     CHECK(memcmp(p.data, big, n) == 0);
@@ -127,11 +127,28 @@ TEST(test_rpc_bytes_beyond_one_frame_are_a_protocol_error)
 {
     int sv[2];
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
-    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, NULL, 0));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, 0, NULL, 0));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_READY, 0, NULL, 0));
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -EPROTO);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, NULL, &p), -EPROTO);
+    das_rpc_buf_dispose(&p);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST(test_rpc_frames_carry_their_request_id)
+{
+    int sv[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    CHECK_OK(das_rpc_send_frame(sv[0], DAS_RPC_RESPONSE, 0x1122334455667788ull, "x", 1));
+    das_rpc_buf_t p = {0};
+    das_rpc_type_t t;
+    uint64_t id = 0;
+    CHECK_OK(das_rpc_recv_frame(sv[1], &t, &id, &p));
+    CHECK(id == 0x1122334455667788ull);
+    CHECK_EQ(t, DAS_RPC_RESPONSE);
+    CHECK_EQ(p.len, 1);
     das_rpc_buf_dispose(&p);
     close(sv[0]);
     close(sv[1]);
@@ -141,11 +158,11 @@ TEST(test_rpc_bad_frame_type_is_a_protocol_error)
 {
     int sv[2];
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-    unsigned char hdr[8] = {0, 0, 0, 0, 99, 0, 0, 0};
-    CHECK_EQ(write(sv[0], hdr, 8), 8);
+    unsigned char hdr[16] = {0, 0, 0, 0, 99, 0, 0, 0};
+    CHECK_EQ(write(sv[0], hdr, 16), 16);
     das_rpc_buf_t p = {0};
     das_rpc_type_t t;
-    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, &p), -EPROTO);
+    CHECK_EQ(das_rpc_recv_frame(sv[1], &t, NULL, &p), -EPROTO);
     close(sv[0]);
     close(sv[1]);
     das_rpc_buf_dispose(&p);

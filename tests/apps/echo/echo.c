@@ -70,6 +70,42 @@ static void spawn(ae_request_t *rq, ae_response_t *rs)
     ae_response_printf(rs, "%ld", (long)child);
 }
 
+/* GET /forkhold: forks a child that keeps the instance's sockets open (it never execs), then
+ * crashes: the server must notice the crash at once, not at the deadline. */
+static void forkhold(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    (void)rs;
+    if (fork() == 0) {
+        sleep(300);
+        _exit(0);
+    }
+    raise(SIGSEGV);
+}
+
+/* GET /forkforge: forks a child that, 300 ms later, writes a RESPONSE frame of its own onto
+ * the first slot socket, as if it answered whatever request comes next. */
+static void forkforge(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    if (fork() == 0) {
+        struct timespec ts = {0, 300 * 1000000};
+        nanosleep(&ts, NULL);
+        /* The slot frame format: u32 length, u8 type (4: RESPONSE), 3 zero bytes, u64 request
+         * id; then u32 status, u32 header count, u32 body length, body, NUL, u64 dropped. */
+        unsigned char f[16 + 4 + 4 + 4 + 7 + 8] = {0};
+        f[0] = sizeof f - 16;
+        f[4] = 4;
+        f[16] = 200;
+        f[24] = 6;
+        memcpy(f + 28, "forged", 6);
+        ssize_t n = write(3, f, sizeof f);
+        (void)n;
+        _exit(0);
+    }
+    ae_response_puts(rs, "real");
+}
+
 /* GET /bigbody?mb=M: a body of M MB. */
 static void bigbody(ae_request_t *rq, ae_response_t *rs)
 {
@@ -164,6 +200,8 @@ AE_APP(app,
        {"/spawn", spawn},
        {"/bigheaders", bigheaders},
        {"/bigbody", bigbody},
+       {"/forkhold", forkhold},
+       {"/forkforge", forkforge},
        {"/_ah/warmup", warmup},
        {"/warm", warm},
        {"/body", body},
