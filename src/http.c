@@ -39,6 +39,7 @@ typedef struct {
     char *raw_target;
     bool started;     /* the first call has been seen */
     int reject;       /* an early answer (400, 413) decided from the headers or the body */
+    const char *reject_why; /* for a 400: what is wrong (static text) */
     das_buf_t body;
     bool too_large;
 } conn_state_t;
@@ -200,6 +201,45 @@ static enum MHD_Result queue_text(struct MHD_Connection *con, int status, const 
     return ret;
 }
 
+/* What the headers say about the request's framing and form, checked before anything else
+ * (libmicrohttpd 0.9.75 accepts these, and would frame or read them in ways a proxy in front
+ * would not: request smuggling). */
+typedef struct {
+    const char *content_length; /* the first */
+    bool two_lengths;           /* two Content-Length headers that differ */
+    bool transfer_encoding;
+    bool bad_name;              /* not a token (a space before the colon, say) */
+    bool bad_value;             /* a CR, LF or NUL in a value (an obs-fold line) */
+} header_check_t;
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    header_check_t *c = cls;
+    if (!*key)
+        c->bad_name = true;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        c->bad_name |= !is_tchar(*p);
+    if (value && strpbrk(value, "\r\n"))
+        c->bad_value = true;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (c->content_length && strcmp(c->content_length, value ? value : "") != 0)
+            c->two_lengths = true;
+        if (!c->content_length)
+            c->content_length = value ? value : "";
+    }
+    if (strcasecmp(key, "Transfer-Encoding") == 0)
+        c->transfer_encoding = true;
+    return MHD_YES;
+}
+
 static bool method_forbids_body(const char *m)
 {
     return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "DELETE") == 0 ||
@@ -221,13 +261,27 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     }
     if (!st->started) {
         st->started = true;
-        const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
-        const char *te = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Transfer-Encoding");
-        bool has_body = (cl && strtoull(cl, NULL, 10) > 0) || te;
-        if (has_body && method_forbids_body(method))
-            st->reject = 400;
+        header_check_t c = {0};
+        MHD_get_connection_values(con, MHD_HEADER_KIND, check_header, &c);
+        const char *cl = c.content_length;
+        bool has_body = (cl && strtoull(cl, NULL, 10) > 0) || c.transfer_encoding;
+        st->reject = 400;
+        if (c.bad_name)
+            st->reject_why = "Bad request: a header name is not a token (a space before the "
+                             "colon?).";
+        else if (c.bad_value)
+            st->reject_why = "Bad request: a header value holds a line break (obsolete line "
+                             "folding is not accepted).";
+        else if (c.two_lengths)
+            st->reject_why = "Bad request: two different Content-Length headers.";
+        else if (c.transfer_encoding && cl)
+            st->reject_why = "Bad request: both Transfer-Encoding and Content-Length.";
+        else if (has_body && method_forbids_body(method))
+            st->reject_why = NULL; /* the platform's words, below */
         else if (cl && strtoull(cl, NULL, 10) > h->o.max_body)
             st->reject = 413;
+        else
+            st->reject = 0;
         return MHD_YES;
     }
     if (st->reject) {
@@ -237,6 +291,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
             *upload_data_size = 0;
             return MHD_YES;
         }
+        if (st->reject == 400 && st->reject_why)
+            return queue_text(con, 400, st->reject_why);
         if (st->reject == 400) {
             char msg[128];
             snprintf(msg, sizeof msg, "\"%s\" requests may not contain bodies.", method);
@@ -314,7 +370,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     h->active++;
     pthread_mutex_unlock(&h->lock);
     conn_state_t *st = das_xcalloc(1, sizeof *st);
-    st->raw_target = das_xstrdup(uri ? uri : "/");
+    if (!uri)
+        uri = "/";
+    /* The absolute form (GET http://host/path), which a server must accept (RFC 9112 3.2.2):
+     * the path and query are what count; the Host rule checks the Host header. */
+    if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
+        const char *rest = strstr(uri, "://") + 3;
+        rest += strcspn(rest, "/?");
+        st->raw_target = *rest == '/' ? das_xstrdup(rest) : das_xasprintf("/%s", rest);
+    } else {
+        st->raw_target = das_xstrdup(uri);
+    }
     return st;
 }
 

@@ -1,6 +1,10 @@
 /* test_hardening.c - defects found by hostile input, each pinned by a test that failed before
  * its fix: files that would block the server (FIFOs), statuses an app may not set, and more. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -329,6 +333,77 @@ SERVER_TEST(test_a_frame_for_another_request_is_a_protocol_error_not_a_response,
     CHECK_STR_CONTAINS(body, "belongs to another request");
     CHECK_EQ(harness_get_text(s, "/pid", later, sizeof later), 200);
     CHECK(strcmp(later, first) != 0); /* a new instance */
+}
+
+/* Sends `req` (`len` bytes, as they are) to the server and reads the answer into `out` until
+ * the server closes or 2 s pass. Returns the status of the first response, or -1. */
+static long raw_request(const harness_server_t *s, const char *req, size_t len, char *out,
+                        size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, req, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    for (ssize_t n; got + 1 < cap && (n = read(fd, out + got, cap - 1 - got)) > 0;) {
+        got += (size_t)n;
+        char *end = strstr(out, "\r\n\r\n");
+        out[got] = '\0';
+        if (end && strstr(out, "Content-Length: ")) {
+            size_t body = (size_t)atol(strstr(out, "Content-Length: ") + 16);
+            if (got >= (size_t)(end + 4 - out) + body)
+                break;
+        }
+    }
+    out[got] = '\0';
+    close(fd);
+    long status = -1;
+    if (sscanf(out, "HTTP/1.1 %ld", &status) != 1)
+        return -1;
+    return status;
+}
+
+#define RAW(s, text, out) raw_request((s), (text), sizeof(text) - 1, (out), sizeof(out))
+
+/* Framing that libmicrohttpd 0.9.75 accepts and a proxy in front might read otherwise. */
+SERVER_TEST(test_ambiguous_framing_and_malformed_header_lines_are_400, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char out[2048];
+    CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
+                    "Content-Length: 5\r\n\r\nabcde",
+                 out),
+             400);
+    CHECK_STR_CONTAINS(out, "two different Content-Length headers");
+    CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+                    "Content-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                 out),
+             400);
+    CHECK_STR_CONTAINS(out, "both Transfer-Encoding and Content-Length");
+    CHECK_EQ(RAW(s, "GET /header?name=X-A HTTP/1.1\r\nHost: localhost\r\nX-A : one\r\n\r\n",
+                 out),
+             400);
+    CHECK_STR_CONTAINS(out, "not a token");
+    /* The same Content-Length twice is not ambiguous. */
+    CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
+                    "Content-Length: 3\r\n\r\nabc",
+                 out),
+             200);
+}
+
+SERVER_TEST(test_absolute_form_targets_are_served_by_their_path, harness_app("echo"), NULL)
+{
+    (void)check_skipped_;
+    char out[2048];
+    CHECK_EQ(RAW(s, "GET http://localhost/env?name=PATH_INFO HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                 out),
+             200);
+    CHECK_STR_CONTAINS(out, "\r\n\r\n/env");
 }
 
 CHECK_MAIN()
