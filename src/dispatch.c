@@ -521,7 +521,10 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
         x = task_exchange(d, &t, m->inst, slot, &req, response, attempt > 0);
         if (x != -EPIPE || attempt == 3)
             break;
-        das_log_warning(d->o.log, "instance %s went away while idle; replacing it", id);
+        das_log_warning(d->o.log,
+                        "instance %s was gone before the request reached it (it crashed or was "
+                        "killed); sending %s %s to another",
+                        id, rq->method, rq->path);
         t.ctx.instance_id = ""; /* released below, the instance may be freed */
         t.ctx.slot = -1;
         release(d, m, slot, true);

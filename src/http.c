@@ -8,6 +8,14 @@
  * callback (which also gives us the raw request target) and freed in the completion callback.
  * libmicrohttpd 0.9.75 closes keep-alive connections whose response is queued on the very
  * first call of a request, so every response here is queued on a later call.
+ *
+ * Slow clients: libmicrohttpd's timeout restarts on every byte, so a client sending a header
+ * byte every few seconds held a connection (and its thread) for ever, and 1,024 of them
+ * locked everyone out. A watchdog thread bounds the time a request's line and headers may take
+ * (head_timeout_ms, from the connection's start or the end of the previous request on it,
+ * however slowly the bytes come) and the time a keep-alive connection may stay idle; past
+ * either it shuts the connection's socket down. Each connection has a record (its
+ * socket context) in a list under `lock`.
  */
 #include "http.h"
 
@@ -19,11 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "httptext.h"
+
+#define MAX_CONNECTIONS 4096
 
 struct das_http {
     das_http_options_t o;
@@ -33,7 +45,26 @@ struct das_http {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active; /* requests begun and not yet completed; guarded by lock */
+    struct conn *conns; /* every open connection; guarded by lock */
+    pthread_t watchdog;
+    int watchdog_stop;  /* eventfd */
+    bool watching;
 };
+
+/* Where a connection is, for the watchdog. */
+typedef enum {
+    CONN_HEAD = 0, /* waiting for (the rest of) a request's line and headers */
+    CONN_BUSY,     /* a request is being read or answered: its deadline is the dispatcher's */
+    CONN_IDLE,     /* between requests (keep-alive) */
+} conn_phase_t;
+
+typedef struct conn {
+    int fd;
+    conn_phase_t phase; /* guarded by das_http_t.lock, as is `since` */
+    int64_t since;      /* monotonic ns when the phase began */
+    bool cut;           /* the watchdog shut it down */
+    struct conn *prev, *next;
+} conn_t;
 
 typedef struct {
     char *raw_target;
@@ -246,6 +277,88 @@ static bool method_forbids_body(const char *m)
            strcmp(m, "TRACE") == 0;
 }
 
+/* ---------------------------------------------------------------- slow clients */
+
+static int64_t now_ns(das_http_t *h)
+{
+    return das_clock_monotonic_ns(h->o.clock);
+}
+
+static void set_phase(das_http_t *h, struct MHD_Connection *con, conn_phase_t phase)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_t *c = ci ? ci->socket_context : NULL;
+    if (!c)
+        return;
+    pthread_mutex_lock(&h->lock);
+    c->phase = phase;
+    c->since = now_ns(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    das_http_t *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_t *c = das_xcalloc(1, sizeof *c);
+        c->fd = ci ? ci->connect_fd : -1;
+        pthread_mutex_lock(&h->lock);
+        c->phase = CONN_HEAD;
+        c->since = now_ns(h);
+        c->next = h->conns;
+        if (h->conns)
+            h->conns->prev = c;
+        h->conns = c;
+        pthread_mutex_unlock(&h->lock);
+        *socket_context = c;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_t *c = *socket_context;
+        pthread_mutex_lock(&h->lock); /* before libmicrohttpd closes the socket */
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            h->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&h->lock);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    das_http_t *h = arg;
+    int64_t head = (int64_t)h->o.head_timeout_ms * 1000000;
+    int64_t idle = (int64_t)h->o.idle_timeout_ms * 1000000;
+    for (;;) {
+        struct pollfd p = {.fd = h->watchdog_stop, .events = POLLIN};
+        int r = poll(&p, 1, 250);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            break; /* stopped */
+        pthread_mutex_lock(&h->lock);
+        int64_t now = now_ns(h);
+        int cut = 0;
+        for (conn_t *c = h->conns; c; c = c->next) {
+            int64_t limit = c->phase == CONN_HEAD ? head : c->phase == CONN_IDLE ? idle : 0;
+            if (limit && !c->cut && c->fd >= 0 && now - c->since > limit) {
+                shutdown(c->fd, SHUT_RDWR); /* its thread sees the end and closes it */
+                c->cut = true;
+                cut++;
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (cut)
+            das_log_debug(h->o.log, "closed %d connection%s too slow to send a request", cut,
+                          cut == 1 ? "" : "s");
+    }
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -261,6 +374,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     }
     if (!st->started) {
         st->started = true;
+        set_phase(h, con, CONN_BUSY); /* the head is in */
         header_check_t c = {0};
         MHD_get_connection_values(con, MHD_HEADER_KIND, check_header, &c);
         const char *cl = c.content_length;
@@ -364,8 +478,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
  * callback always follows: the pair brackets a request exactly (used to drain on shutdown). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
-    (void)con;
     das_http_t *h = cls;
+    set_phase(h, con, CONN_HEAD); /* the request line is in; its headers must follow soon */
     pthread_mutex_lock(&h->lock);
     h->active++;
     pthread_mutex_unlock(&h->lock);
@@ -387,9 +501,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)con;
     (void)toe;
     das_http_t *h = cls;
+    set_phase(h, con, CONN_IDLE);
     conn_state_t *st = *req_cls;
     if (st) {
         free(st->raw_target);
@@ -425,22 +539,39 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
         return das_err_set(err, AE_EINVAL, "cannot use host '%s': %s", o->host, gai_strerror(g));
     das_http_t *h = das_xcalloc(1, sizeof *h);
     h->o = *o;
+    if (h->o.head_timeout_ms <= 0)
+        h->o.head_timeout_ms = 10000;
+    if (h->o.idle_timeout_ms <= 0)
+        h->o.idle_timeout_ms = 120000;
     h->quiesced_fd = -1;
+    h->watchdog_stop = -1;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->idle, NULL);
+    /* poll(), not select(): a descriptor past FD_SETSIZE (1,024) is a connection too. */
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                         MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(h->o.idle_timeout_ms / 1000),
+        /* Slow clients are cut by the watchdog; this many may be connected at once. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         /* Room for the response headers we allow, beside the request's own. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * DAS_HTTP_MAX_HEADER_BYTES),
         MHD_OPTION_END);
     freeaddrinfo(ai);
+    if (h->daemon) {
+        h->watchdog_stop = eventfd(0, EFD_CLOEXEC);
+        h->watching = h->watchdog_stop >= 0 &&
+                      pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
+        if (!h->watching)
+            das_log_warning(h->o.log, "cannot start the slow-client watchdog: %s",
+                            strerror(errno));
+    }
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);
         pthread_cond_destroy(&h->idle);
@@ -488,6 +619,14 @@ void das_http_stop(das_http_t *h)
 {
     if (!h)
         return;
+    if (h->watching) {
+        uint64_t one = 1;
+        ssize_t n = write(h->watchdog_stop, &one, sizeof one);
+        (void)n;
+        pthread_join(h->watchdog, NULL);
+    }
+    if (h->watchdog_stop >= 0)
+        close(h->watchdog_stop);
     MHD_stop_daemon(h->daemon);
     if (h->quiesced_fd >= 0)
         close(h->quiesced_fd);

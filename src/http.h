@@ -73,6 +73,9 @@ typedef struct {
     das_http_request_cb on_request;
     void *ctx;
     das_log_t *log;
+    das_clock_t *clock;
+    int head_timeout_ms;  /* a request's line and headers must arrive within this; 0: 10 s */
+    int idle_timeout_ms;  /* an idle keep-alive connection is closed after this; 0: 120 s */
 } das_http_options_t;
 
 int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +403,8 @@ int das_server_start(das_server_t *s, das_err_t *err)
         .on_request = das__frontend_handle,
         .ctx = s,
         .log = s->log,
+        .clock = s->clock,
+        .head_timeout_ms = o->head_timeout_ms,
     };
     if ((rc = das_http_start(&hopts, &s->http, err)) < 0) {
         char why[sizeof err->msg];
@@ -485,6 +488,12 @@ int das_server_run(const das_server_options_t *o)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A connection is a descriptor: allow as many as the system lets this user have. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     das_server_t *s = NULL;
     das_err_t err = {0};

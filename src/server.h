@@ -35,6 +35,7 @@ typedef struct {
     FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */
     int shutdown_grace_ms;     /* how long requests in flight may finish; 0: 10 s */
+    int head_timeout_ms;       /* a request's line and headers must arrive within; 0: 10 s */
     /* Host header names accepted beyond the listening address, localhost, 127.0.0.1 and
      * [::1]; "*" accepts any (the check guards against DNS rebinding). Borrowed. */
     const char *const *allow_hosts;

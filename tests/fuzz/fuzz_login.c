@@ -56,6 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     das_login_user_t user;
     int rc = das_login_from_cookie_header(header, &user);
     FUZZ_CHECK(rc == 0 || rc == AE_ENOTFOUND);
+    if (getenv("FUZZ_VERBOSE"))
+        fprintf(stderr, "das_login_from_cookie_header: %d %s%s\n", rc, user.email,
+                user.admin ? " (admin)" : "");
     if (rc == 0) {
         check_user(&user);
         check_set_cookie_reads_back(user.email, user.admin);

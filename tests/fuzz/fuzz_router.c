@@ -83,8 +83,9 @@ static int whole_match(const char *pattern, const char *path)
     if (rc >= 0) {
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         /* Ends at the end of the path: (*ACCEPT) can end a match early. (Not ov[0] == 0: a \K
-         * moves the reported start.) */
-        result = ov[1] == len;
+         * moves the reported start.) '$' also matches before a final newline, as in Python's
+         * re, which the platform used: "/a" matches "/a\n" there too. */
+        result = ov[1] == len || (ov[1] + 1 == len && path[len - 1] == '\n');
     } else if (rc == PCRE2_ERROR_NOMATCH) {
         result = 0;
     }

@@ -3,7 +3,11 @@
  * hooks, which must fire exactly once per request however it ends (returned, crashed,
  * deadline, cancelled by shutdown); and the dispatcher under load from many threads, which the
  * ThreadSanitizer job runs too. Instances are the real binary ($DAS_BIN). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -227,6 +231,51 @@ TEST(test_embedder_gets_defaults_for_what_it_leaves_at_zero)
     das_server_destroy(server);
     fclose(log);
     harness_remove_tree(dir);
+}
+
+/* A client that sends its headers a byte at a time is cut off when the head timeout passes
+ * (libmicrohttpd's own timeout restarts on every byte); others are served meanwhile. */
+TEST(test_a_client_dripping_its_headers_is_cut_at_the_head_timeout)
+{
+    (void)check_skipped_;
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    FILE *log = tmpfile();
+    das_server_options_t o = {
+        .app_path = harness_sample("helloworld"),
+        .storage_path = dir,
+        .exe = getenv("DAS_BIN"),
+        .log_out = log,
+        .head_timeout_ms = 1000,
+    };
+    das_server_t *server = NULL;
+    das_err_t err = {0};
+    CHECK_OK(das_server_create(&o, &server, &err));
+    CHECK_OK(das_server_start(server, &err));
+    harness_server_t h = {.pid = -1, .host = "127.0.0.1", .port = das_server_port(server)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)h.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    CHECK_OK(connect(fd, (struct sockaddr *)&a, sizeof a));
+    static const char head[] = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+    CHECK_EQ(write(fd, head, sizeof head - 1), (long)(sizeof head - 1));
+    long long t0 = harness_now_ms();
+    bool closed = false;
+    while (!closed && harness_now_ms() - t0 < 6000) {
+        harness_sleep_ms(200);
+        closed = write(fd, "x", 1) < 0; /* a byte every 200 ms keeps an idle timer alive */
+        char c;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (!closed && poll(&p, 1, 0) == 1)
+            closed = read(fd, &c, 1) <= 0;
+    }
+    close(fd);
+    char body[64];
+    CHECK_EQ(harness_get_text(&h, "/", body, sizeof body), 200);
+    das_server_destroy(server);
+    fclose(log);
+    harness_remove_tree(dir);
+    CHECK(closed); /* libmicrohttpd's own timeout (120 s) never would have in 6 s */
 }
 
 /* Options for a service that does not exist fail at create, naming it. */
