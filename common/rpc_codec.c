@@ -277,7 +277,9 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t
                    (uint32_t)hdr[3] << 24;
     uint8_t t = hdr[4];
     uint64_t frame_id = load64(hdr + 8);
-    if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_REPLY ||
+    if (id)
+        *id = frame_id; /* even for a malformed frame: a wrong id says more about it */
+    if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_CRASH ||
         got > HEADER_LEN + (size_t)len)
         return -EPROTO;
     /* Move what arrived of the payload to the front, then read the rest in place. */
@@ -292,8 +294,6 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t
     }
     payload->data[len] = 0;
     *type = (das_rpc_type_t)t;
-    if (id)
-        *id = frame_id;
     return 0;
 }
 

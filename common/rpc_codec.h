@@ -38,6 +38,8 @@ typedef enum {
     DAS_RPC_RESPONSE,     /* instance -> server: das_rpc_response_t */
     DAS_RPC_CALL,         /* instance -> server: a service call (das_rpc_call_t) */
     DAS_RPC_REPLY,        /* server -> instance: the answer to a CALL (das_rpc_reply_t) */
+    DAS_RPC_CRASH,        /* instance -> server: this request's handler crashed the instance;
+                             payload: the signal as a u32. The instance dies next. */
 } das_rpc_type_t;
 
 /* A growable byte buffer owned by the codec (no dependency on the server's helpers). */
@@ -79,7 +81,8 @@ const char *das_rpc_get_str(das_rpc_reader_t *r);
 
 /* Frames. Both return 0 or -errno (-EPIPE/-ECONNRESET when the peer is gone, -EPROTO for a
  * malformed frame). das_rpc_recv_frame() stores the payload in `payload` (reset first) and the
- * frame's request id in `*id` (when not NULL), and returns -ETIMEDOUT when the socket's receive
+ * frame's request id in `*id` (when not NULL; set as soon as a header arrived, even when the
+ * frame turns out malformed), and returns -ETIMEDOUT when the socket's receive
  * timeout (das_rpc_set_timeout) passes. Every frame carries the id of the request it belongs
  * to (0 for READY and LOAD_ERROR): the server picks one per REQUEST, and CALL, REPLY and
  * RESPONSE repeat it, so a frame written late, or by a process the instance forked, is caught

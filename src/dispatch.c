@@ -25,6 +25,7 @@ typedef struct member {
     int busy;         /* slots in use */
     bool *slot_busy;
     bool dead;        /* crashed or killed: no new requests */
+    char culprit[160]; /* "GET /path" of the request whose handler crashed it; guarded by lock */
     bool draining;    /* of an older build: no new requests */
     struct member *next;
 } member_t;
@@ -554,8 +555,16 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
         rc = AE_ETIMEOUT;
         how = DAS_REQUEST_DEADLINE;
     } else if (x < 0) {
-        char how_ended[200];
-        if (x != -ECONNRESET) {
+        char how_ended[200], note[300] = "";
+        if (x == -ECONNABORTED) {
+            /* This request's handler crashed the instance; the others on it were only there.
+             * Said before the wait, so that they find it once the instance is reaped. */
+            pthread_mutex_lock(&d->lock);
+            snprintf(m->culprit, sizeof m->culprit, "%s %s", rq->method, rq->path);
+            pthread_mutex_unlock(&d->lock);
+            das_instance_wait(m->inst, how_ended, sizeof how_ended);
+            snprintf(note, sizeof note, "; this request's handler crashed it");
+        } else if (x != -ECONNRESET) {
             /* It is alive but broke the protocol (a garbled or oversized frame, or one for
              * another request): end it, and say so to the request. */
             const char *why = x == -EBADMSG ? "it sent a frame that belongs to another "
@@ -569,11 +578,22 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
                      why);
         } else {
             das_instance_wait(m->inst, how_ended, sizeof how_ended);
+            /* Another request's handler may have crashed it: say so, when it is known. */
+            char culprit[sizeof m->culprit];
+            pthread_mutex_lock(&d->lock);
+            snprintf(culprit, sizeof culprit, "%s", m->culprit);
+            pthread_mutex_unlock(&d->lock);
+            if (culprit[0])
+                snprintf(note, sizeof note,
+                         "; the handler of %s crashed it, and this request was on the same "
+                         "instance",
+                         culprit);
         }
         bool stopping = shutting_down(d);
         snprintf(res->detail, sizeof res->detail,
-                 "instance %s %s while serving %s %s (script %s)%s", id, how_ended, rq->method,
-                 rq->path, rq->script, stopping ? " because the server is shutting down" : "");
+                 "instance %s %s while serving %s %s (script %s)%s%s", id, how_ended,
+                 rq->method, rq->path, rq->script, note,
+                 stopping ? " because the server is shutting down" : "");
         rc = stopping ? AE_EUNAVAILABLE : AE_EINTERNAL;
         how = stopping ? DAS_REQUEST_CANCELLED : DAS_REQUEST_CRASHED;
     }

@@ -302,14 +302,18 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     das_rpc_buf_t reply = {0};
     for (;;) {
         das_rpc_type_t type;
-        uint64_t frame_id;
+        uint64_t frame_id = id;
         rc = das_rpc_recv_frame(fd, &type, &frame_id, response);
-        if (rc == 0 && frame_id != id) {
+        if ((rc == 0 || rc == -EPROTO) && frame_id != id) {
             rc = -EBADMSG; /* written for another request: by a process the instance forked? */
             break;
         }
         if (rc < 0 || type == DAS_RPC_RESPONSE)
             break;
+        if (type == DAS_RPC_CRASH) {
+            rc = -ECONNABORTED; /* this request's handler crashed it; it dies now */
+            break;
+        }
         if (type != DAS_RPC_CALL || !on_call) {
             rc = -EPROTO;
             break;

@@ -43,6 +43,7 @@ pid_t das_instance_pid(const das_instance_t *inst);
  * deadline had passed before anything was sent (the instance is untouched); -EPIPE when the
  * instance was gone before the request reached it (it may be retried elsewhere);
  * -ECONNRESET when the instance died while it had the request (see das_instance_wait);
+ * -ECONNABORTED when it died because this request's handler crashed (a fatal signal);
  * -ETIMEDOUT when the deadline passed while it had the request (the instance is then in an
  * unknown state and must be killed); -EPROTO for a malformed answer; -EBADMSG for a frame
  * that carries another request's id (a late one, or one a forked process wrote): the

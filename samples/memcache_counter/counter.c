@@ -27,8 +27,10 @@ static void incr(ae_request_t *rq, ae_response_t *rs)
     nanosleep(&ts, NULL);
     uint64_t zero = 0, n = 0;
     int rc = ae_memcache_incr(rq, param(rq, "key", "hits"), 1, &zero, &n);
-    if (rc != AE_OK)
-        return ae_response_error(rs, 503, "memcache: %s\n", ae_strerror(rc));
+    if (rc != AE_OK) {
+        ae_response_error(rs, 503, "memcache: %s\n", ae_strerror(rc));
+        return;
+    }
     ae_response_set_header(rs, "Content-Type", "text/plain");
     ae_response_printf(rs, "%llu", (unsigned long long)n);
 }
@@ -50,8 +52,10 @@ static void get(ae_request_t *rq, ae_response_t *rs)
 {
     ae_memcache_value_t v;
     int rc = ae_memcache_get(rq, param(rq, "key", ""), &v);
-    if (rc != AE_OK)
-        return ae_response_error(rs, 404, "%s", ae_strerror(rc));
+    if (rc != AE_OK) {
+        ae_response_error(rs, 404, "%s", ae_strerror(rc));
+        return;
+    }
     ae_response_set_header(rs, "Content-Type", "text/plain");
     ae_response_write(rs, v.data, v.len);
 }

@@ -35,6 +35,10 @@ typedef struct {
     int fd;
 } slot_t;
 
+/* The request this thread is serving, for the crash handler: its slot and its id. */
+static _Thread_local int current_fd = -1;
+static _Thread_local uint64_t current_id;
+
 /* The transport's context for one request: its slot and the id every frame of it carries. */
 typedef struct {
     int fd;
@@ -141,14 +145,35 @@ static void *slot_main(void *arg)
             uint64_t id;
             if (das_rpc_recv_frame(slot->fd, &type, &id, &frame) < 0)
                 break;
-            if (type == DAS_RPC_REQUEST)
+            if (type == DAS_RPC_REQUEST) {
+                current_fd = slot->fd;
+                current_id = id;
                 serve_one(slot->dl, slot->fd, id, &frame, &out);
+                current_fd = -1;
+            }
         }
     }
     das_rpc_buf_dispose(&frame);
     das_rpc_buf_dispose(&out);
     close(slot->fd);
     return NULL;
+}
+
+/* A fatal signal in a handler: tell the server which request it was (a CRASH frame on that
+ * request's slot, written with write(), which a signal handler may call), so the log can say
+ * which request crashed the instance and which were only on it; then die of the signal. */
+static void on_fatal_signal(int sig)
+{
+    if (current_fd >= 0) {
+        uint8_t f[16 + 4] = {4, 0, 0, 0, (uint8_t)DAS_RPC_CRASH};
+        for (int i = 0; i < 8; i++)
+            f[8 + i] = (uint8_t)(current_id >> (8 * i));
+        f[16] = (uint8_t)sig;
+        ssize_t n = write(current_fd, f, sizeof f);
+        (void)n;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 /* Waits on the lifeline: the server holds its other end and never writes, so read() returns
@@ -178,6 +203,12 @@ int das_runtime_main(const char *so_path, int n_slots)
                        (void *)(intptr_t)(DAS_RPC_FIRST_SLOT_FD + n_slots)) != 0)
         return 1;
     pthread_detach(lifeline);
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction sa = {.sa_handler = on_fatal_signal, .sa_flags = SA_NODEFER};
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal[i], &sa, NULL);
+    }
 
     void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

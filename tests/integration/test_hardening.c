@@ -1,6 +1,7 @@
 /* test_hardening.c - defects found by hostile input, each pinned by a test that failed before
  * its fix: files that would block the server (FIFOs), statuses an app may not set, and more. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -404,6 +405,29 @@ SERVER_TEST(test_absolute_form_targets_are_served_by_their_path, harness_app("ec
                  out),
              200);
     CHECK_STR_CONTAINS(out, "\r\n\r\n/env");
+}
+
+/* Under threadsafe: true a crash ends every request on the instance, as on the platform; the
+ * log says which request's handler crashed it and which requests were only on it. */
+SERVER_TEST(test_log_names_the_request_that_crashed_the_instance_and_those_caught_with_it,
+            harness_app("echo"), "--max-instances", "1")
+{
+    (void)check_skipped_;
+    req_t q = {.s = s, .path = "/sleep?ms=3000"};
+    pthread_t t;
+    pthread_create(&t, NULL, req_main, &q);
+    harness_sleep_ms(500); /* the sleep is on the instance */
+    char body[512];
+    CHECK_EQ(harness_get_text(s, "/crash", body, sizeof body), 500);
+    CHECK_STR_CONTAINS(body, "this request's handler crashed it");
+    pthread_join(t, NULL);
+    CHECK_EQ(q.rc, 0);
+    CHECK_EQ(q.r.status, 500);
+    CHECK_STR_CONTAINS(q.r.body, "the handler of GET /crash crashed it, and this request was on "
+                                 "the same instance");
+    harness_response_dispose(&q.r);
+    CHECK_LOG_CONTAINS(s, "while serving GET /crash (script echo.app); this request's handler "
+                          "crashed it");
 }
 
 CHECK_MAIN()

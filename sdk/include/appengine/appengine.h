@@ -8,7 +8,8 @@
  *     static void hello(ae_request_t *rq, ae_response_t *rs)
  *     {
  *         ae_response_set_header(rs, "Content-Type", "text/plain");
- *         ae_response_printf(rs, "Hello, %s!", ae_request_param(rq, "name") ?: "World");
+ *         const char *name = ae_request_param(rq, "name");
+ *         ae_response_printf(rs, "Hello, %s!", name ? name : "World");
  *     }
  *     AE_APP(app, {"/", hello}, {"/greet*", hello});
  *
