@@ -450,6 +450,18 @@ static int parse_url(loader_t *ld, const das_yaml_node_t *v, das_config_handler_
                            "start of the path)", s);
     if (s[0] != '/' && s[0] != '.' && s[0] != '(')
         return fail(ld, v, "url '%s' must start with '/'", s);
+    /* PCRE2's verbs ((*ACCEPT), (*COMMIT), ...) are not Python regular expressions, which the
+     * platform's urls were: "(*" is an error there ("nothing to repeat"). */
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] == '\\' && s[i + 1]) {
+            i++;
+            continue;
+        }
+        if (s[i] == '(' && s[i + 1] == '*')
+            return fail(ld, v, "invalid url '%s': '(*' at offset %zu is not a Python regular "
+                               "expression (nothing to repeat); write \\(* for a literal '('",
+                        s, i);
+    }
     /* It must compile as written (so that "/a)|(/b" cannot break out of the anchors) and
      * the way the router uses it, anchored at both ends (so that a leading "(*VERB)" is
      * caught); an offset in the anchored form is mapped back into the url as written. */

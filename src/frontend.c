@@ -583,7 +583,15 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
     size_t from = 0;
     for (;;) {
         das_route_t route;
-        if (das_router_match(app->router, rq->path, from, &route) < 0) {
+        int matched = das_router_match(app->router, rq->path, from, &route);
+        if (matched == AE_EINTERNAL) {
+            das_http_response_set_text(rs, 500, NULL,
+                                       "Internal Server Error: a handler's url pattern could "
+                                       "not be matched against this path (a regular "
+                                       "expression limit).\n");
+            return;
+        }
+        if (matched < 0) {
             das_buf_t path = {0};
             das_buf_html_escape(&path, rq->path);
             das_http_response_set_text(rs, 404, "text/html",

@@ -104,10 +104,22 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
     pcre2_match_data *md = das_regex_thread_match_data();
     for (size_t i = from; i < r->n; i++) {
         int rc = pcre2_match(r->codes[i], (PCRE2_SPTR)path, len, 0, 0, md, NULL);
-        if (rc < 0)
+        if (rc == PCRE2_ERROR_NOMATCH)
             continue;
+        if (rc < 0) /* a match or JIT stack limit: never fall through to the next handler */
+            return AE_EINTERNAL;
         const das_config_handler_t *h = &r->cfg->handlers[i];
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        /* A whole match (as Python's re, the platform's, '$' also matches before a final
+         * newline), and for static_dir a set last group, whatever verbs such as (*ACCEPT) in
+         * the url did to the anchors (Python's re has none). */
+        uint32_t groups = 0;
+        pcre2_pattern_info(r->codes[i], PCRE2_INFO_CAPTURECOUNT, &groups);
+        bool whole = ov[1] == len || (ov[1] + 1 == len && path[len - 1] == '\n'); /* '$' */
+        if (!whole ||
+            (h->kind == DAS_HANDLER_STATIC_DIR &&
+             ((uint32_t)rc <= groups || ov[2 * groups] == PCRE2_UNSET)))
+            continue;
         route->handler = h;
         route->index = i;
         switch (h->kind) {
@@ -123,10 +135,8 @@ int das_router_match(const das_router_t *r, const char *path, size_t from, das_r
             break;
         case DAS_HANDLER_STATIC_DIR: {
             /* The last group is the rest of the path below the url prefix. */
-            uint32_t g = 0;
-            pcre2_pattern_info(r->codes[i], PCRE2_INFO_CAPTURECOUNT, &g);
-            const char *rest = path + ov[2 * g];
-            size_t rest_len = ov[2 * g + 1] - ov[2 * g];
+            const char *rest = path + ov[2 * groups];
+            size_t rest_len = ov[2 * groups + 1] - ov[2 * groups];
             size_t dir_len = strlen(h->static_dir);
             while (dir_len > 1 && h->static_dir[dir_len - 1] == '/')
                 dir_len--; /* "static/" is "static" */

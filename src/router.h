@@ -30,8 +30,9 @@ int das_router_create(const das_config_t *cfg, das_router_t **out, das_err_t *er
 void das_router_destroy(das_router_t *r);
 
 /* Finds the first handler at position >= `from` whose url matches `path`. Returns 0 and fills
- * `route`, or AE_ENOTFOUND. `from` lets a caller fall through past a static handler with
- * require_matching_file whose file is missing. */
+ * `route`; AE_ENOTFOUND; or AE_EINTERNAL when a url could not be matched at all (a PCRE2 match
+ * limit): the request must fail rather than fall through to a later handler. `from` lets a
+ * caller fall through past a static handler with require_matching_file whose file is missing. */
 int das_router_match(const das_router_t *r, const char *path, size_t from, das_route_t *route);
 void das_route_dispose(das_route_t *route);
 

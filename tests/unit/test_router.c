@@ -128,4 +128,31 @@ TEST(test_router_matches_the_path_not_the_query)
     unload(cfg, r);
 }
 
+/* Found by fuzz_router (tests/fuzz/crashes/fuzz_router/): a url verb such as (*ACCEPT) ended
+ * the match early: "/a(*ACCEPT)" took every path starting with "/a", and in a static_dir url it
+ * left the router's own group unset (pointer arithmetic on PCRE2_UNSET). Config refuses "(*"
+ * now; the router also insists on a whole match and a set group whatever the pattern. */
+TEST(test_regress_fuzz_router_accept_verbs_are_refused)
+{
+    das_config_t *cfg = NULL;
+    das_router_t *r = NULL;
+    CHECK(load("- url: /a(*ACCEPT)\n  script: main.app\n", &cfg, &r) < 0);
+    das_config_destroy(cfg);
+    cfg = NULL;
+    unload(cfg, r);
+    r = NULL;
+    CHECK(load("- url: (*ACCEPT)\n  static_dir: static\n", &cfg, &r) < 0);
+    das_config_destroy(cfg);
+    cfg = NULL;
+    unload(cfg, r);
+    /* An escaped '(' followed by '*' is an ordinary pattern. */
+    CHECK_OK(load("- url: /x\\(*y\n  script: main.app\n", &cfg, &r));
+    das_route_t route;
+    CHECK_OK(das_router_match(r, "/xy", 0, &route));
+    das_route_dispose(&route);
+    CHECK_OK(das_router_match(r, "/x((y", 0, &route));
+    das_route_dispose(&route);
+    unload(cfg, r);
+}
+
 CHECK_MAIN()
