@@ -561,6 +561,7 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
              * Said before the wait, so that they find it once the instance is reaped. */
             pthread_mutex_lock(&d->lock);
             snprintf(m->culprit, sizeof m->culprit, "%s %s", rq->method, rq->path);
+            pthread_cond_broadcast(&d->cond);
             pthread_mutex_unlock(&d->lock);
             das_instance_wait(m->inst, how_ended, sizeof how_ended);
             snprintf(note, sizeof note, "; this request's handler crashed it");
@@ -578,9 +579,15 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
                      why);
         } else {
             das_instance_wait(m->inst, how_ended, sizeof how_ended);
-            /* Another request's handler may have crashed it: say so, when it is known. */
+            /* Another request's handler may have crashed it: say so. Its thread read the
+             * CRASH frame before this one saw the end of the socket, but may not have said so
+             * yet: a killed instance gives it a moment. */
             char culprit[sizeof m->culprit];
             pthread_mutex_lock(&d->lock);
+            int64_t until = now_ms(d) + 200;
+            bool fatal = strstr(how_ended, "killed by signal") && !strstr(how_ended, "SIGKILL");
+            while (!m->culprit[0] && fatal && now_ms(d) < until)
+                cond_wait_until(d, &d->cond, until);
             snprintf(culprit, sizeof culprit, "%s", m->culprit);
             pthread_mutex_unlock(&d->lock);
             if (culprit[0])

@@ -199,11 +199,18 @@ static const char *safe_continue(das_server_t *s, const char *cont)
     return url_host(cont, host, sizeof host) && host_allowed(s, host) ? cont : "/";
 }
 
-/* Whether a request that signs in or out may do so: one whose Origin (or else Referer) names
- * another site is a forgery by that site (a link or a form there), and is refused. A request
- * with neither, a typed URL or a script, may. */
+/* Whether a request that signs in or out may do so: one that a browser marks as coming from
+ * another site (Sec-Fetch-Site), or whose Origin (or else Referer) names another site, is a
+ * forgery by that site (a link, a form or a script there), and is refused. A request with
+ * none of them, a script's, may. */
 static bool same_site(das_server_t *s, const das_http_request_t *rq)
 {
+    /* A browser says where a request comes from even when the page hides its Referer:
+     * "same-origin" (this server's own page) and "none" (typed in, a bookmark) may sign in. */
+    const char *fetch_site = request_header(rq, "Sec-Fetch-Site");
+    if (fetch_site && strcasecmp(fetch_site, "same-origin") != 0 &&
+        strcasecmp(fetch_site, "none") != 0)
+        return false;
     const char *from = request_header(rq, "Origin");
     if (!from || !*from)
         from = request_header(rq, "Referer");
@@ -635,8 +642,7 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
         if (rs->fd >= 0)
             close(rs->fd);
         rs->fd = -1;
-        while (rs->n_headers)
-            das_http_response_remove_header(rs, rs->headers[0].name);
+        das_http_response_clear_headers(rs);
         das_http_response_set_text(rs, 500, NULL,
                                    "Internal Server Error: the response headers are %zu bytes; "
                                    "the limit is %d.\n",
@@ -657,12 +663,13 @@ static void finish(das_server_t *s, const das_http_request_t *rq, const das_logi
     unsigned long long bytes = rs->fd >= 0 ? rs->fd_size : rs->body.len;
     if (strcmp(rq->method, "HEAD") == 0 || rs->status == 304)
         bytes = 0;
-    /* The request line is quoted: a '"' in it is written \" (and the log escapes controls). */
+    /* The request line is quoted: a '"' in it is written \" and a '\\' \\\\, so it cannot
+     * close the field (and the log escapes controls). */
     das_buf_t line = {0};
     das_buf_printf(&line, "%s %s %s", rq->method, rq->raw_target, rq->version);
     das_buf_t quoted = {0};
     for (size_t i = 0; i < line.len; i++) {
-        if (line.data[i] == '"')
+        if (line.data[i] == '"' || line.data[i] == '\\')
             das_buf_append(&quoted, "\\", 1);
         das_buf_append(&quoted, &line.data[i], 1);
     }
@@ -696,7 +703,7 @@ static bool host_allowed(das_server_t *s, const char *host)
             return true;
     const char *listen = s->o.host;
     bool v6 = strchr(listen, ':') != NULL; /* a v6 address is [bracketed] in a Host header */
-    if (n == strlen(listen) + (v6 ? 2 : 0) &&
+    if (n == strlen(listen) + (v6 ? 2 : 0) && (!v6 || (host[0] == '[' && host[n - 1] == ']')) &&
         strncasecmp(host + (v6 ? 1 : 0), listen, strlen(listen)) == 0)
         return true;
     for (size_t i = 0; i < s->o.n_allow_hosts; i++) {

@@ -11,11 +11,13 @@
  *
  * Slow clients: libmicrohttpd's timeout restarts on every byte, so a client sending a header
  * byte every few seconds held a connection (and its thread) for ever, and 1,024 of them
- * locked everyone out. A watchdog thread bounds the time a request's line and headers may take
- * (head_timeout_ms, from the connection's start or the end of the previous request on it,
- * however slowly the bytes come) and the time a keep-alive connection may stay idle; past
- * either it shuts the connection's socket down. Each connection has a record (its
- * socket context) in a list under `lock`.
+ * locked everyone out. A watchdog thread bounds each phase of a connection, however slowly
+ * the bytes come: a request's line and headers (head_timeout_ms from the connection's start,
+ * or from its request line after an idle keep-alive), its body and the sending of its
+ * response (TRANSFER_TIMEOUT_MS each), and keep-alive idleness (idle_timeout_ms); past one it
+ * shuts the connection's socket down. The server's own work on a request is bounded by the
+ * dispatcher's deadline instead. Each connection has a record (its socket context) in a list
+ * under `lock`.
  */
 #include "http.h"
 
@@ -36,6 +38,7 @@
 #include "httptext.h"
 
 #define MAX_CONNECTIONS 4096
+#define TRANSFER_TIMEOUT_MS 60000 /* a request's body, or its response, in flight */
 
 struct das_http {
     das_http_options_t o;
@@ -54,7 +57,9 @@ struct das_http {
 /* Where a connection is, for the watchdog. */
 typedef enum {
     CONN_HEAD = 0, /* waiting for (the rest of) a request's line and headers */
-    CONN_BUSY,     /* a request is being read or answered: its deadline is the dispatcher's */
+    CONN_UPLOAD,   /* its head is in; its body is arriving */
+    CONN_HANDLER,  /* the server works on it: the dispatcher's deadline applies, not ours */
+    CONN_SEND,     /* its response is being sent */
     CONN_IDLE,     /* between requests (keep-alive) */
 } conn_phase_t;
 
@@ -108,6 +113,15 @@ void das_http_response_add_header(das_http_response_t *rs, const char *name, con
     rs->headers[rs->n_headers].name = das_xstrdup(name);
     rs->headers[rs->n_headers].value = das_xstrdup(value);
     rs->n_headers++;
+}
+
+void das_http_response_clear_headers(das_http_response_t *rs)
+{
+    for (size_t i = 0; i < rs->n_headers; i++) {
+        free(rs->headers[i].name);
+        free(rs->headers[i].value);
+    }
+    rs->n_headers = 0;
 }
 
 size_t das_http_response_header_bytes(const das_http_response_t *rs)
@@ -227,6 +241,9 @@ static enum MHD_Result queue_text(struct MHD_Connection *con, int status, const 
     das_http_response_t rs;
     das_http_response_init(&rs);
     das_http_response_set_text(&rs, status, "text/plain; charset=utf-8", "%s", text);
+    /* A request refused for its framing (or its size) leaves the stream at an unknown place:
+     * what follows must not be read as the next request (request smuggling). */
+    das_http_response_add_header(&rs, "Connection", "close");
     enum MHD_Result ret = queue(con, &rs);
     das_http_response_dispose(&rs);
     return ret;
@@ -239,6 +256,7 @@ typedef struct {
     const char *content_length; /* the first */
     bool two_lengths;           /* two Content-Length headers that differ */
     bool transfer_encoding;
+    bool other_coding;          /* a Transfer-Encoding other than exactly "chunked" */
     bool bad_name;              /* not a token (a space before the colon, say) */
     bool bad_value;             /* a CR, LF or NUL in a value (an obs-fold line) */
 } header_check_t;
@@ -266,8 +284,10 @@ static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const ch
         if (!c->content_length)
             c->content_length = value ? value : "";
     }
-    if (strcasecmp(key, "Transfer-Encoding") == 0)
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        c->other_coding |= c->transfer_encoding || !value || strcasecmp(value, "chunked") != 0;
         c->transfer_encoding = true;
+    }
     return MHD_YES;
 }
 
@@ -284,7 +304,10 @@ static int64_t now_ns(das_http_t *h)
     return das_clock_monotonic_ns(h->o.clock);
 }
 
-static void set_phase(das_http_t *h, struct MHD_Connection *con, conn_phase_t phase)
+/* Moves the connection to `phase`. With `keep_clock`, a phase it is already in goes on
+ * counting from when it began (the request line of a new connection is part of its head). */
+static void set_phase(das_http_t *h, struct MHD_Connection *con, conn_phase_t phase,
+                      bool keep_clock)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -292,8 +315,10 @@ static void set_phase(das_http_t *h, struct MHD_Connection *con, conn_phase_t ph
     if (!c)
         return;
     pthread_mutex_lock(&h->lock);
-    c->phase = phase;
-    c->since = now_ns(h);
+    if (!(keep_clock && c->phase == phase)) {
+        c->phase = phase;
+        c->since = now_ns(h);
+    }
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -333,8 +358,13 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
 static void *watchdog_main(void *arg)
 {
     das_http_t *h = arg;
-    int64_t head = (int64_t)h->o.head_timeout_ms * 1000000;
-    int64_t idle = (int64_t)h->o.idle_timeout_ms * 1000000;
+    int64_t limits[] = {
+        [CONN_HEAD] = (int64_t)h->o.head_timeout_ms * 1000000,
+        [CONN_UPLOAD] = (int64_t)TRANSFER_TIMEOUT_MS * 1000000,
+        [CONN_HANDLER] = 0, /* none */
+        [CONN_SEND] = (int64_t)TRANSFER_TIMEOUT_MS * 1000000,
+        [CONN_IDLE] = (int64_t)h->o.idle_timeout_ms * 1000000,
+    };
     for (;;) {
         struct pollfd p = {.fd = h->watchdog_stop, .events = POLLIN};
         int r = poll(&p, 1, 250);
@@ -344,7 +374,7 @@ static void *watchdog_main(void *arg)
         int64_t now = now_ns(h);
         int cut = 0;
         for (conn_t *c = h->conns; c; c = c->next) {
-            int64_t limit = c->phase == CONN_HEAD ? head : c->phase == CONN_IDLE ? idle : 0;
+            int64_t limit = limits[c->phase];
             if (limit && !c->cut && c->fd >= 0 && now - c->since > limit) {
                 shutdown(c->fd, SHUT_RDWR); /* its thread sees the end and closes it */
                 c->cut = true;
@@ -353,8 +383,9 @@ static void *watchdog_main(void *arg)
         }
         pthread_mutex_unlock(&h->lock);
         if (cut)
-            das_log_debug(h->o.log, "closed %d connection%s too slow to send a request", cut,
-                          cut == 1 ? "" : "s");
+            das_log_debug(h->o.log, "closed %d connection%s too slow to send a request or to "
+                                "take a response",
+                      cut, cut == 1 ? "" : "s");
     }
     return NULL;
 }
@@ -374,7 +405,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     }
     if (!st->started) {
         st->started = true;
-        set_phase(h, con, CONN_BUSY); /* the head is in */
+        set_phase(h, con, CONN_UPLOAD, false); /* the head is in */
         header_check_t c = {0};
         MHD_get_connection_values(con, MHD_HEADER_KIND, check_header, &c);
         const char *cl = c.content_length;
@@ -390,12 +421,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
             st->reject_why = "Bad request: two different Content-Length headers.";
         else if (c.transfer_encoding && cl)
             st->reject_why = "Bad request: both Transfer-Encoding and Content-Length.";
+        else if (c.other_coding)
+            st->reject_why = "Bad request: the only Transfer-Encoding accepted is chunked.";
         else if (has_body && method_forbids_body(method))
             st->reject_why = NULL; /* the platform's words, below */
         else if (cl && strtoull(cl, NULL, 10) > h->o.max_body)
             st->reject = 413;
         else
             st->reject = 0;
+        /* A request whose framing cannot be trusted is answered at once, its body unread (it
+         * may never end): the connection closes after the 400. */
+        if (st->reject == 400 && st->reject_why)
+            return queue_text(con, 400, st->reject_why);
         return MHD_YES;
     }
     if (st->reject) {
@@ -461,7 +498,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
     };
     das_http_response_t rs;
     das_http_response_init(&rs);
+    set_phase(h, con, CONN_HANDLER, false);
     h->o.on_request(h->o.ctx, &rq, &rs);
+    set_phase(h, con, CONN_SEND, false);
     int logged_status = rs.status;
     enum MHD_Result ret = queue(con, &rs);
     if (ret != MHD_YES || rs.status != logged_status) /* the access log said otherwise */
@@ -479,7 +518,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 {
     das_http_t *h = cls;
-    set_phase(h, con, CONN_HEAD); /* the request line is in; its headers must follow soon */
+    /* The request line is in; its headers must follow soon (on a new connection, the head's
+     * clock started with the connection). */
+    set_phase(h, con, CONN_HEAD, true);
     pthread_mutex_lock(&h->lock);
     h->active++;
     pthread_mutex_unlock(&h->lock);
@@ -503,7 +544,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
 {
     (void)toe;
     das_http_t *h = cls;
-    set_phase(h, con, CONN_IDLE);
+    set_phase(h, con, CONN_IDLE, false);
     conn_state_t *st = *req_cls;
     if (st) {
         free(st->raw_target);
@@ -566,11 +607,11 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
     freeaddrinfo(ai);
     if (h->daemon) {
         h->watchdog_stop = eventfd(0, EFD_CLOEXEC);
-        h->watching = h->watchdog_stop >= 0 &&
-                      pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
+        int e = h->watchdog_stop >= 0 ? pthread_create(&h->watchdog, NULL, watchdog_main, h)
+                                      : errno;
+        h->watching = e == 0;
         if (!h->watching)
-            das_log_warning(h->o.log, "cannot start the slow-client watchdog: %s",
-                            strerror(errno));
+            das_log_warning(h->o.log, "cannot start the slow-client watchdog: %s", strerror(e));
     }
     if (!h->daemon) {
         pthread_mutex_destroy(&h->lock);

@@ -55,6 +55,7 @@ void das_http_response_add_header(das_http_response_t *rs, const char *name, con
 /* The first header of that name (case-insensitive), or NULL. */
 const char *das_http_response_header(const das_http_response_t *rs, const char *name);
 void das_http_response_remove_header(das_http_response_t *rs, const char *name);
+void das_http_response_clear_headers(das_http_response_t *rs);
 /* The bytes its headers take on the wire. */
 size_t das_http_response_header_bytes(const das_http_response_t *rs);
 /* Sets status, a text/plain (or `content_type`) body, replacing what was there. */

@@ -231,8 +231,12 @@ static void reap_locked(das_instance_t *inst, int tries)
         siginfo_t si;
         memset(&si, 0, sizeof si);
         int r = waitid(P_PID, (id_t)inst->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-        if ((r == 0 && si.si_pid == inst->pid) || (r < 0 && errno == ECHILD))
-            break; /* it ended (a zombie now), or is not ours to wait for */
+        if (r < 0 && errno == ECHILD) { /* reaped by someone else: its pid may be reused */
+            inst->reaped = true;
+            return;
+        }
+        if (r == 0 && si.si_pid == inst->pid)
+            break; /* it ended: a zombie now, so its pid (the group id) is still its own */
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -103,11 +103,14 @@ static void serve_one(void *dl, int fd, uint64_t id, das_rpc_buf_t *frame, das_r
     rq.call_ctx = &sr;
     ae_response_t rs;
     ae__response_init(&rs, &rq.arena);
+    current_fd = fd; /* a crash from here on is this request's */
+    current_id = id;
     if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0)
         ae_response_error(&rs, 500, "devappserver: malformed request frame\n");
     else
         run_handler(dl, &rq, &rs);
     ae_log_flush(&rq);
+    current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
     das_rpc_response_t wire = {
         .status = (uint32_t)rs.status,
         .headers = rs.headers,
@@ -138,6 +141,12 @@ static void serve_one(void *dl, int fd, uint64_t id, das_rpc_buf_t *frame, das_r
 static void *slot_main(void *arg)
 {
     slot_t *slot = arg;
+    /* A stack overflow in a handler must still reach the crash handler: it runs on a stack
+     * of its own. */
+    stack_t alt = {.ss_size = 64 * 1024};
+    alt.ss_sp = malloc(alt.ss_size);
+    if (alt.ss_sp)
+        sigaltstack(&alt, NULL);
     das_rpc_buf_t frame = {0}, out = {0};
     if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, 0, NULL, 0) == 0) {
         for (;;) {
@@ -145,18 +154,25 @@ static void *slot_main(void *arg)
             uint64_t id;
             if (das_rpc_recv_frame(slot->fd, &type, &id, &frame) < 0)
                 break;
-            if (type == DAS_RPC_REQUEST) {
-                current_fd = slot->fd;
-                current_id = id;
+            if (type == DAS_RPC_REQUEST)
                 serve_one(slot->dl, slot->fd, id, &frame, &out);
-                current_fd = -1;
-            }
         }
     }
     das_rpc_buf_dispose(&frame);
     das_rpc_buf_dispose(&out);
     close(slot->fd);
+    if (alt.ss_sp) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+        free(alt.ss_sp);
+    }
     return NULL;
+}
+
+/* A process the app forks is not serving the request: its crash is its own. */
+static void forget_request_in_child(void)
+{
+    current_fd = -1;
 }
 
 /* A fatal signal in a handler: tell the server which request it was (a CRASH frame on that
@@ -205,10 +221,11 @@ int das_runtime_main(const char *so_path, int n_slots)
     pthread_detach(lifeline);
     static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
-        struct sigaction sa = {.sa_handler = on_fatal_signal, .sa_flags = SA_NODEFER};
+        struct sigaction sa = {.sa_handler = on_fatal_signal, .sa_flags = SA_NODEFER | SA_ONSTACK};
         sigemptyset(&sa.sa_mask);
         sigaction(fatal[i], &sa, NULL);
     }
+    pthread_atfork(NULL, NULL, forget_request_in_child);
 
     void *dl = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

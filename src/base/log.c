@@ -54,22 +54,34 @@ static bool is_control(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
-/* Rewrites the bytes of `b` from `start` on with each control byte as \xNN. */
+/* Whether the bytes at `p` (of `left`) begin a C1 control in UTF-8 (U+0080..U+009F, such as
+ * CSI, which terminals act on as ESC [ is). */
+static bool is_c1(const unsigned char *p, size_t left)
+{
+    return left >= 2 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+}
+
+/* Rewrites the bytes of `b` from `start` on with each control byte (and each byte of a UTF-8
+ * C1 control) as \xNN. */
 static void escape_controls(das_buf_t *b, size_t start)
 {
+    const unsigned char *d = (const unsigned char *)b->data;
     size_t n = 0;
     for (size_t i = start; i < b->len; i++)
-        n += is_control((unsigned char)b->data[i]);
+        n += is_control(d[i]) || is_c1(d + i, b->len - i);
     if (!n)
         return;
     das_buf_t e = {0};
     das_buf_append(&e, b->data, start);
     for (size_t i = start; i < b->len; i++) {
-        unsigned char c = (unsigned char)b->data[i];
-        if (is_control(c))
-            das_buf_printf(&e, "\\x%02x", c);
-        else
+        if (is_c1(d + i, b->len - i)) {
+            das_buf_printf(&e, "\\x%02x\\x%02x", d[i], d[i + 1]);
+            i++;
+        } else if (is_control(d[i])) {
+            das_buf_printf(&e, "\\x%02x", d[i]);
+        } else {
             das_buf_append(&e, &b->data[i], 1);
+        }
     }
     das_buf_dispose(b);
     *b = e;

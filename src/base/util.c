@@ -213,10 +213,13 @@ int das_file_read(const char *path, char **data, size_t *len)
     if (fd < 0)
         return -errno;
     struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        int rc = S_ISDIR(sb.st_mode) ? -EISDIR : -EBADF;
+    int st = fstat(fd, &sb) < 0     ? -errno
+             : S_ISREG(sb.st_mode) ? 0
+             : S_ISDIR(sb.st_mode) ? -EISDIR
+                                   : -EBADF;
+    if (st < 0) {
         close(fd);
-        return rc;
+        return st;
     }
     das_buf_t b = {0};
     char chunk[65536];

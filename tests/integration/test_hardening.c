@@ -390,6 +390,18 @@ SERVER_TEST(test_ambiguous_framing_and_malformed_header_lines_are_400, harness_a
                  out),
              400);
     CHECK_STR_CONTAINS(out, "not a token");
+    /* After such a 400 the connection closes: what follows the body is never a request. */
+    CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /pid HTTP/1.1\r\n"
+                    "Host: localhost\r\n\r\n",
+                 out),
+             400);
+    CHECK(strstr(strstr(out, "HTTP/1.1") + 1, "HTTP/1.1") == NULL);
+    CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, "
+                    "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                 out),
+             400);
+    CHECK_STR_CONTAINS(out, "the only Transfer-Encoding accepted is chunked");
     /* The same Content-Length twice is not ambiguous. */
     CHECK_EQ(RAW(s, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n"
                     "Content-Length: 3\r\n\r\nabc",
@@ -428,6 +440,10 @@ SERVER_TEST(test_log_names_the_request_that_crashed_the_instance_and_those_caugh
     harness_response_dispose(&q.r);
     CHECK_LOG_CONTAINS(s, "while serving GET /crash (script echo.app); this request's handler "
                           "crashed it");
+    /* A stack overflow, the commonest crash, is attributed too (the handler has a stack of
+     * its own). */
+    CHECK_EQ(harness_get_text(s, "/overflow", body, sizeof body), 500);
+    CHECK_STR_CONTAINS(body, "this request's handler crashed it");
 }
 
 CHECK_MAIN()

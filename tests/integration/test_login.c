@@ -397,6 +397,11 @@ TEST(test_cross_site_login_and_logout_are_refused)
     CHECK(!set);
     CHECK_EQ(login_get(&s, "/_ah/logout", "Origin: null", &set, NULL, 0), 403);
     CHECK(!set);
+    /* A page that hides its Referer: the browser still says the navigation is cross-site. */
+    CHECK_EQ(login_get(&s, login, "Sec-Fetch-Site: cross-site", &set, NULL, 0), 403);
+    CHECK(!set);
+    CHECK_EQ(login_get(&s, login, "Sec-Fetch-Site: same-site", &set, NULL, 0), 403);
+    CHECK_EQ(login_get(&s, login, "Sec-Fetch-Site: none", &set, NULL, 0), 302);
     char same[128];
     snprintf(same, sizeof same, "Origin: http://127.0.0.1:%d", s.port);
     CHECK_EQ(login_get(&s, login, same, &set, NULL, 0), 302);

@@ -617,8 +617,8 @@ TEST(test_config_bad_url_regex_reports_the_pcre2_error)
                      "app.yaml:5:8: invalid url '/a)|(/b' in script handler: unmatched closing "
                      "parenthesis at offset 2");
     CHECK_LOAD_ERROR(HEADER "handlers:\n- url: (*UTF)/x\n  script: hello.app\n", AE_EINVAL,
-                     "app.yaml:5:8: invalid url '(*UTF)/x' in script handler: (*VERB) not "
-                     "recognized or malformed at offset 5");
+                     "app.yaml:5:8: invalid url '(*UTF)/x': '(*' at offset 0 is not a Python "
+                     "regular expression (nothing to repeat); write \\(* for a literal '('");
 }
 
 TEST(test_config_url_must_not_start_with_caret)

@@ -33,6 +33,13 @@ TEST(test_log_escapes_terminal_escape_sequences_and_newlines)
     free(t);
 }
 
+TEST(test_log_escapes_utf8_c1_controls)
+{
+    char *t = logged("a\xc2\x9b" "31mred \xc2\xa0nbsp");
+    CHECK_STR_CONTAINS(t, "got a\\xc2\\x9b31mred \xc2\xa0nbsp\n");
+    free(t);
+}
+
 TEST(test_log_leaves_printable_text_and_utf8_alone)
 {
     char *t = logged("caf\xc3\xa9 \"quoted\" 100%");

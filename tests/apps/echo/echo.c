@@ -106,6 +106,20 @@ static void forkforge(ae_request_t *rq, ae_response_t *rs)
     ae_response_puts(rs, "real");
 }
 
+/* GET /overflow: recursion without end. */
+static int deeper(volatile char *up)
+{
+    volatile char frame[4096];
+    frame[0] = up ? up[0] : 1;
+    return deeper(frame) + frame[1];
+}
+
+static void overflow(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_printf(rs, "%d", deeper(NULL));
+}
+
 /* GET /bigbody?mb=M: a body of M MB. */
 static void bigbody(ae_request_t *rq, ae_response_t *rs)
 {
@@ -201,6 +215,7 @@ AE_APP(app,
        {"/bigheaders", bigheaders},
        {"/bigbody", bigbody},
        {"/forkhold", forkhold},
+       {"/overflow", overflow},
        {"/forkforge", forkforge},
        {"/_ah/warmup", warmup},
        {"/warm", warm},
