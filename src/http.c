@@ -602,7 +602,7 @@ int das_http_start(const das_http_options_t *o, das_http_t **out, das_err_t *err
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         /* Room for the response headers we allow, beside the request's own. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * DAS_HTTP_MAX_HEADER_BYTES),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * DAS_HTTP_MAX_HEADER_BYTES),
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->daemon) {

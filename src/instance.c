@@ -252,8 +252,6 @@ void das_instance_destroy(das_instance_t *inst)
         return;
     stop_watch(inst); /* first: it may shut the slots down, which must still be ours */
     close_all(inst->fds, inst->n_slots);
-    if (inst->lifeline >= 0)
-        close(inst->lifeline);
     if (inst->pid > 0) {
         /* Closing the slots ends the instance's threads; give it 2 s, then insist. */
         pthread_mutex_lock(&inst->lock);
@@ -261,6 +259,10 @@ void das_instance_destroy(das_instance_t *inst)
             reap_locked(inst, 200);
         pthread_mutex_unlock(&inst->lock);
     }
+    /* Last: closed earlier, it would end the instance at once (its lifeline thread kills its
+     * group) instead of letting it finish on its own once its slots are closed. */
+    if (inst->lifeline >= 0)
+        close(inst->lifeline);
     pthread_mutex_destroy(&inst->lock);
     free(inst->fds);
     free(inst->timeouts);
