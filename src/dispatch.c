@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -578,14 +579,14 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
             snprintf(how_ended, sizeof how_ended, "broke the protocol (%s) and was stopped",
                      why);
         } else {
-            das_instance_wait(m->inst, how_ended, sizeof how_ended);
+            int sig = das_instance_wait(m->inst, how_ended, sizeof how_ended);
             /* Another request's handler may have crashed it: say so. Its thread read the
              * CRASH frame before this one saw the end of the socket, but may not have said so
              * yet: a killed instance gives it a moment. */
             char culprit[sizeof m->culprit];
             pthread_mutex_lock(&d->lock);
             int64_t until = now_ms(d) + 200;
-            bool fatal = strstr(how_ended, "killed by signal") && !strstr(how_ended, "SIGKILL");
+            bool fatal = sig != 0 && sig != SIGKILL; /* a handler's fault, not our kill */
             while (!m->culprit[0] && fatal && now_ms(d) < until)
                 cond_wait_until(d, &d->cond, until);
             snprintf(culprit, sizeof culprit, "%s", m->culprit);

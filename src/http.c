@@ -442,8 +442,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
             *upload_data_size = 0;
             return MHD_YES;
         }
-        if (st->reject == 400 && st->reject_why)
-            return queue_text(con, 400, st->reject_why);
         if (st->reject == 400) {
             char msg[128];
             snprintf(msg, sizeof msg, "\"%s\" requests may not contain bodies.", method);

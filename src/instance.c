@@ -351,7 +351,7 @@ void das_instance_kill(das_instance_t *inst)
     pthread_mutex_unlock(&inst->lock);
 }
 
-void das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
+int das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
 {
     pthread_mutex_lock(&inst->lock);
     if (!inst->reaped && inst->pid > 0) {
@@ -366,9 +366,11 @@ void das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
         const char *abbrev = sigabbrev_np(sig);
         snprintf(desc, cap, "was killed by signal %d (SIG%s, %s)", sig, abbrev ? abbrev : "?",
                  strsignal(sig));
-    } else if (WIFEXITED(st)) {
-        snprintf(desc, cap, "exited with status %d", WEXITSTATUS(st));
-    } else {
-        snprintf(desc, cap, "ended");
+        return sig;
     }
+    if (WIFEXITED(st))
+        snprintf(desc, cap, "exited with status %d", WEXITSTATUS(st));
+    else
+        snprintf(desc, cap, "ended");
+    return 0;
 }

@@ -64,7 +64,8 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
 void das_instance_kill(das_instance_t *inst);
 
 /* Waits for the process to end and describes how, e.g. "was killed by signal 11 (SIGSEGV,
- * Segmentation fault)". Safe to call from several threads; the first one reaps. */
-void das_instance_wait(das_instance_t *inst, char *desc, size_t cap);
+ * Segmentation fault)". Returns the signal that ended it, or 0 when it exited. Safe to call
+ * from several threads; the first one reaps. */
+int das_instance_wait(das_instance_t *inst, char *desc, size_t cap);
 
 #endif

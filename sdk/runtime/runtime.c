@@ -176,17 +176,14 @@ static void forget_request_in_child(void)
 }
 
 /* A fatal signal in a handler: tell the server which request it was (a CRASH frame on that
- * request's slot, written with write(), which a signal handler may call), so the log can say
- * which request crashed the instance and which were only on it; then die of the signal. */
+ * request's slot; das_rpc_send_frame only builds a header on the stack and calls sendmsg(),
+ * which a signal handler may call), so the log can say which request crashed the instance and
+ * which were only on it; then die of the signal. */
 static void on_fatal_signal(int sig)
 {
     if (current_fd >= 0) {
-        uint8_t f[16 + 4] = {4, 0, 0, 0, (uint8_t)DAS_RPC_CRASH};
-        for (int i = 0; i < 8; i++)
-            f[8 + i] = (uint8_t)(current_id >> (8 * i));
-        f[16] = (uint8_t)sig;
-        ssize_t n = write(current_fd, f, sizeof f);
-        (void)n;
+        uint8_t payload[4] = {(uint8_t)sig}; /* the signal, as a little-endian u32 */
+        das_rpc_send_frame(current_fd, DAS_RPC_CRASH, current_id, payload, sizeof payload);
     }
     signal(sig, SIG_DFL);
     raise(sig);

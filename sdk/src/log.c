@@ -13,7 +13,6 @@
 
 #define BATCH_BYTES (256 * 1024) /* a batch this big is sent before the request ends */
 #define BATCH_LINES 1000
-#define CUT_MARKER "... [line cut at 8192 bytes]"
 
 void ae_logv(ae_request_t *rq, ae_log_level_t level, const char *fmt, va_list ap)
 {
@@ -25,8 +24,8 @@ void ae_logv(ae_request_t *rq, ae_log_level_t level, const char *fmt, va_list ap
         return;
     size_t len = (size_t)n;
     if (len > AE_LOG_MAX_LINE) {
-        len = AE_LOG_MAX_LINE - (sizeof CUT_MARKER - 1);
-        memcpy(line + len, CUT_MARKER, sizeof CUT_MARKER - 1);
+        len = AE_LOG_MAX_LINE - (sizeof AE_LOG_CUT_MARKER - 1);
+        memcpy(line + len, AE_LOG_CUT_MARKER, sizeof AE_LOG_CUT_MARKER - 1);
         len = AE_LOG_MAX_LINE;
     }
     struct timespec ts;

@@ -58,10 +58,8 @@ int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
         statuses[i] = rc == AE_OK ? rp.items[i].status : rc;
         if (statuses[i] != AE_OK)
             continue;
-        char *copy = ae_request_alloc(rq, rp.items[i].value_len + 1);
-        memcpy(copy, rp.items[i].value, rp.items[i].value_len);
-        copy[rp.items[i].value_len] = '\0';
-        values[i].data = copy;
+        values[i].data = ae__arena_strndup(&rq->arena, rp.items[i].value,
+                                           rp.items[i].value_len);
         values[i].len = rp.items[i].value_len;
         values[i].flags = rp.items[i].flags;
         values[i].cas = rp.items[i].cas;

@@ -54,7 +54,7 @@ void ae__request_dispose(ae_request_t *rq)
     ae__arena_dispose(&rq->arena);
 }
 
-static char *arena_strndup(ae_arena_t *a, const char *s, size_t n)
+char *ae__arena_strndup(ae_arena_t *a, const char *s, size_t n)
 {
     char *p = ae__arena_alloc(a, n + 1);
     memcpy(p, s, n);
@@ -84,9 +84,9 @@ static void parse_urlencoded(ae_arena_t *a, const char *text, size_t len, ae_pai
                 *cap = ncap;
             }
             ae_pair_t *pair = &(*pairs)[(*n)++];
-            pair->name = arena_strndup(a, p, (size_t)(name_end - p));
-            pair->value = eq ? arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
-                             : arena_strndup(a, "", 0);
+            pair->name = ae__arena_strndup(a, p, (size_t)(name_end - p));
+            pair->value = eq ? ae__arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
+                             : ae__arena_strndup(a, "", 0);
             das_pct_decode(pair->name, strlen(pair->name), DAS_PCT_PLUS);
             das_pct_decode(pair->value, strlen(pair->value), DAS_PCT_PLUS);
         }
@@ -124,8 +124,8 @@ static void parse_cookies(ae_request_t *rq)
                 cap = ncap;
             }
             ae_pair_t *pair = &rq->cookies[rq->n_cookies++];
-            pair->name = arena_strndup(&rq->arena, c.name, c.name_len);
-            pair->value = arena_strndup(&rq->arena, c.value, c.value_len);
+            pair->name = ae__arena_strndup(&rq->arena, c.name, c.name_len);
+            pair->value = ae__arena_strndup(&rq->arena, c.value, c.value_len);
         }
     }
 }
@@ -230,7 +230,7 @@ void *ae_request_alloc(ae_request_t *rq, size_t n)
 
 char *ae_request_strdup(ae_request_t *rq, const char *s)
 {
-    return arena_strndup(&rq->arena, s, strlen(s));
+    return ae__arena_strndup(&rq->arena, s, strlen(s));
 }
 
 char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)
@@ -276,8 +276,8 @@ void ae_response_add_header(ae_response_t *rs, const char *name, const char *val
         rs->headers = grown;
         rs->cap_headers = ncap;
     }
-    rs->headers[rs->n_headers].name = arena_strndup(rs->arena, name, strlen(name));
-    rs->headers[rs->n_headers].value = arena_strndup(rs->arena, value, strlen(value));
+    rs->headers[rs->n_headers].name = ae__arena_strndup(rs->arena, name, strlen(name));
+    rs->headers[rs->n_headers].value = ae__arena_strndup(rs->arena, value, strlen(value));
     rs->n_headers++;
 }
 

@@ -17,6 +17,8 @@ typedef struct {
 } ae_arena_t;
 
 void *ae__arena_alloc(ae_arena_t *a, size_t n);
+/* The `n` bytes at `s`, NUL-terminated, in the arena. */
+char *ae__arena_strndup(ae_arena_t *a, const char *s, size_t n);
 void ae__arena_dispose(ae_arena_t *a);
 
 typedef struct {

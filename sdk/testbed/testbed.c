@@ -48,6 +48,16 @@ static int testbed_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf
     return AE_OK;
 }
 
+/* Frees the lines ae_testbed_logs() last copied. */
+static void clear_logs(ae_testbed_t *tb)
+{
+    for (size_t i = 0; i < tb->n_logs; i++) {
+        free((char *)tb->logs[i].message);
+        free((char *)tb->logs[i].request_log_id);
+    }
+    tb->n_logs = 0;
+}
+
 ae_testbed_t *ae_testbed_create(void)
 {
     ae_testbed_t *tb = calloc(1, sizeof *tb);
@@ -71,10 +81,7 @@ void ae_testbed_destroy(ae_testbed_t *tb)
     if (!tb)
         return;
     das_services_destroy(tb->services);
-    for (size_t i = 0; i < tb->n_logs; i++) {
-        free((char *)tb->logs[i].message);
-        free((char *)tb->logs[i].request_log_id);
-    }
+    clear_logs(tb);
     free(tb->logs);
     das_log_destroy(tb->log);
     das_clock_manual_destroy(tb->clock);
@@ -105,11 +112,7 @@ static void collect_line(void *ctx, const das_log_line_t *line)
 
 size_t ae_testbed_logs(ae_testbed_t *tb, const ae_testbed_log_t **lines)
 {
-    for (size_t i = 0; i < tb->n_logs; i++) {
-        free((char *)tb->logs[i].message);
-        free((char *)tb->logs[i].request_log_id);
-    }
-    tb->n_logs = 0;
+    clear_logs(tb);
     das_logservice_each_line(das_services_state(tb->services, "logservice"), NULL,
                              collect_line, tb);
     if (lines)

@@ -22,7 +22,6 @@
 
 #include "service.h"
 
-#define CUT_MARKER "... [line cut at 8192 bytes]"
 #define MAX_LINES_PER_CALL 100000
 
 typedef struct {
@@ -139,9 +138,9 @@ static int call(void *state, const das_call_ctx_t *ctx, const das_service_method
         const char *m = das_rpc_get_bytes(&r, &mlen);
         if (mlen > AE_LOG_MAX_LINE) { /* the SDK cuts lines; a raw call may not have */
             char *cut = das_xmalloc(AE_LOG_MAX_LINE + 1);
-            size_t keep = AE_LOG_MAX_LINE - (sizeof CUT_MARKER - 1);
+            size_t keep = AE_LOG_MAX_LINE - (sizeof AE_LOG_CUT_MARKER - 1);
             memcpy(cut, m, keep);
-            memcpy(cut + keep, CUT_MARKER, sizeof CUT_MARKER);
+            memcpy(cut + keep, AE_LOG_CUT_MARKER, sizeof AE_LOG_CUT_MARKER);
             lines[i].message = cut;
         } else {
             lines[i].message = das_xstrndup(m, mlen);

@@ -19,6 +19,8 @@ extern "C" {
 #endif
 
 #define AE_LOG_MAX_LINE 8192
+/* What ends a line that was cut at AE_LOG_MAX_LINE bytes. */
+#define AE_LOG_CUT_MARKER "... [line cut at 8192 bytes]"
 
 typedef enum {
     AE_LOG_DEBUG = 0,
