@@ -15,6 +15,7 @@ const char *ae_strerror(int code)
     case AE_EIO: return "input/output error";
     case AE_ENOMEM: return "out of memory";
     case AE_ENOTSTORED: return "not stored";
+    case AE_ENEEDINDEX: return "the query needs a composite index";
     default: return "unknown error";
     }
 }

@@ -25,9 +25,10 @@
 #define AE_EIO (-1008)       /* a file or socket operation failed */
 #define AE_ENOMEM (-1009)    /* out of memory */
 #define AE_ENOTSTORED (-1010) /* a conditional store did not happen (add, replace, cas) */
+#define AE_ENEEDINDEX (-1011) /* a datastore query needs a composite index index.yaml lacks */
 
 #define AE_ERR_FIRST AE_EINVAL /* the codes run from AE_ERR_FIRST down to AE_ERR_LAST */
-#define AE_ERR_LAST AE_ENOTSTORED
+#define AE_ERR_LAST AE_ENEEDINDEX
 
 /* Returns a static, never-NULL description of `code`. */
 AE_API const char *ae_strerror(int code);
