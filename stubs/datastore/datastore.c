@@ -424,6 +424,16 @@ sqlite3_stmt *ds_stmt(ds_conn_t *c, int which)
     return c->stmts[which];
 }
 
+/* das_skip_string(blob): the length of the escaped string the blob starts with (the namespace
+ * a kind index row starts with). */
+static void skip_string_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const unsigned char *p = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    sqlite3_result_int64(ctx, p ? (sqlite3_int64)ds_string_comp_len(p, n) : 0);
+}
+
 static int conn_open(das_ds_t *ds, ds_conn_t *c, das_ds_err_t *err)
 {
     c->stmts = calloc(ST_COUNT, sizeof *c->stmts);
@@ -435,6 +445,9 @@ static int conn_open(das_ds_t *ds, ds_conn_t *c, das_ds_err_t *err)
     if (rc != SQLITE_OK)
         return ds_sqlite_fail(ds, c->db, rc, err, "opening");
     sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_create_function(c->db, "das_skip_string", 1,
+                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                            skip_string_fn, NULL, NULL);
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous=%s; PRAGMA cache_size=-8000;",
              !ds->o.path ? "OFF" : ds->o.sync_full ? "FULL" : "NORMAL");
@@ -1484,7 +1497,8 @@ static void composite_remember(das_ds_t *ds, const das_ds_index_def_t *def)
         if (das_ds_index_equal(&c->defs[i], def))
             return;
     das_ds_index_def_t *defs = das_ds_alloc(&c->arena, (c->n + 1) * sizeof *defs);
-    memcpy(defs, c->defs, c->n * sizeof *defs);
+    if (c->n)
+        memcpy(defs, c->defs, c->n * sizeof *defs);
     das_ds_index_def_t *d = &defs[c->n];
     d->kind = c->kind;
     d->ancestor = def->ancestor;
@@ -1516,18 +1530,19 @@ int ds_composite_ensure(das_ds_t *ds, const das_ds_index_def_t *def, das_ds_err_
     /* Fill it from the entities of the kind (every namespace). */
     int64_t kind_iid = ds_iid_find(ds, def->kind, false, NULL, 0);
     if (kind_iid > 0) {
+        /* the kind index's rows are [namespace][entity key] */
         sqlite3_stmt *scan;
         rc = sqlite3_prepare_v2(ds->writer.db,
-                                "SELECT e.data FROM idx i JOIN entities e ON e.ekey = i.k "
+                                "SELECT e.data FROM idx i JOIN entities e "
+                                "ON e.ekey = substr(i.k, 1 + das_skip_string(i.k)) "
                                 "WHERE i.iid = ?1",
                                 -1, &scan, NULL);
         if (rc != SQLITE_OK)
             return writer_end(ds, ds_sqlite_fail(ds, ds->writer.db, rc, err, "indexing"),
                               before, err);
         sqlite3_bind_int64(scan, 1, kind_iid);
-        int src;
         rc = AE_OK;
-        while (rc == AE_OK && (src = sqlite3_step(scan)) == SQLITE_ROW) {
+        while (rc == AE_OK && sqlite3_step(scan) == SQLITE_ROW) {
             das_ds_arena_t a = {0};
             das_ds_entity_t e;
             if (ds_entity_parse(sqlite3_column_blob(scan, 0),
