@@ -13,6 +13,7 @@ started here is stopped by its PID, and every step is bounded in time.
 
 import argparse
 import atexit
+import http.client
 import json
 import os
 import re
@@ -25,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import http.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -553,6 +553,100 @@ def bench_memcache(ctx):
                     "reported (vs memcached round trip)", None, "ops/s", "calls over the RPC")
 
 
+def keepalive_latencies(port, path, n):
+    """Sends n GETs one after another on one keep-alive connection; returns each one's ms."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    out = []
+    try:
+        for _ in range(n):
+            t0 = time.monotonic()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise RuntimeError("%s answered %d" % (path, r.status))
+            out.append((time.monotonic() - t0) * 1000)
+    finally:
+        conn.close()
+    return out
+
+
+def bench_datastore(ctx):
+    """The stub against raw SQLite on the same file system (puts, gets, queries at growing
+    sizes), and puts from a handler against a bare libmicrohttpd round trip. The old Python
+    SDK's figures (appengine-platform reference) are printed beside ours."""
+    tool = os.path.join(ctx.servers.build, "datastore_bench")
+    secs = ctx.seconds
+
+    def run(*args):
+        d = tempfile.mkdtemp(prefix="ds-", dir=ctx.work)
+        try:
+            out = subprocess.run([tool, args[0], d, *map(str, args[1:])], capture_output=True,
+                                 text=True, timeout=600)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        if out.returncode != 0:
+            raise RuntimeError("datastore_bench %s: %s" % (args, out.stderr.strip()))
+        return [float(x) for x in out.stdout.split()]
+
+    med = statistics.median
+    for mode, name, goal in (("put", "datastore put, 1/commit", ">= 0.5x raw SQLite"),
+                             ("get", "datastore get", "reported (vs raw SQLite)"),
+                             ("put100", "datastore put, 100/commit", "reported (vs raw SQLite)")):
+        ours, raw = [], []
+        for _ in range(ctx.pairs):
+            ours.append(run(mode, secs, "normal")[0])
+            raw.append(run("raw-" + mode, secs, "normal")[0])
+        ratios = [a / b for a, b in zip(ours, raw)]
+        ok = None if ctx.smoke or mode != "put" else med(ratios) >= 0.5
+        ctx.results.add(name, med(ours), med(raw), ratios, goal, ok, "ops/s",
+                        "WAL, synchronous=NORMAL")
+
+    # puts through a handler, sequential on one keep-alive connection (the old server's way)
+    das, dport = ctx.servers.devappserver("dsput", os.path.join(ROOT, "bench", "apps", "dsput"))
+    bare, bport = ctx.servers.bare_mhd("dsput-bare")
+    n = 300 if ctx.smoke else 3000
+    try:
+        keepalive_latencies(dport, "/put", 50)  # warm
+        ours = keepalive_latencies(dport, "/put", n)
+        ceiling = keepalive_latencies(bport, "/", n)
+    finally:
+        stop(das)
+        stop(bare)
+    ours.sort()
+    ceiling.sort()
+    m, p99 = med(ours), ours[int(len(ours) * 0.99)]
+    ctx.results.add("datastore put from a handler", m, med(ceiling), None, "median <= 0.6 ms",
+                    None if ctx.smoke else m <= 0.6, "ms",
+                    "p99 %.2f ms; old server 12.3 ms, p99 17.1 ms; ceiling = bare_mhd" % p99)
+
+    # 20 sorted results as the kind grows; raw SQLite with the same indexes beside
+    sizes = [1000, 5000] if ctx.smoke else [1000, 10000, 50000, 100000]
+    old = {1000: (211, 25), 10000: (2100, 49), 50000: (12200, 131)}
+    by_n = {}
+    for size in sizes:
+        first, q1, q2 = run("query", size)
+        r1, r2 = run("raw-query", size)
+        by_n[size] = q1
+        o = old.get(size)
+        note1 = "old server %s ms" % o[0] if o else ""
+        note2 = "old server %s ms" % o[1] if o else ""
+        goal1 = "<= 5 ms" if size == 50000 else ("<= 1.5x the 1k figure" if size == 100000 else
+                                                 "reported")
+        ok1 = None
+        if not ctx.smoke and size == 50000:
+            ok1 = q1 <= 5
+        if not ctx.smoke and size == 100000 and 1000 in by_n:
+            ok1 = q1 <= 1.5 * by_n[1000]
+        ctx.results.add("order by price, N=%d" % size, q1, r1, [q1 / r1] if r1 else None, goal1,
+                        ok1, "ms", note1)
+        ctx.results.add("rare, by price, N=%d" % size, q2, r2, [q2 / r2] if r2 else None,
+                        "reported", None, "ms", note2)
+        if size == 50000 or (ctx.smoke and size == sizes[-1]):
+            ctx.results.add("first query after %d puts" % size, first, None, None, "<= 5 ms",
+                            None if ctx.smoke else first <= 5, "ms", "old server 32 s")
+
+
 BENCHMARKS = {
     "hello-c8": bench_hello_c8,
     "hello-c64": bench_hello_c64,
@@ -563,6 +657,7 @@ BENCHMARKS = {
     "reload": bench_reload,
     "memory": bench_memory,
     "memcache": bench_memcache,
+    "datastore": bench_datastore,
 }
 
 
