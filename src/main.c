@@ -1,6 +1,7 @@
 /* main.c - the command line: parses arguments into server options and runs the server, or,
  * when started by the server with --instance-role, runs an instance.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datastore_service.h"
 #include "memcache_service.h"
 #include "runtime.h"
 #include "server.h"
@@ -44,6 +46,21 @@ static const char usage_text[] =
     "  --no-reload                   do not rebuild and reload when sources change\n"
     "  --memcache-max-bytes N        memcache's size cap (key + value bytes; least recently\n"
     "                                used items are evicted beyond it; default 256 MiB)\n"
+    "  --datastore-path FILE         the datastore's SQLite file (default:\n"
+    "                                STORAGE/datastore.db, in the storage path)\n"
+    "  --clear-datastore             start with an empty datastore\n"
+    "  --datastore-sync MODE         normal (a power loss may drop the last commits) or full\n"
+    "                                (it drops none; slower) (default normal)\n"
+    "  --auto-id-policy POLICY       ids for incomplete keys: scattered or sequential\n"
+    "                                (default scattered)\n"
+    "  --datastore-consistency-policy POLICY\n"
+    "                                when a commit shows in non-ancestor queries: time (after\n"
+    "                                a drawn delay, mostly 100 ms), random (p = 0.5 at each\n"
+    "                                query) or consistent (at once) (default time)\n"
+    "  --datastore-seed N            seeds the datastore's draws (default 0)\n"
+    "  --require-indexes             a query whose composite index is not in index.yaml\n"
+    "                                fails, as in production (default: it runs and the index\n"
+    "                                is added to index.yaml)\n"
     "  --log-level LEVEL             debug, info, warning, error or critical (default info)\n"
     "  -h, --help                    show this help\n"
     "  --version                     show the version\n";
@@ -76,7 +93,9 @@ int main(int argc, char **argv)
     }
 
     enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
-           OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX };
+           OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,
+           OPT_DS_PATH, OPT_DS_CLEAR, OPT_DS_SYNC, OPT_DS_IDS, OPT_DS_CONSISTENCY, OPT_DS_SEED,
+           OPT_DS_REQUIRE_INDEXES };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
@@ -90,6 +109,13 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-reload", no_argument, NULL, OPT_NO_RELOAD},
         {"memcache-max-bytes", required_argument, NULL, OPT_MEMCACHE_MAX},
+        {"datastore-path", required_argument, NULL, OPT_DS_PATH},
+        {"clear-datastore", no_argument, NULL, OPT_DS_CLEAR},
+        {"datastore-sync", required_argument, NULL, OPT_DS_SYNC},
+        {"auto-id-policy", required_argument, NULL, OPT_DS_IDS},
+        {"datastore-consistency-policy", required_argument, NULL, OPT_DS_CONSISTENCY},
+        {"datastore-seed", required_argument, NULL, OPT_DS_SEED},
+        {"require-indexes", no_argument, NULL, OPT_DS_REQUIRE_INDEXES},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -104,6 +130,9 @@ int main(int argc, char **argv)
         .watch = true,
     };
     das_memcache_service_options_t memcache = {0};
+    /* The app id, the default file (STORAGE/datastore.db) and index.yaml's folder (APPDIR)
+     * come from the server, which knows them once app.yaml is read. */
+    das_datastore_service_options_t datastore = {.background_apply = true};
     const char *allow_hosts[64];
     size_t n_allow_hosts = 0;
     int first = 1;
@@ -174,6 +203,50 @@ int main(int argc, char **argv)
                                    "'%s'",
                                    optarg);
             break;
+        case OPT_DS_PATH:
+            if (!*optarg)
+                return usage_error("%s", "--datastore-path needs a file name");
+            datastore.path = optarg;
+            break;
+        case OPT_DS_CLEAR: datastore.clear = true; break;
+        case OPT_DS_SYNC:
+            if (strcmp(optarg, "normal") == 0)
+                datastore.sync_full = false;
+            else if (strcmp(optarg, "full") == 0)
+                datastore.sync_full = true;
+            else
+                return usage_error("--datastore-sync must be normal or full, not '%s'", optarg);
+            break;
+        case OPT_DS_IDS:
+            if (strcmp(optarg, "scattered") == 0)
+                datastore.ids = DAS_DATASTORE_IDS_SCATTERED;
+            else if (strcmp(optarg, "sequential") == 0)
+                datastore.ids = DAS_DATASTORE_IDS_SEQUENTIAL;
+            else
+                return usage_error("--auto-id-policy must be scattered or sequential, not '%s'",
+                                   optarg);
+            break;
+        case OPT_DS_CONSISTENCY:
+            if (strcmp(optarg, "time") == 0)
+                datastore.consistency = DAS_DATASTORE_CONSISTENCY_TIME;
+            else if (strcmp(optarg, "random") == 0)
+                datastore.consistency = DAS_DATASTORE_CONSISTENCY_RANDOM;
+            else if (strcmp(optarg, "consistent") == 0)
+                datastore.consistency = DAS_DATASTORE_CONSISTENCY_CONSISTENT;
+            else
+                return usage_error("--datastore-consistency-policy must be time, random or "
+                                   "consistent, not '%s'",
+                                   optarg);
+            break;
+        case OPT_DS_SEED:
+            errno = 0;
+            datastore.seed = strtoull(optarg, &end, 10);
+            if (!(*optarg >= '0' && *optarg <= '9') || *end != '\0' || errno == ERANGE)
+                return usage_error("--datastore-seed must be a number from 0 to 2^64 - 1, not "
+                                   "'%s'",
+                                   optarg);
+            break;
+        case OPT_DS_REQUIRE_INDEXES: datastore.require_indexes = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         case OPT_VERSION: printf("devappserver %s\n", DAS_VERSION); return 0;
         case ':':
@@ -199,7 +272,8 @@ int main(int argc, char **argv)
     o.allow_hosts = allow_hosts;
     o.n_allow_hosts = n_allow_hosts;
     /* Each service's options, in its own struct, handed on by the registry. */
-    const das_service_config_t services[] = {{"memcache", &memcache}};
+    const das_service_config_t services[] = {{"memcache", &memcache},
+                                             {"datastore_v3", &datastore}};
     o.services = services;
     o.n_services = sizeof services / sizeof services[0];
     return das_server_run(&o);

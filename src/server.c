@@ -325,6 +325,7 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
 
     /* The storage path comes from the config (app name), so load it once without building. */
     das_config_t *probe;
+    char *app_id = NULL, *app_root = NULL;
     int rc = das_config_load(o->app_path, &probe, err);
     if (rc < 0)
         goto fail;
@@ -337,6 +338,9 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     s->max_concurrent = o->max_concurrent > 0             ? o->max_concurrent
                         : probe->max_concurrent_requests > 0 ? probe->max_concurrent_requests
                                                              : 8;
+    /* The services see the app as it is at start-up (a reload does not move the datastore). */
+    app_id = app_id_for(probe);
+    app_root = das_xstrdup(probe->appdir);
     das_config_destroy(probe);
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
         rc = das_err_set(err, AE_EINVAL, "devappserver: --dispatch deterministic is not yet "
@@ -352,12 +356,19 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     das_services_options_t sopts = {
         .clock = s->clock,
         .log = s->log,
+        .app_id = app_id,
+        .storage_path = s->storage_path,
+        .app_root = app_root,
         .config = o->services,
         .n_config = o->n_services,
         .extra = o->extra_services,
         .n_extra = o->n_extra_services,
     };
-    if ((rc = das_services_create(&sopts, &s->services, err)) < 0)
+    rc = das_services_create(&sopts, &s->services, err);
+    free(app_id);
+    free(app_root);
+    app_id = app_root = NULL;
+    if (rc < 0)
         goto fail;
     das_app_t *app;
     if ((rc = load_app(s, &app, err)) < 0)
@@ -366,6 +377,8 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     *out = s;
     return 0;
 fail:
+    free(app_id);
+    free(app_root);
     das_server_destroy(s);
     return rc;
 }

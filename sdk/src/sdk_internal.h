@@ -40,6 +40,8 @@ struct ae_request {
     das_rpc_buf_t log_batch; /* app log lines not sent yet (see log.c) */
     uint32_t log_lines;
     const char *memcache_ns;
+    const char *datastore_ns; /* arena; NULL: the default namespace */
+    uint64_t datastore_txn;   /* the transaction set on the request (datastore.c); 0: none */
     ae_arena_t arena;
     ae_pair_t *params;      /* parsed lazily */
     size_t n_params;

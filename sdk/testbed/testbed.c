@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datastore_service.h"
 #include "logservice_service.h"
 #include "registry.h"
 #include "sdk_internal.h"
@@ -58,8 +59,15 @@ static void clear_logs(ae_testbed_t *tb)
     tb->n_logs = 0;
 }
 
-ae_testbed_t *ae_testbed_create(void)
+/* The app id of the requests (APPLICATION_ID) and of the datastore's keys, the platform
+ * testbed's. */
+#define TESTBED_APP_ID "testbed-test"
+
+ae_testbed_t *ae_testbed_create_with(const ae_testbed_options_t *o)
 {
+    static const ae_testbed_options_t defaults = {0};
+    if (!o)
+        o = &defaults;
     ae_testbed_t *tb = calloc(1, sizeof *tb);
     if (!tb)
         abort();
@@ -67,12 +75,42 @@ ae_testbed_t *ae_testbed_create(void)
      * the test moves it. Random draws are seeded, so ids repeat from run to run. */
     tb->clock = das_clock_manual_create(das_clock_wall_ns(das_clock_real()), 1);
     tb->log = das_log_create(DAS_LOG_ERROR, stderr, tb->clock);
-    das_services_options_t o = {.clock = tb->clock, .log = tb->log};
+    das_datastore_service_options_t ds = {
+        .app_id = TESTBED_APP_ID,
+        .path = o->datastore_path,
+        .in_memory = o->datastore_path == NULL,
+        .ids = o->auto_id_policy == AE_TESTBED_IDS_SCATTERED ? DAS_DATASTORE_IDS_SCATTERED
+                                                             : DAS_DATASTORE_IDS_SEQUENTIAL,
+        .consistency = o->datastore_consistency == AE_TESTBED_EVENTUAL_TIME
+                           ? DAS_DATASTORE_CONSISTENCY_TIME
+                       : o->datastore_consistency == AE_TESTBED_EVENTUAL_RANDOM
+                           ? DAS_DATASTORE_CONSISTENCY_RANDOM
+                           : DAS_DATASTORE_CONSISTENCY_CONSISTENT,
+        .seed = o->datastore_seed,
+        .app_root = o->app_root,
+        .no_app_root = o->app_root == NULL,
+        .require_indexes = o->require_indexes,
+        .background_apply = false, /* queries apply what the test's clock made due */
+    };
+    const das_service_config_t config[] = {{"datastore_v3", &ds}};
+    das_services_options_t so = {.clock = tb->clock, .log = tb->log, .app_id = TESTBED_APP_ID,
+                                 .config = config, .n_config = 1};
     das_err_t err = {0};
-    if (das_services_create(&o, &tb->services, &err) < 0) {
+    if (das_services_create(&so, &tb->services, &err) < 0) {
         fprintf(stderr, "ae_testbed_create: %s\n", err.msg);
-        abort();
+        das_log_destroy(tb->log);
+        das_clock_manual_destroy(tb->clock);
+        free(tb);
+        return NULL;
     }
+    return tb;
+}
+
+ae_testbed_t *ae_testbed_create(void)
+{
+    ae_testbed_t *tb = ae_testbed_create_with(NULL);
+    if (!tb)
+        abort();
     return tb;
 }
 
@@ -146,7 +184,7 @@ ae_request_t *ae_testbed_request_create(ae_testbed_t *tb, const char *method, co
     t->body = dup_n(body ? body : "", body ? body_len : 0);
     /* The platform testbed's defaults (§6 of the reference). */
     static const das_rpc_pair_t defaults[] = {
-        {"APPLICATION_ID", "testbed-test"},
+        {"APPLICATION_ID", TESTBED_APP_ID},
         {"CURRENT_VERSION_ID", "testbed-version"},
         {"CURRENT_MODULE_ID", "default"},
         {"SERVER_SOFTWARE", "Development/1.0 (testbed)"},

@@ -65,7 +65,9 @@ int das_services_create(const das_services_options_t *o, das_services_t **out, d
                                o->config[c].service);
         }
     }
-    das_service_env_t env = {.clock = o->clock, .log = o->log};
+    das_service_env_t env = {.clock = o->clock, .log = o->log,
+                             .app_id = o->app_id ? o->app_id : "dev~app",
+                             .storage_path = o->storage_path, .app_root = o->app_root};
     for (size_t i = 0; i < n_table + o->n_extra; i++) {
         const void *options = NULL;
         for (size_t c = 0; c < o->n_config; c++)

@@ -28,6 +28,10 @@ typedef struct {
 typedef struct {
     das_clock_t *clock; /* required: the only source of time and randomness for services */
     das_log_t *log;     /* required */
+    /* What the services are told of the app (das_service_env_t); borrowed for the call. */
+    const char *app_id;       /* NULL: "dev~app" */
+    const char *storage_path; /* NULL: the services keep their data in memory */
+    const char *app_root;     /* NULL: no app folder */
     const das_service_config_t *config;
     size_t n_config;
     /* Services beyond the table, for embedders and tests (a service that records its hooks).

@@ -75,10 +75,14 @@ typedef struct {
 int das_call_fail(das_call_out_t *out, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* What every service is created with. Time and randomness come from `clock` only. */
+/* What every service is created with. Time and randomness come from `clock` only. The strings
+ * are borrowed for the duration of `create` (a service keeps copies). */
 typedef struct {
     das_clock_t *clock;
     das_log_t *log;
+    const char *app_id;       /* "dev~APP", as the requests' APPLICATION_ID; never NULL */
+    const char *storage_path; /* where a service keeps files; NULL: none (keep data in memory) */
+    const char *app_root;     /* APPDIR (index.yaml lives there); NULL: none */
 } das_service_env_t;
 
 typedef struct {

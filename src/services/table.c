@@ -5,7 +5,8 @@
 
 #define SERVICES(X) \
     X(memcache)     \
-    X(logservice)
+    X(logservice)   \
+    X(datastore)
 
 #define DECLARE(name) extern const das_service_def_t das_##name##_service;
 SERVICES(DECLARE)

@@ -1,6 +1,8 @@
-/* test_testbed.c - an app's own tests can run its handlers and the memcache API in process,
- * with the server's semantics and a clock they move, through the public headers only. */
+/* test_testbed.c - an app's own tests can run its handlers and the memcache and datastore APIs
+ * in process, with the server's semantics and a clock they move, through the public headers
+ * only. */
 #include <appengine/apiproxy.h>
+#include <appengine/datastore.h>
 #include <appengine/log.h>
 #include <appengine/memcache.h>
 #include <appengine/testbed.h>
@@ -199,14 +201,326 @@ TEST(test_testbed_unknown_service_fails_with_a_message)
     ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
     const void *reply;
     size_t len;
-    CHECK_EQ(ae_apiproxy_call(rq, "datastore_v3", "Put", "x", 1, &reply, &len), AE_EINVAL);
+    CHECK_EQ(ae_apiproxy_call(rq, "blobstore", "CreateUploadURL", "x", 1, &reply, &len),
+             AE_EINVAL);
     CHECK_STR_EQ(ae_request_last_error(rq),
-                 "The API package 'datastore_v3' or call 'Put()' was not found.");
+                 "The API package 'blobstore' or call 'CreateUploadURL()' was not found.");
     CHECK_EQ(ae_apiproxy_call(rq, "memcache", "Get", "x", 1, &reply, &len), AE_EINVAL);
     CHECK_STR_CONTAINS(ae_request_last_error(rq), "malformed memcache.Get() request");
     /* The request goes on: a good call still works. */
     ae_memcache_stats_t st;
     CHECK_OK(ae_memcache_stats(rq, &st));
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore */
+
+/* Puts a greeting under `book` at time `date`. */
+static int put_greeting(ae_request_t *rq, const ae_datastore_key_t *book, int64_t date,
+                        const char *content, ae_datastore_key_t **key)
+{
+    *key = ae_datastore_key(rq, book, "Greeting", 0);
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, *key);
+    ae_datastore_set(e, "date", ae_datastore_time(date));
+    ae_datastore_set(e, "author", ae_datastore_string("ann@example.com"));
+    ae_datastore_set_unindexed(e, "content", ae_datastore_text(content, strlen(content)));
+    ae_datastore_add(e, "tags", ae_datastore_string("a"));
+    ae_datastore_add(e, "tags", ae_datastore_string("b"));
+    return ae_datastore_put(rq, e);
+}
+
+TEST(test_testbed_datastore_put_get_and_query_a_guestbook)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *book = ae_datastore_key_named(rq, NULL, "Guestbook", "default");
+    ae_datastore_key_t *keys[3];
+    for (int i = 0; i < 3; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "hello %d", i);
+        CHECK_OK(put_greeting(rq, book, 1000 + i, text, &keys[i]));
+        /* The testbed hands out ids in sequence, as the platform's did. */
+        CHECK(ae_datastore_key_is_complete(keys[i]));
+        CHECK(ae_datastore_key_id(keys[i]) > 0);
+        if (i)
+            CHECK(ae_datastore_key_id(keys[i]) > ae_datastore_key_id(keys[i - 1]));
+    }
+    CHECK(ae_datastore_key_equal(ae_datastore_key_parent(keys[0]), book));
+
+    ae_datastore_entity_t *got;
+    CHECK_OK(ae_datastore_get(rq, keys[1], &got));
+    CHECK_STR_EQ(ae_datastore_get_string(got, "content", NULL), "hello 1");
+    CHECK_EQ(ae_datastore_get_property(got, "content")->type, AE_DATASTORE_TEXT);
+    CHECK_EQ(ae_datastore_get_int(got, "date", 0), 1001);
+    size_t n_tags;
+    const ae_datastore_value_t *tags = ae_datastore_get_list(got, "tags", &n_tags);
+    CHECK_EQ(n_tags, 2);
+    CHECK_STR_EQ(ae_datastore_value_string(&tags[1], NULL), "b");
+    CHECK(ae_datastore_key_equal(ae_datastore_entity_key(got), keys[1]));
+
+    ae_datastore_key_t *missing = ae_datastore_key(rq, book, "Greeting", 999999);
+    CHECK_EQ(ae_datastore_get(rq, missing, &got), AE_ENOTFOUND);
+    CHECK(got == NULL);
+    const ae_datastore_key_t *both[] = {keys[0], missing};
+    ae_datastore_entity_t *outs[2];
+    int statuses[2];
+    CHECK_OK(ae_datastore_get_multi(rq, both, 2, outs, statuses));
+    CHECK_EQ(statuses[0], AE_OK);
+    CHECK_EQ(statuses[1], AE_ENOTFOUND);
+    CHECK(outs[0] != NULL && outs[1] == NULL);
+
+    /* Newest first, two to a page, with a cursor. */
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_ancestor(q, book);
+    ae_datastore_query_order(q, "date", AE_DATASTORE_DESC);
+    ae_datastore_page_t page;
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, NULL, &page));
+    CHECK_EQ(page.n, 2);
+    CHECK_EQ(ae_datastore_get_int(page.entities[0], "date", 0), 1002);
+    CHECK_EQ(ae_datastore_get_int(page.entities[1], "date", 0), 1001);
+    CHECK(page.next_cursor != NULL && page.next_cursor[0]);
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, page.next_cursor, &page));
+    CHECK_EQ(page.n, 1);
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[0], "content", NULL), "hello 0");
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 3);
+
+    /* A filter, and keys only. */
+    q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_filter(q, "date", AE_DATASTORE_GE, ae_datastore_time(1001));
+    ae_datastore_query_keys_only(q);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_EQ(page.n, 2);
+    CHECK_EQ(ae_datastore_property_count(page.entities[0]), 0);
+
+    /* Delete. */
+    CHECK_OK(ae_datastore_delete(rq, keys[2]));
+    CHECK_EQ(ae_datastore_get(rq, keys[2], &got), AE_ENOTFOUND);
+    ae_testbed_request_destroy(rq);
+
+    /* Another request sees the same data. */
+    rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    q = ae_datastore_query(rq, "Greeting");
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 2);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_key_strings_round_trip)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *book = ae_datastore_key_named(rq, NULL, "Guestbook", "default_guestbook");
+    ae_datastore_key_t *k = ae_datastore_key(rq, book, "Greeting", 42);
+    CHECK_STR_EQ(ae_datastore_key_string(k), "Guestbook:default_guestbook/Greeting:42");
+    /* The platform's encoding of app "testbed-test" and this path. */
+    const char *s = ae_datastore_key_urlsafe(rq, book);
+    CHECK_STR_EQ(s, "agx0ZXN0YmVkLXRlc3RyIAsSCUd1ZXN0Ym9vayIRZGVmYXVsdF9ndWVzdGJvb2sM");
+    ae_datastore_key_t *back;
+    CHECK_OK(ae_datastore_key_from_urlsafe(rq, ae_datastore_key_urlsafe(rq, k), &back));
+    CHECK(ae_datastore_key_equal(back, k));
+    CHECK_EQ(ae_datastore_key_id(back), 42);
+    CHECK_STR_EQ(ae_datastore_key_kind(ae_datastore_key_parent(back)), "Guestbook");
+    CHECK_EQ(ae_datastore_key_from_urlsafe(rq, "not a key", &back), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "Invalid string key not a key");
+    CHECK(ae_datastore_key_urlsafe(rq, ae_datastore_key(rq, NULL, "Greeting", 0)) == NULL);
+    /* A namespace is carried by the key. */
+    ae_datastore_set_namespace(rq, "ns1");
+    ae_datastore_key_t *in_ns = ae_datastore_key(rq, NULL, "K", 1);
+    CHECK_STR_EQ(ae_datastore_key_namespace(in_ns), "ns1");
+    CHECK_OK(ae_datastore_key_from_urlsafe(rq, ae_datastore_key_urlsafe(rq, in_ns), &back));
+    CHECK_STR_EQ(ae_datastore_key_namespace(back), "ns1");
+    CHECK(!ae_datastore_key_equal(back, ae_datastore_key(rq, book, "K", 1)));
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+typedef struct {
+    ae_datastore_key_t *counter;
+    int runs;
+} incr_t;
+
+/* Reads the counter and writes it back one higher, in the transaction run_in_transaction set. */
+static int increment(ae_request_t *rq, void *ctx)
+{
+    incr_t *in = ctx;
+    in->runs++;
+    ae_datastore_entity_t *e;
+    int rc = ae_datastore_get(rq, in->counter, &e);
+    if (rc == AE_ENOTFOUND)
+        e = ae_datastore_entity(rq, in->counter);
+    else if (rc != AE_OK)
+        return rc;
+    ae_datastore_set(e, "n", ae_datastore_int(ae_datastore_get_int(e, "n", 0) + 1));
+    return ae_datastore_put(rq, e);
+}
+
+/* The same, with a write from another request between the read and the commit every time. */
+typedef struct {
+    incr_t in;
+    ae_testbed_t *tb;
+} meddle_t;
+
+static int increment_with_interference(ae_request_t *rq, void *ctx)
+{
+    meddle_t *m = ctx;
+    int rc = increment(rq, &m->in);
+    ae_request_t *other = ae_testbed_request_create(m->tb, "GET", "/", NULL, 0);
+    ae_datastore_entity_t *e = ae_datastore_entity(other, m->in.counter);
+    ae_datastore_set(e, "n", ae_datastore_int(100));
+    int prc = ae_datastore_put(other, e);
+    ae_testbed_request_destroy(other);
+    return rc != AE_OK ? rc : prc;
+}
+
+TEST(test_testbed_datastore_transactions_commit_conflict_and_roll_back)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    incr_t in = {ae_datastore_key_named(rq, NULL, "Counter", "c"), 0};
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(ae_datastore_run_in_transaction(rq, NULL, increment, &in));
+    CHECK_EQ(in.runs, 3);
+    ae_datastore_entity_t *e;
+    CHECK_OK(ae_datastore_get(rq, in.counter, &e));
+    CHECK_EQ(ae_datastore_get_int(e, "n", 0), 3);
+    CHECK(!ae_datastore_in_transaction(rq));
+
+    /* Someone else writes the group between every read and commit: 4 attempts, then the
+     * platform's message. */
+    meddle_t m = {{in.counter, 0}, tb};
+    CHECK_EQ(ae_datastore_run_in_transaction(rq, NULL, increment_with_interference, &m),
+             AE_ECONTENTION);
+    CHECK_EQ(m.in.runs, 4);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The transaction could not be committed. Please try again.");
+    CHECK(!ae_datastore_in_transaction(rq));
+
+    /* By hand: a rollback drops the writes; nested begins are refused. */
+    CHECK_OK(ae_datastore_begin(rq, NULL));
+    CHECK_EQ(ae_datastore_begin(rq, NULL), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Nested transactions are not supported.");
+    e = ae_datastore_entity(rq, in.counter);
+    ae_datastore_set(e, "n", ae_datastore_int(-1));
+    CHECK_OK(ae_datastore_put(rq, e));
+    /* Only ancestor queries run in a transaction. */
+    ae_datastore_page_t page;
+    CHECK_EQ(ae_datastore_fetch(rq, ae_datastore_query(rq, "Counter"), 10, NULL, &page),
+             AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "Only ancestor queries are allowed inside transactions.");
+    CHECK_OK(ae_datastore_rollback(rq));
+    CHECK_OK(ae_datastore_get(rq, in.counter, &e));
+    CHECK_EQ(ae_datastore_get_int(e, "n", 0), 100);
+
+    /* A put in a transaction is written at commit, after its call is long over; an incomplete
+     * key gets its id at the put. */
+    CHECK_OK(ae_datastore_begin(rq, NULL));
+    ae_datastore_key_t *child = ae_datastore_key(rq, in.counter, "Child", 0);
+    e = ae_datastore_entity(rq, child);
+    ae_datastore_set(e, "s", ae_datastore_string("written at commit"));
+    CHECK_OK(ae_datastore_put(rq, e));
+    CHECK(ae_datastore_key_id(child) > 0);
+    CHECK_OK(ae_datastore_commit(rq));
+    CHECK_OK(ae_datastore_get(rq, child, &e));
+    CHECK_STR_EQ(ae_datastore_get_string(e, "s", NULL), "written at commit");
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* A BeginTransaction or Commit body as the wire has it (rpc_datastore.h): little-endian. */
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+TEST(test_testbed_datastore_transactions_belong_to_their_request)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *a = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_request_t *b = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    unsigned char begin[8] = {0}, commit[8];
+    const void *reply;
+    size_t len;
+    CHECK_OK(ae_apiproxy_call(a, "datastore_v3", "BeginTransaction", begin, 8, &reply, &len));
+    CHECK_EQ(len, 8);
+    uint64_t handle = get_le64(reply);
+    put_le(commit, handle, 8);
+    char want[64];
+    snprintf(want, sizeof want, "Transaction(%llu) not found", (unsigned long long)handle);
+    /* Another request cannot use it... */
+    CHECK_EQ(ae_apiproxy_call(b, "datastore_v3", "Commit", commit, 8, &reply, &len), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(b), want);
+    /* ...and when its own request ends, it is rolled back and gone. */
+    ae_testbed_request_destroy(a);
+    a = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_EQ(ae_apiproxy_call(a, "datastore_v3", "Rollback", commit, 8, &reply, &len),
+             AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(a), want);
+    ae_testbed_request_destroy(a);
+    ae_testbed_request_destroy(b);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_refuses_a_call_over_one_mib)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    size_t n = 1100 * 1000;
+    char *big = calloc(1, n);
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, ae_datastore_key(rq, NULL, "Blob", 1));
+    ae_datastore_set_unindexed(e, "data", ae_datastore_blob(big, n));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_ETOOLARGE);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The request to API call datastore_v3.Put() was too large.");
+    /* The service says the same to a body that bypasses the SDK's check. */
+    const void *reply;
+    size_t len;
+    CHECK_EQ(ae_apiproxy_call(rq, "datastore_v3", "Delete", big, 1024 * 1024 + 1, &reply, &len),
+             AE_ETOOLARGE);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The request to API call datastore_v3.Delete() was too large.");
+    CHECK_EQ(ae_apiproxy_call(rq, "datastore_v3", "Get", "x", 1, &reply, &len), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "malformed datastore_v3.Get() request");
+    free(big);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_options_choose_eventual_consistency)
+{
+    ae_testbed_options_t o = {.datastore_consistency = AE_TESTBED_EVENTUAL_TIME};
+    ae_testbed_t *tb = ae_testbed_create_with(&o);
+    CHECK(tb != NULL);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *book = ae_datastore_key_named(rq, NULL, "Guestbook", "g");
+    ae_datastore_key_t *k;
+    CHECK_OK(put_greeting(rq, book, 1, "x", &k));
+    int64_t count;
+    /* Not yet applied: a global query does not see it; an ancestor query does. */
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Greeting"), &count));
+    CHECK_EQ(count, 0);
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_ancestor(q, book);
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 1);
+    /* Once the clock passes the longest delay, it is applied. */
+    CHECK_OK(put_greeting(rq, ae_datastore_key_named(rq, NULL, "Guestbook", "h"), 2, "y", &k));
+    ae_testbed_advance_clock(tb, 241);
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Greeting"), &count));
+    CHECK_EQ(count, 2);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
 }
