@@ -111,6 +111,21 @@ TEST(test_cli_max_instances_must_be_at_least_1)
                     "--max-instances", "0", harness_app("echo"));
 }
 
+TEST(test_cli_datastore_options_must_have_known_values)
+{
+    CHECK_RUN_FAILS(2, "--datastore-consistency-policy must be time, random or consistent, not "
+                       "'eventual'",
+                    "--datastore-consistency-policy", "eventual", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--auto-id-policy must be scattered or sequential, not 'random'",
+                    "--auto-id-policy", "random", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--datastore-sync must be normal or full, not 'off'", "--datastore-sync",
+                    "off", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--datastore-seed must be a number from 0 to 2^64 - 1, not '-1'",
+                    "--datastore-seed", "-1", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--datastore-path needs a file name", "--datastore-path", "",
+                    harness_app("echo"));
+}
+
 TEST(test_cli_two_appdirs_is_a_usage_error)
 {
     char other[256];
@@ -161,11 +176,14 @@ TEST(test_cli_port_in_use_exits_1_with_a_message)
 {
     harness_server_t s;
     CHECK_OK(harness_start(&s, harness_app("echo"), NULL));
-    char port[16], storage[320];
+    char port[16], storage[320], db[320];
     snprintf(port, sizeof port, "%d", s.port);
     snprintf(storage, sizeof storage, "%s/storage", s.dir); /* the build is cached there */
-    const char *const args[] = {"--port", port, "--storage-path", storage, harness_app("echo"),
-                                NULL};
+    /* Its own datastore file: the first server holds the one in the storage path, and a
+     * second server on it would stop at that before it reached the port. */
+    snprintf(db, sizeof db, "%s/second.db", s.dir);
+    const char *const args[] = {"--port",           port, "--storage-path", storage,
+                                "--datastore-path", db,   harness_app("echo"), NULL};
     char *out = NULL;
     int rc = harness_run_until_listening(args, &out);
     if (rc != 1)

@@ -6,6 +6,7 @@
 #include <appengine/log.h>
 #include <appengine/memcache.h>
 #include <appengine/testbed.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,53 @@ TEST(test_testbed_datastore_options_choose_eventual_consistency)
     ae_testbed_advance_clock(tb, 241);
     CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Greeting"), &count));
     CHECK_EQ(count, 2);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* Eight threads, each its own request, increment one counter in transactions. */
+typedef struct {
+    ae_testbed_t *tb;
+    int ok, contention;
+} incr_thread_t;
+
+static void *increment_thread(void *arg)
+{
+    incr_thread_t *it = arg;
+    for (int i = 0; i < 10; i++) {
+        ae_request_t *rq = ae_testbed_request_create(it->tb, "POST", "/", NULL, 0);
+        incr_t in = {ae_datastore_key_named(rq, NULL, "Counter", "shared"), 0};
+        int rc = ae_datastore_run_in_transaction(rq, NULL, increment, &in);
+        if (rc == AE_OK)
+            it->ok++;
+        else if (rc == AE_ECONTENTION)
+            it->contention++;
+        ae_testbed_request_destroy(rq);
+    }
+    return NULL;
+}
+
+TEST(test_testbed_datastore_concurrent_transactions_lose_no_update)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    incr_thread_t its[8];
+    pthread_t threads[8];
+    for (int i = 0; i < 8; i++) {
+        its[i] = (incr_thread_t){tb, 0, 0};
+        CHECK_OK(pthread_create(&threads[i], NULL, increment_thread, &its[i]));
+    }
+    int ok = 0, contention = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        ok += its[i].ok;
+        contention += its[i].contention;
+    }
+    CHECK_EQ(ok + contention, 80);
+    CHECK(ok > 0);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_entity_t *e;
+    CHECK_OK(ae_datastore_get(rq, ae_datastore_key_named(rq, NULL, "Counter", "shared"), &e));
+    CHECK_EQ(ae_datastore_get_int(e, "n", 0), ok);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
 }
