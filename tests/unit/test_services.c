@@ -13,6 +13,7 @@
 #include "logservice_service.h"
 #include "memcache_service.h"
 #include "registry.h"
+#include "rpc_datastore.h"
 #include "rpc_memcache.h"
 
 /* ---------------------------------------------------------------- a service that records */
@@ -378,6 +379,60 @@ TEST(test_methods_describe_access_and_keys)
     teardown(&f);
 }
 
+TEST(test_datastore_methods_list_entity_keys_groups_and_kinds)
+{
+    fixture_t f;
+    setup(&f, DAS_LOG_INFO);
+    const das_service_method_t *get = das_services_method(f.s, "datastore_v3", "Get");
+    const das_service_method_t *put = das_services_method(f.s, "datastore_v3", "Put");
+    const das_service_method_t *query = das_services_method(f.s, "datastore_v3", "RunQuery");
+    const das_service_method_t *commit = das_services_method(f.s, "datastore_v3", "Commit");
+    CHECK(get && get->access == DAS_ACCESS_READ && get->keys);
+    CHECK(put && put->access == DAS_ACCESS_WRITE && put->keys);
+    CHECK(query && query->access == DAS_ACCESS_READ && query->keys);
+    CHECK(commit && commit->access == DAS_ACCESS_WRITE && !commit->keys);
+
+    das_rpc_ds_elem_t path[] = {{"Guestbook", 0, "default"}, {"Greeting", 42, NULL}};
+    das_rpc_ds_key_t keys[] = {{NULL, "", 2, path}, {NULL, "", 1, path}, {NULL, "ns", 1, path}};
+    das_rpc_ds_request_t rq = {.op = DAS_RPC_DS_GET, .n = 3, .keys = keys};
+    das_rpc_buf_t body = {0};
+    das_rpc_ds_encode_request(&body, &rq);
+    das_buf_t out = {0};
+    CHECK_OK(get->keys(body.data, body.len, collect_key, &out));
+    CHECK_STR_EQ(out.data, "Guestbook:default/Greeting:42|group Guestbook:default|"
+                           "Guestbook:default|ns!Guestbook:default|group ns!Guestbook:default|");
+    CHECK_EQ(get->keys(body.data, body.len - 1, collect_key, &out), AE_EINVAL);
+
+    /* An incomplete key: its parent's group and its kind. */
+    das_rpc_ds_elem_t incomplete[] = {{"Guestbook", 0, "default"}, {"Greeting", 0, NULL}};
+    das_rpc_ds_entity_t ents[] = {{.key = {NULL, "", 2, incomplete}},
+                                  {.key = {NULL, "", 1, incomplete + 1}}};
+    rq = (das_rpc_ds_request_t){.op = DAS_RPC_DS_PUT, .n = 2, .entities = ents};
+    body.len = 0;
+    das_rpc_ds_encode_request(&body, &rq);
+    das_buf_reset(&out);
+    CHECK_OK(put->keys(body.data, body.len, collect_key, &out));
+    CHECK_STR_EQ(out.data, "group Guestbook:default|kind Greeting|kind Greeting|");
+
+    /* A query reads its kind, or its ancestor's group. */
+    rq = (das_rpc_ds_request_t){.op = DAS_RPC_DS_RUN_QUERY,
+                                .query = {.ns = "", .kind = "Greeting", .limit = -1}};
+    body.len = 0;
+    das_rpc_ds_encode_request(&body, &rq);
+    das_buf_reset(&out);
+    CHECK_OK(query->keys(body.data, body.len, collect_key, &out));
+    CHECK_STR_EQ(out.data, "kind Greeting|");
+    rq.query.ancestor = &keys[0];
+    body.len = 0;
+    das_rpc_ds_encode_request(&body, &rq);
+    das_buf_reset(&out);
+    CHECK_OK(query->keys(body.data, body.len, collect_key, &out));
+    CHECK_STR_EQ(out.data, "group Guestbook:default|");
+    das_buf_dispose(&out);
+    das_rpc_buf_dispose(&body);
+    teardown(&f);
+}
+
 /* Encodes a Flush body of one line. */
 static void flush_body(das_rpc_buf_t *b, int level, const char *msg, size_t len)
 {
@@ -506,6 +561,7 @@ TEST(test_statistics_come_through_the_stats_hook)
     char *t = log_text(&f);
     CHECK_STR_CONTAINS(t, "memcache at shutdown: 0 hits, 0 misses");
     CHECK_STR_CONTAINS(t, "logservice at shutdown: 0 app log lines");
+    CHECK_STR_CONTAINS(t, "datastore_v3 at shutdown: 0 entities, 0 puts");
     free(t);
     teardown(&f);
 }
