@@ -205,6 +205,25 @@ TEST(test_cli_port_in_use_exits_1_with_a_message)
     CHECK_EQ(stopped, 0);
 }
 
+TEST(test_cli_second_server_on_the_same_datastore_exits_1_naming_the_file)
+{
+    harness_server_t s;
+    CHECK_OK(harness_start(&s, harness_app("echo"), NULL));
+    char storage[320];
+    snprintf(storage, sizeof storage, "%s/storage", s.dir);
+    const char *const args[] = {"--port", "0", "--storage-path", storage, harness_app("echo"),
+                                NULL};
+    char *out = NULL;
+    int rc = harness_run_until_listening(args, &out);
+    int stopped = harness_stop(&s);
+    if (rc != 1)
+        fprintf(stdout, "# second server: status %d; output:\n%s\n", rc, out);
+    CHECK_EQ(rc, 1);
+    CHECK_STR_CONTAINS(out, "datastore.db is in use");
+    free(out);
+    CHECK_EQ(stopped, 0);
+}
+
 /* ---------------------------------------------------------------- ways to start */
 
 static const char *echo_app_yaml(void)
