@@ -283,4 +283,53 @@ TEST(test_require_indexes_names_the_index_to_add)
     harness_remove_tree(dir);
 }
 
+/* Two servers on one datastore file: the second refuses to start, naming the file. */
+TEST(test_a_second_server_on_the_same_file_refuses_to_start)
+{
+    char storage[256];
+    harness_tmpdir(storage, sizeof storage);
+    const char *args[] = {"--storage-path", storage, NULL};
+    harness_server_t s;
+    START(&s, harness_sample("guestbook"), args);
+    const char *second[] = {"--port", "0", "--storage-path", storage, harness_sample("guestbook"),
+                            NULL};
+    char *out = NULL;
+    int rc = harness_run_until_listening(second, &out);
+    int stopped = harness_stop(&s);
+    CHECK_EQ(rc, 1);
+    CHECK_STR_CONTAINS(out, "datastore.db is in use by another devappserver");
+    free(out);
+    CHECK_EQ(stopped, 0);
+    harness_remove_tree(storage);
+}
+
+/* A datastore file that is not one stops start-up (exit 1), naming it and the way out. */
+TEST(test_a_corrupt_datastore_file_stops_start_up)
+{
+    char storage[256], path[300];
+    harness_tmpdir(storage, sizeof storage);
+    snprintf(path, sizeof path, "%s/datastore.db", storage);
+    char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)('a' + i % 26);
+    junk[sizeof junk - 1] = '\0';
+    CHECK_OK(harness_write_file(path, junk));
+    const char *args[] = {"--port", "0", "--storage-path", storage, harness_sample("guestbook"),
+                          NULL};
+    char *out = NULL;
+    int rc = harness_run_until_listening(args, &out);
+    CHECK_EQ(rc, 1);
+    CHECK_STR_CONTAINS(out, path);
+    CHECK_STR_CONTAINS(out, "--clear-datastore");
+    free(out);
+    /* and --clear-datastore gets past it */
+    const char *clear[] = {"--storage-path", storage, "--clear-datastore", NULL};
+    harness_server_t s;
+    START(&s, harness_sample("guestbook"), clear);
+    char body[4096];
+    CHECK_EQ(harness_get_text(&s, "/", body, sizeof body), 200);
+    CHECK_EQ(harness_stop(&s), 0);
+    harness_remove_tree(storage);
+}
+
 CHECK_MAIN()
