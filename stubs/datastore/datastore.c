@@ -452,6 +452,11 @@ static int conn_open(das_ds_t *ds, ds_conn_t *c, das_ds_err_t *err)
     snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous=%s; PRAGMA cache_size=-8000;",
              !ds->o.path ? "OFF" : ds->o.sync_full ? "FULL" : "NORMAL");
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+        return ds_fail(err, AE_EIO,
+                       "%s is not a datastore file, or it is corrupt (%s); start with "
+                       "--clear-datastore to replace it, or give another --datastore-path",
+                       ds->path, sqlite3_errmsg(c->db));
     if (rc != SQLITE_OK)
         return ds_sqlite_fail(ds, c->db, rc, err, "setting it up");
     return AE_OK;
