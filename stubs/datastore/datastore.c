@@ -26,7 +26,7 @@
 
 #include "ds_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: key values are indexed and stored without their app */
 #define ID_BLOCK 1000
 #define MAX_INDEX_ROWS 20000 /* per entity, as the platform ("exploding" indexes) */
 
@@ -103,13 +103,15 @@ static void spec_of(ds_buf_t *b, const char *kind, bool ancestor, const das_ds_i
     }
 }
 
-static ds_iid_t *iid_lookup(das_ds_t *ds, const ds_buf_t *spec)
+/* The iid of a spec, or 0. The entry is read under the lock: a rollback frees them all. */
+static int64_t iid_lookup(das_ds_t *ds, const ds_buf_t *spec)
 {
     ds_iid_t *e = NULL;
     pthread_mutex_lock(&ds->pool_lock);
     HASH_FIND(hh, ds->iids, spec->p, spec->n, e);
+    int64_t iid = e ? e->iid : 0;
     pthread_mutex_unlock(&ds->pool_lock);
-    return e;
+    return iid;
 }
 
 static void iid_remember(das_ds_t *ds, const ds_buf_t *spec, int64_t iid)
@@ -130,9 +132,9 @@ int64_t ds_iid_find(das_ds_t *ds, const char *kind, bool ancestor,
 {
     ds_buf_t spec = {0};
     spec_of(&spec, kind, ancestor, p, n);
-    ds_iid_t *e = iid_lookup(ds, &spec);
+    int64_t iid = iid_lookup(ds, &spec);
     ds_buf_free(&spec);
-    return e ? e->iid : 0;
+    return iid;
 }
 
 int64_t ds_iid_for(das_ds_t *ds, const char *kind, bool ancestor, const das_ds_index_prop_t *p,
@@ -140,10 +142,10 @@ int64_t ds_iid_for(das_ds_t *ds, const char *kind, bool ancestor, const das_ds_i
 {
     ds_buf_t spec = {0};
     spec_of(&spec, kind, ancestor, p, n);
-    ds_iid_t *e = iid_lookup(ds, &spec);
-    if (e) {
+    int64_t known = iid_lookup(ds, &spec);
+    if (known) {
         ds_buf_free(&spec);
-        return e->iid;
+        return known;
     }
     bool composite = ancestor || n > 1 || (n == 1 && strcmp(p[0].name, "__key__") == 0);
     sqlite3_stmt *st = ds_stmt(&ds->writer, ST_INDEX_ADD);
@@ -713,7 +715,7 @@ static int apply_group_locked(das_ds_t *ds, const ds_buf_t *grp, das_ds_err_t *e
             if (src != SQLITE_DONE)
                 rc = ds_sqlite_fail(ds, w->db, src, err, "applying a commit");
             else
-                ds->pending--;
+                __atomic_sub_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
         }
         ds_buf_free(&list[i].ekey);
         ds_buf_free(&list[i].data);
@@ -744,8 +746,12 @@ static int writer_end(das_ds_t *ds, int rc, int64_t pending_before, das_ds_err_t
     if (rc != AE_OK) {
         if (!sqlite3_get_autocommit(ds->writer.db))
             exec_st(&ds->writer, ST_ROLLBACK);
-        ds->pending = pending_before;
+        __atomic_store_n(&ds->pending, pending_before, __ATOMIC_RELAXED);
         iids_reload(ds);
+        /* A reservation written in the rolled-back transaction is gone from the file: the
+         * next id taken writes one again, or a reopened store would hand out ids again. */
+        ds->seq_limit = meta_get(&ds->writer, "seq_limit", 1);
+        ds->scatter_limit = meta_get(&ds->writer, "scatter_limit", 1);
     }
     pthread_mutex_unlock(&ds->write_lock);
     return rc;
@@ -758,7 +764,7 @@ int ds_apply_groups(das_ds_t *ds, const ds_buf_t *groups, size_t n, das_ds_err_t
     int rc = writer_begin(ds, err);
     if (rc)
         return rc;
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     for (size_t i = 0; i < n && rc == AE_OK; i++)
         rc = apply_group_locked(ds, &groups[i], err);
     return writer_end(ds, rc, before, err);
@@ -777,7 +783,7 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
     int rc = writer_begin(ds, err);
     if (rc)
         return rc;
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     int64_t now = ds_now_ms(ds);
     ds_conn_t *w = &ds->writer;
     typedef struct {
@@ -847,7 +853,7 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
             if (src != SQLITE_DONE)
                 rc = ds_sqlite_fail(ds, w->db, src, err, "applying a commit");
             else
-                ds->pending--;
+                __atomic_sub_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -988,7 +994,7 @@ static int commit_writes(das_ds_t *ds, write_t *w, size_t n, das_ds_err_t *err)
             if (src != SQLITE_DONE)
                 rc = ds_sqlite_fail(ds, ds->writer.db, src, err, "committing");
             else
-                ds->pending++;
+                __atomic_add_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
         }
         i = j;
     }
@@ -1064,7 +1070,7 @@ int das_ds_allocate_ids(das_ds_t *ds, const das_ds_key_t *model, int64_t size, i
         return ds_fail(err, AE_EINVAL, "Cannot allocate more than 1 billion ids at once");
     if ((rc = writer_begin(ds, err)))
         return rc;
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     if (size) {
         rc = take_sequential(ds, size, start, err);
         *end = *start + size - 1;
@@ -1162,6 +1168,37 @@ static bool has_pending(ds_conn_t *c, const ds_buf_t *grp)
     return yes;
 }
 
+static bool txn_has_group(const das_ds_txn_t *t, const ds_buf_t *grp)
+{
+    for (size_t i = 0; i < t->n_groups; i++)
+        if (cmp_buf(&t->groups[i].grp, grp) == 0)
+            return true;
+    return false;
+}
+
+/* Checks that the transaction may take the groups of a batch (the xg rules), before any of
+ * them is added: a batch joins whole or not at all. */
+static int txn_check_groups(const das_ds_txn_t *t, const ds_buf_t *const *grps, size_t n,
+                            das_ds_err_t *err)
+{
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (txn_has_group(t, grps[i]))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !txn_has_group(t, grps[j]) && cmp_buf(grps[j], grps[i]) == 0;
+        fresh += !seen;
+    }
+    if (t->n_groups + fresh > 1 && !t->o.xg)
+        return ds_fail(err, AE_EINVAL,
+                       "cross-groups transaction need to be explicitly specified (xg=True)");
+    if (t->n_groups + fresh > DAS_DS_MAX_XG_GROUPS)
+        return ds_fail(err, AE_EINVAL,
+                       "operating on too many entity groups in a single transaction.");
+    return AE_OK;
+}
+
 /* The transaction's entry for a group, added (within the xg rules) when it is new. */
 static int txn_group(das_ds_txn_t *t, const ds_buf_t *grp, txn_group_t **out, das_ds_err_t *err)
 {
@@ -1171,12 +1208,9 @@ static int txn_group(das_ds_txn_t *t, const ds_buf_t *grp, txn_group_t **out, da
             return AE_OK;
         }
     }
-    if (t->n_groups >= 1 && !t->o.xg)
-        return ds_fail(err, AE_EINVAL,
-                       "cross-groups transaction need to be explicitly specified (xg=True)");
-    if (t->n_groups >= DAS_DS_MAX_XG_GROUPS)
-        return ds_fail(err, AE_EINVAL,
-                       "operating on too many entity groups in a single transaction.");
+    int rc = txn_check_groups(t, &grp, 1, err);
+    if (rc)
+        return rc;
     t->groups = realloc(t->groups, (t->n_groups + 1) * sizeof *t->groups);
     if (!t->groups)
         abort();
@@ -1206,7 +1240,9 @@ static int txn_first_read(das_ds_t *ds, das_ds_txn_t *t, txn_group_t *g, das_ds_
         for (size_t i = 0; i < t->n_groups; i++) {
             txn_group_t *o = &t->groups[i];
             if (o != g && o->read && group_version(t->conn, &o->grp) != o->version) {
+                pthread_mutex_lock(&ds->write_lock);
                 ds->stats.contentions++;
+                pthread_mutex_unlock(&ds->write_lock);
                 return ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
             }
         }
@@ -1249,7 +1285,7 @@ int das_ds_commit(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
         txn_free(ds, t);
         return rc;
     }
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     for (size_t i = 0; i < t->n_groups && rc == AE_OK; i++) {
         txn_group_t *g = &t->groups[i];
         if (g->read && group_version(&ds->writer, &g->grp) != g->version) {
@@ -1259,19 +1295,18 @@ int das_ds_commit(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
     }
     if (rc == AE_OK)
         rc = commit_writes(ds, t->writes, t->n_writes, err);
-    rc = writer_end(ds, rc, before, err);
-    if (rc == AE_OK) {
-        pthread_mutex_lock(&ds->write_lock);
+    if (rc == AE_OK) /* still under write_lock: the next commit's cseq is another */
         ds->stats.commits++;
-        pthread_mutex_unlock(&ds->write_lock);
-    }
+    rc = writer_end(ds, rc, before, err);
     txn_free(ds, t);
     return rc;
 }
 
-/* Adds a write to a transaction, replacing an earlier one of the same key. */
-static int txn_write(das_ds_txn_t *t, const ds_buf_t *ekey, const ds_buf_t *grp,
-                     das_ds_entity_t *e, das_ds_err_t *err)
+/* Adds a write to a transaction, replacing an earlier one of the same key. The entity is
+ * copied into the transaction: what was put is what commits, whatever the caller does with
+ * its memory afterwards. */
+static int txn_write(das_ds_t *ds, das_ds_txn_t *t, const ds_buf_t *ekey, const ds_buf_t *grp,
+                     const das_ds_entity_t *src, das_ds_err_t *err)
 {
     if (t->o.read_only)
         return ds_fail(err, AE_EINVAL, "Cannot modify entities in a read-only transaction.");
@@ -1279,6 +1314,16 @@ static int txn_write(das_ds_txn_t *t, const ds_buf_t *ekey, const ds_buf_t *grp,
     int rc = txn_group(t, grp, &g, err);
     if (rc)
         return rc;
+    das_ds_entity_t *e = NULL;
+    if (src) {
+        ds_buf_t ser = {0};
+        ds_entity_serialize(&ser, src);
+        e = das_ds_alloc(&t->arena, sizeof *e);
+        rc = ds_entity_parse(ser.p, ser.n, &t->arena, ds->app, e);
+        ds_buf_free(&ser);
+        if (rc)
+            return ds_fail(err, AE_EINTERNAL, "an entity does not copy");
+    }
     for (size_t i = 0; i < t->n_writes; i++) {
         if (cmp_buf(&t->writes[i].ekey, ekey) == 0) {
             t->writes[i].e = e;
@@ -1297,6 +1342,21 @@ static int txn_write(das_ds_txn_t *t, const ds_buf_t *ekey, const ds_buf_t *grp,
     ds_buf_put(&w->grp, grp->p, grp->n);
     w->e = e;
     return AE_OK;
+}
+
+/* Checks a batch of writes against the transaction before any joins it. */
+static int txn_check_batch(const das_ds_txn_t *t, const write_t *w, size_t n, das_ds_err_t *err)
+{
+    if (t->o.read_only)
+        return ds_fail(err, AE_EINVAL, "Cannot modify entities in a read-only transaction.");
+    const ds_buf_t **grps = calloc(n ? n : 1, sizeof *grps);
+    if (!grps)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        grps[i] = &w[i].grp;
+    int rc = txn_check_groups(t, grps, n, err);
+    free(grps);
+    return rc;
 }
 
 /* ---- get, put, delete ---- */
@@ -1327,6 +1387,8 @@ int das_ds_get(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, size_t
             exec_st(c, ST_BEGIN); /* one snapshot for the batch */
     }
     ds_buf_t ekey = {0};
+    /* the results name the app with a copy in their arena: they may outlive the store */
+    const char *app = n ? das_ds_strndup(a, ds->app, strlen(ds->app)) : ds->app;
     for (size_t i = 0; i < n && rc == AE_OK; i++) {
         out[i] = NULL;
         ekey.n = 0;
@@ -1337,9 +1399,9 @@ int das_ds_get(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, size_t
         if (src == SQLITE_ROW) {
             das_ds_entity_t *e = das_ds_alloc(a, sizeof *e);
             if (ds_entity_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                                a, ds->app, e) != 0)
+                                a, app, e) != 0)
                 rc = ds_fail(err, AE_EINTERNAL, "a stored entity does not parse");
-            e->key.app = ds->app;
+            e->key.app = app;
             out[i] = e;
         } else if (src != SQLITE_DONE) {
             rc = ds_sqlite_fail(ds, c->db, src, err, "reading");
@@ -1369,6 +1431,8 @@ static das_ds_key_t copy_key(das_ds_arena_t *a, const das_ds_key_t *k)
 int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
                das_ds_arena_t *a, das_ds_err_t *err)
 {
+    if (txn && txn->o.read_only) /* before an id is taken */
+        return ds_fail(err, AE_EINVAL, "Cannot modify entities in a read-only transaction.");
     /* The whole batch is checked before anything is written. */
     for (size_t i = 0; i < n; i++) {
         int rc = ds_check_entity(&ents[i], ds->app, err);
@@ -1380,7 +1444,9 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
     int rc = writer_begin(ds, err);
     if (rc)
         return rc;
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
+    /* the keys name the app with a copy in the caller's arena: they may outlive the store */
+    const char *app = n ? das_ds_strndup(a, ds->app, strlen(ds->app)) : ds->app;
     for (size_t i = 0; i < n && rc == AE_OK; i++) {
         das_ds_key_t *k = &ents[i].key;
         das_ds_elem_t *last = &k->path[k->n - 1];
@@ -1394,7 +1460,7 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
         } else if (!last->name) {
             rc = note_id(ds, last->id, err);
         }
-        k->app = ds->app;
+        k->app = app;
     }
     write_t *w = calloc(n ? n : 1, sizeof *w);
     if (!w)
@@ -1418,8 +1484,10 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
     }
     if (txn) { /* ids are taken now; the writes wait for the commit */
         rc = writer_end(ds, rc, before, err);
+        if (rc == AE_OK)
+            rc = txn_check_batch(txn, w, nw, err);
         for (size_t i = 0; i < nw && rc == AE_OK; i++)
-            rc = txn_write(txn, &w[i].ekey, &w[i].grp, w[i].e, err);
+            rc = txn_write(ds, txn, &w[i].ekey, &w[i].grp, w[i].e, err);
     } else {
         if (rc == AE_OK)
             rc = commit_writes(ds, w, nw, err);
@@ -1465,10 +1533,11 @@ int das_ds_delete(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, siz
     }
     int rc = AE_OK;
     if (txn) {
+        rc = txn_check_batch(txn, w, nw, err);
         for (size_t i = 0; i < nw && rc == AE_OK; i++)
-            rc = txn_write(txn, &w[i].ekey, &w[i].grp, NULL, err);
+            rc = txn_write(ds, txn, &w[i].ekey, &w[i].grp, NULL, err);
     } else if ((rc = writer_begin(ds, err)) == AE_OK) {
-        int64_t before = ds->pending;
+        int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
         rc = commit_writes(ds, w, nw, err);
         if (rc == AE_OK) {
             ds->stats.commits++;
@@ -1525,7 +1594,7 @@ int ds_composite_ensure(das_ds_t *ds, const das_ds_index_def_t *def, das_ds_err_
     int rc = writer_begin(ds, err);
     if (rc)
         return rc;
-    int64_t before = ds->pending;
+    int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     if (ds_iid_find(ds, def->kind, def->ancestor, def->props, def->n) > 0)
         return writer_end(ds, AE_OK, before, err);
     int64_t iid = ds_iid_for(ds, def->kind, def->ancestor, def->props, def->n, err);

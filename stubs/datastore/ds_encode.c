@@ -190,13 +190,14 @@ void ds_enc_value(ds_buf_t *b, const das_ds_value_t *v)
         ds_enc_string(b, id, strlen(id));
         break;
     }
-    case DAS_DS_KEY: {
+    case DAS_DS_KEY:
+        /* Every key a store holds or is asked about is its own app's (ds_check_key refuses
+         * others), so the app is left out: a key value with app NULL, "" or the store's app
+         * is one value. The empty app component stays, for the format. */
         ds_buf_byte(b, TAG_KEY);
-        const char *app = v->u.key->app ? v->u.key->app : "";
-        ds_enc_string(b, app, strlen(app));
+        ds_enc_string(b, "", 0);
         ds_enc_key(b, v->u.key, true);
         break;
-    }
     case DAS_DS_NULL:
     case DAS_DS_ENTITY:
     default:
@@ -529,7 +530,7 @@ static void ser_value(ds_buf_t *b, const das_ds_value_t *v)
         put_cstr(b, v->u.user.user_id);
         break;
     case DAS_DS_KEY:
-        put_cstr(b, v->u.key->app);
+        put_cstr(b, ""); /* the store's app (see ds_enc_value), given back at parse */
         ser_key(b, v->u.key);
         break;
     case DAS_DS_ENTITY:
@@ -670,7 +671,8 @@ static void rd_value(reader_t *r, const char *app, das_ds_value_t *v, int depth)
         break;
     case DAS_DS_KEY:
         v->u.key = das_ds_alloc(r->a, sizeof *v->u.key);
-        v->u.key->app = rd_str(r, NULL);
+        rd_str(r, NULL); /* written empty: a key value is the store's app's */
+        v->u.key->app = app;
         rd_key(r, v->u.key);
         break;
     case DAS_DS_ENTITY:

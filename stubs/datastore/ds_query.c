@@ -164,6 +164,7 @@ typedef struct {
     /* what every subquery shares */
     const das_ds_query_t *q;
     das_ds_t *ds;
+    const char *app;     /* the store's app, copied into the results' arena */
     ds_buf_t ns_comp;
     ds_buf_t anc_prefix; /* zigzag: [ns][ancestor elements]; empty: none */
     ds_buf_t anc_comp;   /* scan: [ancestor path] component */
@@ -284,6 +285,9 @@ static int compile(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q, pla
         for (size_t j = 0; j < nv; j++) {
             int rc = ds_check_value_for_query(f->prop, &f->values[j], err);
             if (rc)
+                return rc;
+            if (f->values[j].type == DAS_DS_KEY &&
+                (rc = ds_check_key(f->values[j].u.key, ds->app, true, err)))
                 return rc;
             if (is_key(f->prop)) {
                 if (f->values[j].type != DAS_DS_KEY)
@@ -559,6 +563,9 @@ typedef struct {
     ds_buf_t *eqv;        /* the encoded equality value of each eq property (asc) */
     ds_buf_t key_lo, key_hi; /* entity key bounds: [lo, hi) */
     bool has_key_lo, has_key_hi;
+    ds_buf_t zprefix;     /* zigzag: the sort key's leading part, the equality values the
+                           * query orders by (an IN property in its order) */
+    bool empty;           /* an index it needs does not exist: it has no results */
     /* the current row */
     bool done;
     ds_buf_t sortkey;
@@ -605,32 +612,37 @@ static bool key_in_bounds(const sub_t *s, const unsigned char *ek, size_t n)
 
 /* The sort key of the scan row k: each effective order's component, then the entity key.
  * Sets s->ekey. Returns false for a row that does not parse. */
-static bool scan_sortkey(sub_t *s)
+static bool row_sortkey(const sub_t *s, const unsigned char *k, size_t n, ds_buf_t *out,
+                        const unsigned char **ekey, size_t *ekey_n)
 {
-    plan_t *p = s->p;
-    const unsigned char *k = s->k;
-    size_t n = s->kn, i = s->base.n;
-    s->sortkey.n = 0;
+    const plan_t *p = s->p;
+    size_t i = s->base.n;
+    out->n = 0;
     if (n < i)
         return false;
     for (size_t o = 0; o < p->n_ord; o++) {
         if (p->ord[o].eq >= 0) {
-            size_t from = s->sortkey.n;
-            ds_buf_put(&s->sortkey, s->eqv[p->ord[o].eq].p, s->eqv[p->ord[o].eq].n);
+            size_t from = out->n;
+            ds_buf_put(out, s->eqv[p->ord[o].eq].p, s->eqv[p->ord[o].eq].n);
             if (p->ord[o].desc)
-                ds_invert(&s->sortkey, from);
+                ds_invert(out, from);
             continue;
         }
         size_t l = ds_comp_len(k + i, n - i, p->ord[o].desc);
         if (!l)
             return false;
-        ds_buf_put(&s->sortkey, k + i, l);
+        ds_buf_put(out, k + i, l);
         i += l;
     }
-    s->ekey = k + i;
-    s->ekey_n = n - i;
-    ds_buf_put(&s->sortkey, k + i, n - i);
+    *ekey = k + i;
+    *ekey_n = n - i;
+    ds_buf_put(out, k + i, n - i);
     return true;
+}
+
+static bool scan_sortkey(sub_t *s)
+{
+    return row_sortkey(s, s->k, s->kn, &s->sortkey, &s->ekey, &s->ekey_n);
 }
 
 /* Moves the subquery to its next row that passes its entity-key bounds. */
@@ -734,10 +746,13 @@ static int sub_advance(sub_t *s, bool first, const unsigned char *from, size_t f
         if (!key_in_bounds(s, s->ekey, s->ekey_n))
             continue;
         s->sortkey.n = 0;
+        ds_buf_put(&s->sortkey, s->zprefix.p, s->zprefix.n);
         ds_buf_put(&s->sortkey, s->ekey, s->ekey_n);
         s->k = s->streams[0].k;
         s->kn = s->streams[0].kn;
-        s->multi = false;
+        s->multi = false; /* a list property: the entity may match other subqueries too */
+        for (size_t i = 0; i < s->n_streams; i++)
+            s->multi |= s->streams[i].multi;
         return AE_OK;
     }
 }
@@ -753,6 +768,7 @@ static void sub_close(sub_t *s)
     free(s->eqv);
     ds_buf_free(&s->key_lo);
     ds_buf_free(&s->key_hi);
+    ds_buf_free(&s->zprefix);
     ds_buf_free(&s->sortkey);
 }
 
@@ -833,6 +849,12 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
         which /= 2;
     }
     if (p->zigzag) {
+        for (size_t o = 0; o < p->n_ord; o++) { /* every order is on an equality property */
+            size_t from = s->zprefix.n;
+            ds_buf_put(&s->zprefix, s->eqv[p->ord[o].eq].p, s->eqv[p->ord[o].eq].n);
+            if (p->ord[o].desc)
+                ds_invert(&s->zprefix, from);
+        }
         size_t n = p->n_eq + 1;
         s->streams = calloc(n, sizeof *s->streams);
         if (!s->streams)
@@ -844,7 +866,7 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
             if (!p->kindless) {
                 iid = ds_iid_find(p->ds, q->kind, false, NULL, 0);
                 if (iid <= 0) {
-                    s->done = true;
+                    s->done = s->empty = true;
                     return AE_OK;
                 }
             }
@@ -865,7 +887,7 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
             das_ds_index_prop_t ip = {p->eq[i].name, false};
             int64_t iid = ds_iid_find(p->ds, q->kind, false, &ip, 1);
             if (iid <= 0) {
-                s->done = true;
+                s->done = s->empty = true;
                 return AE_OK;
             }
             stream_t *st = &s->streams[s->n_streams++];
@@ -880,7 +902,7 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
     }
     /* a scan */
     if (p->iid <= 0) {
-        s->done = true;
+        s->done = s->empty = true;
         return AE_OK;
     }
     ds_buf_put(&s->base, p->ns_comp.p, p->ns_comp.n);
@@ -921,8 +943,17 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
     if (!cursor)
         return sub_advance(s, true, NULL, 0);
     if (p->zigzag) {
+        /* the cursor is [equality values it orders by][entity key]: this subquery's values
+         * before, at or after the cursor's */
+        const ds_buf_t *z = &s->zprefix;
+        if (z->n && (n < z->n || memcmp(cursor, z->p, z->n) != 0)) {
+            if (cmp_bytes(cursor, n, z->p, z->n) < 0)
+                return sub_advance(s, true, NULL, 0);
+            s->done = true;
+            return AE_OK;
+        }
         ds_buf_t from = {0};
-        ds_buf_put(&from, cursor, n);
+        ds_buf_put(&from, cursor + z->n, n - z->n);
         ds_buf_byte(&from, 0x00); /* just after it */
         int rc = sub_advance(s, true, from.p, from.n);
         ds_buf_free(&from);
@@ -949,34 +980,94 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
 
 /* ---- results ---- */
 
-/* True when the scan row is the entity's first in the subquery's range (else the entity was
- * or will be returned at that first row). */
-static bool first_occurrence(sub_t *s, const das_ds_entity_t *e)
+/* True when entity `e` has the indexed value `enc` (encoded) in property `name`. */
+static bool has_value(const das_ds_entity_t *e, const char *name, const ds_buf_t *enc)
 {
-    plan_t *p = s->p;
-    ds_rows_t rows = {0};
-    ds_entity_rows_in(e, p->def.ancestor, p->def.props, p->def.n, p->iid, &rows);
-    const stream_t *st = &s->streams[0];
-    const unsigned char *min = NULL;
-    size_t min_n = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        const ds_buf_t *k = &rows.rows[i].k;
-        if (cmp_bytes(k->p, k->n, st->lo.p, st->lo.n) < 0 ||
-            cmp_bytes(k->p, k->n, st->hi.p, st->hi.n) >= 0)
+    for (size_t i = 0; i < e->n; i++) {
+        const das_ds_prop_t *pr = &e->props[i];
+        if (!pr->indexed || strcmp(pr->name, name) != 0)
             continue;
-        if (!min || cmp_bytes(k->p, k->n, min, min_n) < 0) {
-            min = k->p;
-            min_n = k->n;
+        ds_buf_t b = {0};
+        bool found = false;
+        for (size_t j = 0; j < pr->n && !found; j++) {
+            das_ds_type_t t = pr->values[j].type;
+            if (t == DAS_DS_TEXT || t == DAS_DS_BLOB || t == DAS_DS_ENTITY)
+                continue;
+            b.n = 0;
+            ds_enc_value(&b, &pr->values[j]);
+            found = b.n == enc->n && memcmp(b.p, enc->p, b.n) == 0;
         }
+        ds_buf_free(&b);
+        return found;
     }
-    bool first = !min || cmp_bytes(min, min_n, s->k, s->kn) == 0;
-    ds_rows_free(&rows);
-    return first;
+    return false;
 }
 
-static int load_entity(das_ds_t *ds, ds_conn_t *c, const unsigned char *ekey, size_t n,
+/* The smallest sort key at which subquery `s` yields entity `e` (whose encoded key is ekey),
+ * into `out`; false when it does not yield it. `rows` are e's rows in the scanned index. */
+static bool entity_sortkey_in(const sub_t *s, const das_ds_entity_t *e, const unsigned char *ekey,
+                              size_t ekey_n, const ds_rows_t *rows, ds_buf_t *out)
+{
+    const plan_t *p = s->p;
+    if (s->empty)
+        return false;
+    if (p->zigzag) { /* the kind and ancestor are the query's, the same in every subquery */
+        if (!key_in_bounds(s, ekey, ekey_n))
+            return false;
+        for (size_t i = 0; i < p->n_eq; i++)
+            if (!has_value(e, p->eq[i].name, &s->eqv[i]))
+                return false;
+        out->n = 0;
+        ds_buf_put(out, s->zprefix.p, s->zprefix.n);
+        ds_buf_put(out, ekey, ekey_n);
+        return true;
+    }
+    const stream_t *st = &s->streams[0];
+    ds_buf_t sk = {0};
+    bool found = false;
+    for (size_t i = 0; i < rows->n; i++) {
+        const ds_buf_t *k = &rows->rows[i].k;
+        const unsigned char *ek;
+        size_t ekn;
+        if (cmp_bytes(k->p, k->n, st->lo.p, st->lo.n) < 0 ||
+            cmp_bytes(k->p, k->n, st->hi.p, st->hi.n) >= 0 ||
+            !row_sortkey(s, k->p, k->n, &sk, &ek, &ekn) || !key_in_bounds(s, ek, ekn))
+            continue;
+        if (!found || cmp_bytes(sk.p, sk.n, out->p, out->n) < 0) {
+            out->n = 0;
+            ds_buf_put(out, sk.p, sk.n);
+            found = true;
+        }
+    }
+    ds_buf_free(&sk);
+    return found;
+}
+
+/* True when the entity at subquery `i`'s current row is (or was, on an earlier page) a result
+ * at a smaller sort key: a list property's other value, in this subquery or another. An
+ * entity is a result once, at its smallest sort key (its smallest value ascending, its largest
+ * descending). */
+static bool shown_elsewhere(sub_t *subs, size_t n_subs, size_t i, const das_ds_entity_t *e)
+{
+    sub_t *s = &subs[i];
+    const plan_t *p = s->p;
+    ds_rows_t rows = {0};
+    if (!p->zigzag)
+        ds_entity_rows_in(e, p->def.ancestor, p->def.props, p->def.n, p->iid, &rows);
+    ds_buf_t sk = {0};
+    bool elsewhere = false;
+    for (size_t j = 0; j < n_subs && !elsewhere; j++)
+        elsewhere = entity_sortkey_in(&subs[j], e, s->ekey, s->ekey_n, &rows, &sk) &&
+                    cmp_bytes(sk.p, sk.n, s->sortkey.p, s->sortkey.n) < 0;
+    ds_buf_free(&sk);
+    ds_rows_free(&rows);
+    return elsewhere;
+}
+
+static int load_entity(const plan_t *p, ds_conn_t *c, const unsigned char *ekey, size_t n,
                        das_ds_arena_t *a, das_ds_entity_t **out, das_ds_err_t *err)
 {
+    das_ds_t *ds = p->ds;
     *out = NULL;
     sqlite3_stmt *st = ds_stmt(c, ST_GET_ENTITY);
     sqlite3_bind_blob(st, 1, ekey, (int)n, SQLITE_STATIC);
@@ -984,7 +1075,7 @@ static int load_entity(das_ds_t *ds, ds_conn_t *c, const unsigned char *ekey, si
     if (rc == SQLITE_ROW) {
         das_ds_entity_t *e = das_ds_alloc(a, sizeof *e);
         if (ds_entity_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), a,
-                            ds->app, e) == 0)
+                            p->app, e) == 0)
             *out = e;
         rc = AE_OK;
     } else {
@@ -999,7 +1090,7 @@ static das_ds_entity_t *projected(sub_t *s, das_ds_arena_t *a)
 {
     plan_t *p = s->p;
     das_ds_entity_t *e = das_ds_alloc(a, sizeof *e);
-    if (ds_dec_key(s->ekey, s->ekey_n, a, p->ds->app, &e->key) != 0)
+    if (ds_dec_key(s->ekey, s->ekey_n, a, p->app, &e->key) != 0)
         return NULL;
     const das_ds_query_t *q = p->q;
     e->props = das_ds_alloc(a, q->n_projection * sizeof *e->props);
@@ -1022,6 +1113,8 @@ static das_ds_entity_t *projected(sub_t *s, das_ds_arena_t *a)
             pr->values = das_ds_alloc(a, sizeof *pr->values);
             if (ds_dec_value(comp.p, comp.n, a, &pr->values[0]) != 0)
                 e->n--;
+            else if (pr->values[0].type == DAS_DS_KEY)
+                pr->values[0].u.key->app = p->app; /* indexed without it */
             ds_buf_free(&comp);
         }
         i += l;
@@ -1136,6 +1229,7 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
     memset(out, 0, sizeof *out);
     plan_t p;
     int rc = compile(ds, txn, q, &p, err);
+    p.app = das_ds_strndup(a, ds->app, strlen(ds->app));
     ds_buf_t start = {0}, end = {0};
     bool has_start = false, has_end = false;
     if (rc == AE_OK && q->start_cursor && *q->start_cursor)
@@ -1219,8 +1313,9 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
             break;
         bool emit = true;
         das_ds_entity_t *e = NULL;
-        /* the same entity from two subqueries, or twice in one (a list property) */
-        if (n_subs > 1 && (q->n_projection == 0 || q->distinct))
+        /* the same entity from two subqueries at one sort key (an IN list naming a value
+         * twice); a projection's results are index rows, and distinct groups them */
+        if (n_subs > 1 && q->n_projection == 0)
             emit = keyset_add(&seen, s->ekey, s->ekey_n);
         if (emit && q->distinct) {
             size_t g = group_prefix_len(&p, s->sortkey.p, s->sortkey.n);
@@ -1232,11 +1327,13 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
             }
         }
         bool need_entity = !q->keys_only && q->n_projection == 0 && !q->count_only && !probing;
-        if (emit && !p.zigzag && s->multi && q->n_projection == 0) {
-            rc = load_entity(ds, c, s->ekey, s->ekey_n, a, &e, err);
+        /* a list property: the entity's other values may come first, here or in another
+         * subquery */
+        if (emit && s->multi && q->n_projection == 0 && (!p.zigzag || n_subs > 1)) {
+            rc = load_entity(&p, c, s->ekey, s->ekey_n, a, &e, err);
             if (rc)
                 break;
-            emit = e && first_occurrence(s, e);
+            emit = e && !shown_elsewhere(subs, n_subs, (size_t)i, e);
         }
         if (emit) {
             if (probing) {
@@ -1250,14 +1347,14 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
                     taken++;
                 } else {
                     if (!e && need_entity)
-                        rc = load_entity(ds, c, s->ekey, s->ekey_n, a, &e, err);
+                        rc = load_entity(&p, c, s->ekey, s->ekey_n, a, &e, err);
                     if (rc)
                         break;
                     if (q->n_projection) {
                         e = projected(s, a);
                     } else if (q->keys_only || !e) {
                         das_ds_entity_t *ke = das_ds_alloc(a, sizeof *ke);
-                        if (ds_dec_key(s->ekey, s->ekey_n, a, ds->app, &ke->key) != 0)
+                        if (ds_dec_key(s->ekey, s->ekey_n, a, p.app, &ke->key) != 0)
                             ke = NULL;
                         if (!e && !q->keys_only)
                             ke = NULL; /* deleted between the index and the entity */
@@ -1272,7 +1369,7 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
                             out->entities = bigger;
                             cap *= 2;
                         }
-                        e->key.app = ds->app;
+                        e->key.app = p.app;
                         out->entities[out->n++] = e;
                     }
                     taken++;
