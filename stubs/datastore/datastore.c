@@ -1256,6 +1256,31 @@ static int txn_first_read(das_ds_t *ds, das_ds_txn_t *t, txn_group_t *g, das_ds_
                                         "please try again.");
 }
 
+/* Moves the transaction's snapshot to now, for an index made after it was taken (a query's
+ * composite index, filled from the entities): the groups it read must not have moved, so what
+ * it reads of them is the same. Declared in ds_query.c. */
+int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err);
+
+int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
+{
+    if (!t->conn || sqlite3_get_autocommit(t->conn->db))
+        return AE_OK;
+    exec_st(t->conn, ST_COMMIT);
+    int src = exec_st(t->conn, ST_BEGIN);
+    if (src)
+        return ds_sqlite_fail(ds, t->conn->db, src, err, "starting a transaction");
+    for (size_t i = 0; i < t->n_groups; i++) {
+        txn_group_t *g = &t->groups[i];
+        if (g->read && group_version(t->conn, &g->grp) != g->version) {
+            pthread_mutex_lock(&ds->write_lock);
+            ds->stats.contentions++;
+            pthread_mutex_unlock(&ds->write_lock);
+            return ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
+        }
+    }
+    return AE_OK;
+}
+
 int ds_txn_read_group(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *k,
                       ds_conn_t **conn, das_ds_err_t *err)
 {

@@ -23,6 +23,8 @@
 
 #define CURSOR_VERSION 1
 
+int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err); /* datastore.c */
+
 /* ---- index.yaml ---- */
 
 static int64_t file_mtime_ns(const char *dir)
@@ -185,6 +187,7 @@ typedef struct {
     das_ds_index_def_t def; /* scan: the index */
     das_ds_index_prop_t *def_props;
     int64_t iid;            /* scan: its iid (0: empty) */
+    bool composite;         /* scan: the index is a composite one (made on first use) */
     ds_buf_t sig;           /* the query's identity, for cursors */
 } plan_t;
 
@@ -259,8 +262,8 @@ static int compile(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q, pla
     } else if (txn) {
         return ds_fail(err, AE_EINVAL, "Only ancestor queries are allowed inside transactions.");
     }
-    if (q->limit < -1 || q->offset < 0)
-        return ds_fail(err, AE_EINVAL, "limit and offset must not be negative");
+    if (q->offset < 0) /* a negative limit is "no limit" (datastore.h) */
+        return ds_fail(err, AE_EINVAL, "offset must not be negative");
 
     ds_enc_string(&p->ns_comp, ns, strlen(ns));
     p->eq = calloc(q->n_filters + 1, sizeof *p->eq);
@@ -453,6 +456,7 @@ static int compile(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q, pla
             int rc = ds_index_needed(ds, &p->def, err);
             if (rc)
                 return rc;
+            p->composite = true;
         }
         p->iid = ds_iid_find(ds, p->def.kind, p->def.ancestor, p->def.props, p->def.n);
     }
@@ -1250,6 +1254,8 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
     bool own_conn = !txn;
     if (txn) {
         rc = ds_txn_read_group(ds, txn, q->ancestor, &c, err);
+        if (rc == AE_OK && p.composite) /* its rows may be newer than the snapshot */
+            rc = ds_txn_refresh(ds, txn, err);
     } else if (q->ancestor) {
         ds_buf_t grp = {0};
         ds_group_of(q->ancestor, &grp);

@@ -981,6 +981,14 @@ TEST(test_datastore_query_limit_offset_count_keys_only)
     q.offset = 9;
     CHECK_STR_EQ(run(ds, NULL, &q, &a, &res), "");
     CHECK_EQ(res.skipped, 5);
+    /* any negative limit is none; a negative offset is an error */
+    q.offset = 0;
+    q.limit = -5;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, &res), "a b c d e");
+    q.offset = -1;
+    int code;
+    query_error(ds, NULL, &q, &a, &code);
+    CHECK_EQ(code, AE_EINVAL);
     q.limit = 0;
     q.offset = 0;
     CHECK_STR_EQ(run(ds, NULL, &q, &a, &res), "");
@@ -1306,6 +1314,214 @@ TEST(test_datastore_query_rules_and_their_wording)
                  "Only ancestor queries are allowed inside transactions.");
     CHECK_EQ(code, AE_EINVAL);
     das_ds_rollback(ds, txn);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_cursors_with_offset_projection_distinct_in_and_keys)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    CHECK_OK(put_q(ds, &a));
+    das_ds_result_t res;
+    /* offset, then a cursor: the cursor is after the last result */
+    das_ds_order_t x_asc = {"x", false};
+    das_ds_query_t q = kind_query("Q");
+    q.n_orders = 1;
+    q.orders = &x_asc;
+    q.offset = 1;
+    q.limit = 2;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, &res), "b c");
+    q.offset = 0;
+    q.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, &res), "d e");
+    /* projection pages */
+    const char *proj_cat[] = {"cat"};
+    das_ds_query_t p = kind_query("Q");
+    p.n_projection = 1;
+    p.projection = proj_cat;
+    p.limit = 2;
+    CHECK_STR_EQ(run(ds, NULL, &p, &a, &res), "b d");
+    p.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &p, &a, &res), "e a");
+    p.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &p, &a, &res), "c");
+    /* distinct pages: a group is not repeated on the next page */
+    p.distinct = true;
+    p.limit = 1;
+    p.start_cursor = NULL;
+    char got[64] = "";
+    for (int i = 0; i < 5; i++) {
+        CHECK(strncmp(run(ds, NULL, &p, &a, &res), "ERROR", 5) != 0);
+        if (!res.n)
+            break;
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", *got ? " " : "",
+                 prop_of(res.entities[0], "cat")->values[0].u.s.p);
+        p.start_cursor = res.cursor;
+    }
+    CHECK_STR_EQ(got, "blue green red");
+    /* IN on an equality, by key, in pages */
+    das_ds_filter_t in[] = {FILTER("cat", DAS_DS_IN, vstr("red"), vstr("green"))};
+    das_ds_query_t m = kind_query("Q");
+    m.n_filters = 1;
+    m.filters = in;
+    m.limit = 2;
+    CHECK_STR_EQ(run(ds, NULL, &m, &a, &res), "a c");
+    m.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &m, &a, &res), "e");
+    /* IN ordered by the IN property, in pages */
+    das_ds_order_t cat_desc = {"cat", true};
+    m.n_orders = 1;
+    m.orders = &cat_desc;
+    m.start_cursor = NULL;
+    CHECK_STR_EQ(run(ds, NULL, &m, &a, &res), "a c");
+    m.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &m, &a, &res), "e");
+    /* __key__ IN and __key__ != */
+    das_ds_filter_t kin[] = {FILTER("__key__", DAS_DS_IN, vkey(key_name(&a, NULL, "Q", "d")),
+                                    vkey(key_name(&a, NULL, "Q", "b")))};
+    das_ds_query_t k = kind_query("Q");
+    k.n_filters = 1;
+    k.filters = kin;
+    CHECK_STR_EQ(run(ds, NULL, &k, &a, &res), "b d");
+    das_ds_filter_t kne[] = {FILTER("__key__", DAS_DS_NE, vkey(key_name(&a, NULL, "Q", "c")))};
+    k.filters = kne;
+    k.limit = 3;
+    CHECK_STR_EQ(run(ds, NULL, &k, &a, &res), "a b d");
+    k.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &k, &a, &res), "e");
+    /* keys only, descending by key, in pages */
+    das_ds_order_t key_desc = {"__key__", true};
+    das_ds_query_t kd = kind_query("Q");
+    kd.keys_only = true;
+    kd.n_orders = 1;
+    kd.orders = &key_desc;
+    kd.limit = 3;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "e d c");
+    kd.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "b a");
+    /* an inequality on __key__, descending */
+    das_ds_filter_t kgt[] = {FILTER("__key__", DAS_DS_GT, vkey(key_name(&a, NULL, "Q", "b")))};
+    kd.n_filters = 1;
+    kd.filters = kgt;
+    kd.start_cursor = NULL;
+    kd.limit = 2;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "e d");
+    kd.start_cursor = res.cursor;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "c");
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_query_ancestor_with_equality_and_missing_properties)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_key_t *p1 = key_name(&a, NULL, "P", "1"), *p2 = key_name(&a, NULL, "P", "2");
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        das_ds_entity_t *e = entity(&a, key_name(&a, i < 2 ? p1 : p2, "C", names[i]));
+        set(&a, e, "color", vstr(i % 2 ? "red" : "blue"));
+        CHECK_OK(put1(ds, NULL, &a, e));
+    }
+    das_ds_filter_t f[] = {FILTER("color", DAS_DS_EQ, vstr("red"))};
+    das_ds_query_t q = kind_query("C");
+    q.n_filters = 1;
+    q.filters = f;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "b d");
+    q.ancestor = p2;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "d");
+    /* a filter or an order on a property no entity has */
+    das_ds_filter_t none[] = {FILTER("nothing", DAS_DS_EQ, vint(1))};
+    q.ancestor = NULL;
+    q.filters = none;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "");
+    das_ds_order_t by_nothing = {"nothing", false};
+    q.n_filters = 0;
+    q.n_orders = 1;
+    q.orders = &by_nothing;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "");
+    /* a kind nobody stored */
+    das_ds_query_t empty = kind_query("Nobody");
+    CHECK_STR_EQ(run(ds, NULL, &empty, &a, NULL), "");
+    /* the ancestor must be in the query's namespace */
+    das_ds_query_t wrong = kind_query("C");
+    wrong.ns = "other";
+    wrong.ancestor = p1;
+    int code;
+    query_error(ds, NULL, &wrong, &a, &code);
+    CHECK_EQ(code, AE_EINVAL);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_composite_index_follows_updates_and_deletes)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_err_t err;
+    das_ds_key_t *book = key_name(&a, NULL, "Guestbook", "g");
+    for (int i = 1; i <= 3; i++) {
+        das_ds_entity_t *e = entity(&a, key_id(&a, book, "Greeting", i));
+        set(&a, e, "date", vint(i));
+        CHECK_OK(put1(ds, NULL, &a, e));
+    }
+    das_ds_order_t date_desc = {"date", true};
+    das_ds_query_t q = kind_query("Greeting");
+    q.ancestor = book;
+    q.n_orders = 1;
+    q.orders = &date_desc;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "3 2 1");
+    das_ds_entity_t *e = entity(&a, key_id(&a, book, "Greeting", 1));
+    set(&a, e, "date", vint(10));
+    CHECK_OK(put1(ds, NULL, &a, e));
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "1 3 2");
+    CHECK_OK(das_ds_delete(ds, NULL, key_id(&a, book, "Greeting", 3), 1, &err));
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "1 2");
+    /* a greeting without a date is not in the index */
+    CHECK_OK(put1(ds, NULL, &a, entity(&a, key_id(&a, book, "Greeting", 2))));
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "1");
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_composite_index_is_kept_up_after_reopening)
+{
+    fake_clock_t clk;
+    CHECK(new_dir());
+    char path[PATH_MAX + 32];
+    das_ds_options_t o = base_opts(&clk);
+    o.path = in_dir(path, sizeof path, "datastore.db");
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_order_t two[] = {{"y", false}, {"x", true}};
+    das_ds_query_t q = kind_query("Q");
+    q.n_orders = 2;
+    q.orders = two;
+    CHECK_OK(put_q(ds, &a));
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "d b e c a");
+    das_ds_close(ds);
+    ds = open_store(&o);
+    CHECK(ds);
+    das_ds_entity_t *e = entity(&a, key_name(&a, NULL, "Q", "f"));
+    set(&a, e, "x", vint(6));
+    set(&a, e, "y", vint(1));
+    CHECK_OK(put1(ds, NULL, &a, e));
+    e = entity(&a, key_name(&a, NULL, "Q", "a"));
+    set(&a, e, "x", vint(1));
+    set(&a, e, "y", vint(1));
+    CHECK_OK(put1(ds, NULL, &a, e));
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "f d b a e c");
     das_ds_close(ds);
     das_ds_arena_dispose(&a);
 }
@@ -1644,6 +1860,101 @@ TEST(test_datastore_txn_ancestor_query_reads_the_snapshot)
     CHECK_STR_EQ(run(ds, t, &q, &a, NULL), "1");
     CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "1 2");
     das_ds_rollback(ds, t);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_xg_txn_sees_contention_at_the_first_read_of_a_new_group)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_err_t err;
+    CHECK_OK(put_x(ds, &a, "G", "1", 1));
+    das_ds_txn_options_t xg = {.xg = true};
+    das_ds_txn_t *t;
+    CHECK_OK(das_ds_begin(ds, &xg, &t));
+    CHECK(get1(ds, t, &a, key_name(&a, NULL, "G", "1")));
+    CHECK_OK(put_x(ds, &a, "G", "1", 2));
+    das_ds_entity_t *out;
+    CHECK_EQ(das_ds_get(ds, t, key_name(&a, NULL, "G", "2"), 1, &a, &out, &err),
+             AE_ECONTENTION);
+    das_ds_rollback(ds, t);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_txn_under_the_time_policy)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    o.consistency = DAS_DS_CONSISTENCY_TIME;
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_err_t err;
+    das_ds_key_t *k = key_name(&a, NULL, "C", "k");
+    /* a transaction reads what was committed, applied or not */
+    CHECK_OK(put_x(ds, &a, "C", "k", 1));
+    das_ds_txn_t *t;
+    CHECK_OK(das_ds_begin(ds, NULL, &t));
+    das_ds_entity_t *e = get1(ds, t, &a, k);
+    CHECK_EQ(int_of(e, "x"), 1);
+    e->props[0].values[0].u.i = 2;
+    CHECK_OK(put1(ds, t, &a, e));
+    CHECK_OK(das_ds_commit(ds, t, &err));
+    /* its commit is eventually consistent for global queries, strong for gets */
+    das_ds_filter_t f[] = {FILTER("x", DAS_DS_EQ, vint(2))};
+    das_ds_query_t q = kind_query("C");
+    q.n_filters = 1;
+    q.filters = f;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "");
+    CHECK_EQ(int_of(get1(ds, NULL, &a, k), "x"), 2);
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "k");
+    /* two transactions racing on a group with a pending commit: one wins */
+    CHECK_OK(put_x(ds, &a, "C", "k", 3));
+    das_ds_txn_t *t1, *t2;
+    CHECK_OK(das_ds_begin(ds, NULL, &t1));
+    CHECK_OK(das_ds_begin(ds, NULL, &t2));
+    das_ds_entity_t *e1 = get1(ds, t1, &a, k), *e2 = get1(ds, t2, &a, k);
+    CHECK_EQ(int_of(e1, "x"), 3);
+    CHECK_EQ(int_of(e2, "x"), 3);
+    CHECK_OK(put1(ds, t1, &a, e1));
+    CHECK_OK(put1(ds, t2, &a, e2));
+    CHECK_OK(das_ds_commit(ds, t1, &err));
+    CHECK_EQ(das_ds_commit(ds, t2, &err), AE_ECONTENTION);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_txn_query_needing_a_new_composite_index_sees_the_group)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    das_ds_key_t *book = key_name(&a, NULL, "Guestbook", "g");
+    CHECK_OK(put1(ds, NULL, &a, entity(&a, book)));
+    for (int i = 1; i <= 3; i++) {
+        das_ds_entity_t *e = entity(&a, key_id(&a, book, "Greeting", i));
+        set(&a, e, "date", vint(i));
+        CHECK_OK(put1(ds, NULL, &a, e));
+    }
+    das_ds_txn_t *t;
+    CHECK_OK(das_ds_begin(ds, NULL, &t));
+    CHECK(get1(ds, t, &a, book)); /* the snapshot is taken here */
+    /* ancestor + date desc: the composite index is made (and filled) now */
+    das_ds_order_t date_desc = {"date", true};
+    das_ds_query_t q = kind_query("Greeting");
+    q.ancestor = book;
+    q.n_orders = 1;
+    q.orders = &date_desc;
+    CHECK_STR_EQ(run(ds, t, &q, &a, NULL), "3 2 1");
+    das_ds_err_t err;
+    CHECK_OK(das_ds_commit(ds, t, &err));
     das_ds_close(ds);
     das_ds_arena_dispose(&a);
 }
@@ -2229,6 +2540,91 @@ TEST(test_datastore_require_indexes_fails_until_the_index_is_in_the_file)
     CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "3 2 1");
     das_ds_close(ds);
     das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_manual_index_yaml_is_never_written)
+{
+    fake_clock_t clk;
+    CHECK(new_dir());
+    char path[PATH_MAX + 32];
+    const char *manual = "indexes:\n"
+                         "# mine\n"
+                         "- kind: Other\n"
+                         "  properties:\n"
+                         "  - name: a\n"
+                         "  - name: b\n";
+    CHECK_OK(write_text(in_dir(path, sizeof path, "index.yaml"), manual));
+    das_ds_options_t o = base_opts(&clk);
+    o.app_root = g_dir;
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    CHECK_OK(put_q(ds, &a));
+    das_ds_order_t two[] = {{"y", false}, {"x", true}};
+    das_ds_query_t q = kind_query("Q");
+    q.n_orders = 2;
+    q.orders = two;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "d b e c a");
+    CHECK_STR_EQ(read_text(path), manual);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_index_yaml_keeps_the_text_above_the_marker)
+{
+    fake_clock_t clk;
+    CHECK(new_dir());
+    char path[PATH_MAX + 32];
+    const char *start = "indexes:\n"
+                        "# kept as it is\n"
+                        "- kind: Other\n"
+                        "  properties:\n"
+                        "  - name: a\n"
+                        "  - name: b\n"
+                        "\n"
+                        "# AUTOGENERATED\n";
+    CHECK_OK(write_text(in_dir(path, sizeof path, "index.yaml"), start));
+    das_ds_options_t o = base_opts(&clk);
+    o.app_root = g_dir;
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    CHECK_OK(put_q(ds, &a));
+    das_ds_order_t two[] = {{"y", false}, {"x", true}};
+    das_ds_query_t q = kind_query("Q");
+    q.n_orders = 2;
+    q.orders = two;
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), "d b e c a");
+    const char *text = read_text(path);
+    CHECK(text && strncmp(text, start, strlen(start)) == 0);
+    CHECK_STR_CONTAINS(text + strlen(start), "- kind: Q\n"
+                                             "  properties:\n"
+                                             "  - name: \"y\"\n" /* YAML 1.1's yes */
+                                             "  - name: x\n"
+                                             "    direction: desc\n");
+    /* an index listed above the marker is not added again */
+    das_ds_order_t ab[] = {{"a", false}, {"b", false}};
+    das_ds_query_t other = kind_query("Other");
+    other.n_orders = 2;
+    other.orders = ab;
+    CHECK_STR_EQ(run(ds, NULL, &other, &a, NULL), "");
+    CHECK(!strstr(read_text(path) + strlen(start), "kind: Other"));
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
+TEST(test_datastore_empty_index_yaml_fails_open)
+{
+    fake_clock_t clk;
+    CHECK(new_dir());
+    char path[PATH_MAX + 32];
+    CHECK_OK(write_text(in_dir(path, sizeof path, "index.yaml"), ""));
+    das_ds_options_t o = base_opts(&clk);
+    o.app_root = g_dir;
+    das_ds_t *ds = NULL;
+    das_ds_err_t err;
+    CHECK_EQ(das_ds_open(&o, &ds, &err), AE_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "indexes:");
 }
 
 TEST(test_datastore_malformed_index_yaml_fails_open)
