@@ -1032,18 +1032,60 @@ static int take_sequential(das_ds_t *ds, int64_t n, int64_t *first, das_ds_err_t
     return AE_OK;
 }
 
-static int take_id(das_ds_t *ds, int64_t *id, das_ds_err_t *err)
+/* True when an entity has key `k` (with `id` as its last id), applied or still pending. Under
+ * write_lock. */
+static bool key_in_use(das_ds_t *ds, const das_ds_key_t *k, int64_t id)
+{
+    das_ds_elem_t last = k->path[k->n - 1];
+    last.id = id;
+    last.name = NULL;
+    das_ds_elem_t *path = malloc(k->n * sizeof *path);
+    if (!path)
+        abort();
+    memcpy(path, k->path, (k->n - 1) * sizeof *path);
+    path[k->n - 1] = last;
+    das_ds_key_t probe = *k;
+    probe.path = path;
+    ds_buf_t ekey = {0}, grp = {0};
+    ds_enc_key(&ekey, &probe, true);
+    ds_group_of(&probe, &grp);
+    free(path);
+    sqlite3_stmt *st = ds_stmt(&ds->writer, ST_GET_ENTITY);
+    sqlite3_bind_blob(st, 1, ekey.p, (int)ekey.n, SQLITE_STATIC);
+    bool used = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (!used && __atomic_load_n(&ds->pending, __ATOMIC_RELAXED)) {
+        st = ds_stmt(&ds->writer, ST_PENDING_OF_GROUP);
+        sqlite3_bind_blob(st, 1, grp.p, (int)grp.n, SQLITE_STATIC);
+        while (!used && sqlite3_step(st) == SQLITE_ROW)
+            used = (size_t)sqlite3_column_bytes(st, 1) == ekey.n &&
+                   memcmp(sqlite3_column_blob(st, 1), ekey.p, ekey.n) == 0;
+        sqlite3_reset(st);
+    }
+    ds_buf_free(&ekey);
+    ds_buf_free(&grp);
+    return used;
+}
+
+/* An id for the incomplete key k. A scattered id skips one an entity already has: an id put
+ * explicitly (an import, a key from another store) is never overwritten by a new entity.
+ * Sequential ids need no check: an explicit id below 2^52 pushes the counter past it. */
+static int take_id(das_ds_t *ds, const das_ds_key_t *k, int64_t *id, das_ds_err_t *err)
 {
     if (ds->o.ids == DAS_DS_IDS_SEQUENTIAL)
         return take_sequential(ds, 1, id, err);
-    int64_t c = ds->scatter_next++;
-    if (ds->scatter_next > ds->scatter_limit) {
-        ds->scatter_limit = ds->scatter_next + ID_BLOCK;
-        int rc = meta_set(&ds->writer, "scatter_limit", ds->scatter_limit);
-        if (rc)
-            return ds_sqlite_fail(ds, ds->writer.db, rc, err, "reserving ids");
-    }
-    *id = SEQUENTIAL_MAX + (int64_t)reverse_bits((uint64_t)c, SCATTER_BITS);
+    do {
+        if (ds->scatter_next >= ((int64_t)1 << SCATTER_BITS))
+            return ds_fail(err, AE_EINVAL, "the scattered ids have run out");
+        int64_t c = ds->scatter_next++;
+        if (ds->scatter_next > ds->scatter_limit) {
+            ds->scatter_limit = ds->scatter_next + ID_BLOCK;
+            int rc = meta_set(&ds->writer, "scatter_limit", ds->scatter_limit);
+            if (rc)
+                return ds_sqlite_fail(ds, ds->writer.db, rc, err, "reserving ids");
+        }
+        *id = SEQUENTIAL_MAX + (int64_t)reverse_bits((uint64_t)c, SCATTER_BITS);
+    } while (key_in_use(ds, k, *id));
     return AE_OK;
 }
 
@@ -1481,7 +1523,7 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
         else if (!last->name && last->id == 0) {
             *k = copy_key(a, k);
             last = &k->path[k->n - 1];
-            rc = take_id(ds, &last->id, err);
+            rc = take_id(ds, k, &last->id, err);
         } else if (!last->name) {
             rc = note_id(ds, last->id, err);
         }
