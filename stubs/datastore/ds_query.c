@@ -963,20 +963,54 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
         ds_buf_free(&from);
         return rc;
     }
-    bool eq_in_order = false;
-    for (size_t o = 0; o < p->n_ord; o++)
-        eq_in_order |= p->ord[o].eq >= 0;
+    /* The row to seek: the cursor's components, in order. A scanned column's component is the
+     * row's; an equality property it orders by is not in the row but this subquery's value:
+     * when it differs from the cursor's, the rows sharing what came before are all after the
+     * cursor (seek there) or all before it (seek past them). Then skip what is <= the cursor,
+     * so a page costs what it returns, wherever it starts. */
+    ds_buf_t from = {0}, end = {0};
+    ds_buf_put(&from, s->base.p, s->base.n);
+    size_t i = 0;
+    bool exact = true, past = false;
+    for (size_t o = 0; o < p->n_ord && exact; o++) {
+        size_t l = ds_comp_len(cursor + i, n - i, p->ord[o].desc);
+        if (!l) {
+            exact = false; /* not this query's shape: from the start, skipping */
+            break;
+        }
+        if (p->ord[o].eq >= 0) {
+            ds_buf_t own = {0};
+            ds_buf_put(&own, s->eqv[p->ord[o].eq].p, s->eqv[p->ord[o].eq].n);
+            if (p->ord[o].desc)
+                ds_invert(&own, 0);
+            int c = cmp_bytes(cursor + i, l, own.p, own.n);
+            ds_buf_free(&own);
+            if (c != 0) {
+                exact = false;
+                past = c > 0;
+            }
+        } else {
+            ds_buf_put(&from, cursor + i, l);
+        }
+        i += l;
+    }
     int rc;
-    if (!eq_in_order) {
-        ds_buf_t from = {0};
-        ds_buf_put(&from, s->base.p, s->base.n);
-        ds_buf_put(&from, cursor, n);
+    if (exact) { /* every component matched: just after the cursor's entity key */
+        ds_buf_put(&from, cursor + i, n - i);
         ds_buf_byte(&from, 0x00);
         rc = sub_advance(s, true, from.p, from.n);
-        ds_buf_free(&from);
+    } else if (past) {
+        if (ds_prefix_end(from.p, from.n, &end)) {
+            rc = sub_advance(s, true, end.p, end.n);
+        } else {
+            s->done = true;
+            rc = AE_OK;
+        }
     } else {
-        rc = sub_advance(s, true, NULL, 0);
+        rc = sub_advance(s, true, from.n > s->base.n ? from.p : NULL, from.n);
     }
+    ds_buf_free(&from);
+    ds_buf_free(&end);
     while (rc == AE_OK && !s->done && cmp_bytes(s->sortkey.p, s->sortkey.n, cursor, n) <= 0)
         rc = sub_advance(s, false, NULL, 0);
     return rc;

@@ -1124,6 +1124,72 @@ TEST(test_datastore_cursors_page_through_and_end)
     das_ds_arena_dispose(&a);
 }
 
+/* Runs q in pages of `limit` with start cursors; returns the names of every page joined. */
+static const char *paged(das_ds_t *ds, das_ds_query_t q, int64_t limit, das_ds_arena_t *a)
+{
+    char *out = das_ds_alloc(a, 4096);
+    size_t o = 0;
+    q.limit = limit;
+    q.start_cursor = NULL;
+    for (int page = 0; page < 200; page++) {
+        das_ds_result_t res;
+        const char *s = run(ds, NULL, &q, a, &res);
+        if (strncmp(s, "ERROR", 5) == 0)
+            return s;
+        if (!res.n)
+            break;
+        o += (size_t)snprintf(out + o, 4096 - o, "%s%s", o ? " " : "", s);
+        q.start_cursor = res.cursor;
+    }
+    return out;
+}
+
+TEST(test_datastore_pages_of_orders_on_equality_properties)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds);
+    das_ds_arena_t a = {0};
+    /* w00..w29: cat = a, b, c in turn, x = 29 - i */
+    for (int i = 0; i < 30; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "w%02d", i);
+        das_ds_entity_t *e = entity(&a, key_name(&a, NULL, "W", das_ds_strndup(&a, name, 3)));
+        set(&a, e, "cat", vstr(i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c"));
+        set(&a, e, "x", vint(29 - i));
+        CHECK_OK(put1(ds, NULL, &a, e));
+    }
+    das_ds_filter_t in[] = {FILTER("cat", DAS_DS_IN, vstr("a"), vstr("c"))};
+    das_ds_filter_t eq[] = {FILTER("cat", DAS_DS_EQ, vstr("b"))};
+    das_ds_order_t cat_desc_x[] = {{"cat", true}, {"x", false}};
+    das_ds_order_t x_cat[] = {{"x", false}, {"cat", false}};
+    das_ds_order_t cat_x_desc[] = {{"cat", false}, {"x", true}};
+    das_ds_query_t q = kind_query("W");
+    q.n_filters = 1;
+    q.filters = in;
+    q.n_orders = 2;
+    q.orders = cat_desc_x;
+    const char *want = "w29 w26 w23 w20 w17 w14 w11 w08 w05 w02 "
+                       "w27 w24 w21 w18 w15 w12 w09 w06 w03 w00";
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), want);
+    for (int limit = 1; limit <= 7; limit += 3)
+        CHECK_STR_EQ(paged(ds, q, limit, &a), want);
+    q.orders = x_cat;
+    want = "w29 w27 w26 w24 w23 w21 w20 w18 w17 w15 w14 w12 w11 w09 w08 w06 w05 w03 w02 w00";
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), want);
+    for (int limit = 1; limit <= 7; limit += 3)
+        CHECK_STR_EQ(paged(ds, q, limit, &a), want);
+    q.filters = eq;
+    q.orders = cat_x_desc;
+    want = "w01 w04 w07 w10 w13 w16 w19 w22 w25 w28";
+    CHECK_STR_EQ(run(ds, NULL, &q, &a, NULL), want);
+    for (int limit = 1; limit <= 7; limit += 3)
+        CHECK_STR_EQ(paged(ds, q, limit, &a), want);
+    das_ds_close(ds);
+    das_ds_arena_dispose(&a);
+}
+
 TEST(test_datastore_cursor_survives_deleting_the_entity_it_points_at)
 {
     fake_clock_t clk;
