@@ -843,8 +843,10 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
     }
     for (size_t i = 0; i < p->n_key_b; i++)
         key_bound(s, p->key_b[i].op, p->key_b[i].v);
+    das_ds_op_t key_ne_op = DAS_DS_LT;
     if (p->key_ne) {
-        key_bound(s, which % 2 ? DAS_DS_GT : DAS_DS_LT, p->key_ne);
+        key_ne_op = which % 2 ? DAS_DS_GT : DAS_DS_LT;
+        key_bound(s, key_ne_op, p->key_ne);
         which /= 2;
     }
     int ne_side = -1;
@@ -922,18 +924,26 @@ static int sub_open(plan_t *p, ds_conn_t *c, size_t which, sub_t *s, das_ds_err_
     if (rc)
         return rc;
     set_range(st, &s->base);
-    if (p->ineq && !is_key(p->ineq)) {
-        /* the inequality property is the first scanned column */
+    if (p->ineq) {
+        /* the inequality property is the first scanned column (__key__ too: its value there
+         * is the key as a key value) */
         bool desc = false;
         for (size_t o = 0; o < p->n_ord; o++)
             if (p->ord[o].eq < 0) {
                 desc = p->ord[o].desc;
                 break;
             }
-        for (size_t i = 0; i < p->n_ineq_b; i++)
-            scan_bound(s, st, p->ineq_b[i].op, p->ineq_b[i].v, desc);
-        if (ne_side >= 0)
-            scan_bound(s, st, ne_side ? DAS_DS_GT : DAS_DS_LT, p->ne, desc);
+        if (!is_key(p->ineq)) {
+            for (size_t i = 0; i < p->n_ineq_b; i++)
+                scan_bound(s, st, p->ineq_b[i].op, p->ineq_b[i].v, desc);
+            if (ne_side >= 0)
+                scan_bound(s, st, ne_side ? DAS_DS_GT : DAS_DS_LT, p->ne, desc);
+        } else {
+            for (size_t i = 0; i < p->n_key_b; i++)
+                scan_bound(s, st, p->key_b[i].op, p->key_b[i].v, desc);
+            if (p->key_ne)
+                scan_bound(s, st, key_ne_op, p->key_ne, desc);
+        }
     }
     return AE_OK;
 }

@@ -1477,6 +1477,18 @@ TEST(test_datastore_cursors_with_offset_projection_distinct_in_and_keys)
     CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "e d");
     kd.start_cursor = res.cursor;
     CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "c");
+    das_ds_filter_t krange[] = {FILTER("__key__", DAS_DS_GE, vkey(key_name(&a, NULL, "Q", "b"))),
+                                FILTER("__key__", DAS_DS_LT, vkey(key_name(&a, NULL, "Q", "e")))};
+    kd.n_filters = 2;
+    kd.filters = krange;
+    kd.start_cursor = NULL;
+    kd.limit = -1;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "d c b");
+    das_ds_filter_t kne_desc[] = {
+        FILTER("__key__", DAS_DS_NE, vkey(key_name(&a, NULL, "Q", "c")))};
+    kd.n_filters = 1;
+    kd.filters = kne_desc;
+    CHECK_STR_EQ(run(ds, NULL, &kd, &a, &res), "e d b a");
     das_ds_close(ds);
     das_ds_arena_dispose(&a);
 }
