@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -571,6 +572,1109 @@ TEST(test_testbed_datastore_concurrent_transactions_lose_no_update)
     CHECK_EQ(ae_datastore_get_int(e, "n", 0), ok);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: queries */
+
+/* Puts Item:<name> with cat (a string), x (an int) and tags (a list of strings). */
+static int put_item(ae_request_t *rq, const char *name, const char *cat, int64_t x,
+                    const char *tag1, const char *tag2)
+{
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "Item", name);
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "cat", ae_datastore_string(cat));
+    ae_datastore_set(e, "x", ae_datastore_int(x));
+    if (tag1)
+        ae_datastore_add(e, "tags", ae_datastore_string(tag1));
+    if (tag2)
+        ae_datastore_add(e, "tags", ae_datastore_string(tag2));
+    return ae_datastore_put(rq, e);
+}
+
+/* Five items: a red 1, b blue 2, c green 3, d blue 4, e red 5. */
+static int put_items(ae_request_t *rq)
+{
+    int rc = put_item(rq, "a", "red", 1, "t1", "t2");
+    if (rc == AE_OK)
+        rc = put_item(rq, "b", "blue", 2, "t2", NULL);
+    if (rc == AE_OK)
+        rc = put_item(rq, "c", "green", 3, NULL, NULL);
+    if (rc == AE_OK)
+        rc = put_item(rq, "d", "blue", 4, "t1", "t3");
+    if (rc == AE_OK)
+        rc = put_item(rq, "e", "red", 5, NULL, NULL);
+    return rc;
+}
+
+/* The names of a page's keys, space-separated, in a static buffer (valid until the next call). */
+static const char *page_names(const ae_datastore_page_t *page)
+{
+    static char out[256];
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < page->n && len < sizeof out - 1; i++) {
+        const ae_datastore_key_t *k = ae_datastore_entity_key(page->entities[i]);
+        const char *name = k ? ae_datastore_key_name(k) : NULL;
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? " " : "",
+                                name ? name : "?");
+    }
+    return out;
+}
+
+TEST(test_testbed_datastore_projection_returns_only_the_projected_values_and_distinct_dedups)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_items(rq));
+    ae_datastore_page_t page;
+
+    /* One property, ordered by it: results carry their key and only x. */
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "x");
+    ae_datastore_query_order(q, "x", AE_DATASTORE_DESC);
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "e d");
+    CHECK_EQ(ae_datastore_property_count(page.entities[0]), 1);
+    CHECK_EQ(ae_datastore_get_int(page.entities[0], "x", 0), 5);
+    CHECK(ae_datastore_get_property(page.entities[0], "cat") == NULL);
+    CHECK(ae_datastore_get_property(page.entities[0], "tags") == NULL);
+
+    /* Two properties, with an inequality filter on one of them (its order implied). */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "cat");
+    ae_datastore_query_project(q, "x");
+    ae_datastore_query_filter(q, "x", AE_DATASTORE_GE, ae_datastore_int(3));
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "c d e");
+    CHECK_EQ(ae_datastore_property_count(page.entities[1]), 2);
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[1], "cat", NULL), "blue");
+    CHECK_EQ(ae_datastore_get_int(page.entities[1], "x", 0), 4);
+    /* A property with an equality filter cannot be projected, as on the platform. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "cat");
+    ae_datastore_query_filter(q, "cat", AE_DATASTORE_EQ, ae_datastore_string("blue"));
+    CHECK_EQ(ae_datastore_fetch(rq, q, -1, NULL, &page), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "projection on a property with an equality");
+    /* Nor can a projection be keys-only. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "cat");
+    ae_datastore_query_keys_only(q);
+    CHECK_EQ(ae_datastore_fetch(rq, q, -1, NULL, &page), AE_EINVAL);
+
+    /* Distinct: one result per category, in the category's order. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "cat");
+    ae_datastore_query_distinct(q);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_EQ(page.n, 3);
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[0], "cat", NULL), "blue");
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[1], "cat", NULL), "green");
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[2], "cat", NULL), "red");
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 3);
+
+    /* A list property projects to one result per value; distinct makes each value once. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "tags");
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_EQ(page.n, 5); /* a:t1 a:t2 b:t2 d:t1 d:t3 */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "tags");
+    ae_datastore_query_distinct(q);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_EQ(page.n, 3);
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[0], "tags", NULL), "t1");
+    CHECK_STR_EQ(ae_datastore_get_string(page.entities[2], "tags", NULL), "t3");
+
+    /* Projection pages with a cursor like any query. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_project(q, "x");
+    ae_datastore_query_order(q, "x", AE_DATASTORE_ASC);
+    CHECK_OK(ae_datastore_fetch(rq, q, 3, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a b c");
+    CHECK_OK(ae_datastore_fetch(rq, q, 3, page.next_cursor, &page));
+    CHECK_STR_EQ(page_names(&page), "d e");
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_in_and_not_equal_merge_their_subqueries_in_the_query_order)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_items(rq));
+    ae_datastore_page_t page;
+    ae_datastore_value_t xs[] = {ae_datastore_int(4), ae_datastore_int(1), ae_datastore_int(3)};
+
+    /* IN with no order: by key. */
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter_in(q, "x", xs, 3);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a c d");
+    /* IN ordered by its own property, descending. */
+    ae_datastore_query_order(q, "x", AE_DATASTORE_DESC);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "d c a");
+    /* Merged pages: a limit cuts the merged order, the cursor carries on from there. */
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "d c");
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, page.next_cursor, &page));
+    CHECK_STR_EQ(page_names(&page), "a");
+
+    /* IN on one property, ordered by another. */
+    ae_datastore_value_t cats[] = {ae_datastore_string("red"), ae_datastore_string("green")};
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter_in(q, "cat", cats, 2);
+    ae_datastore_query_order(q, "x", AE_DATASTORE_DESC);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "e c a");
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 3);
+
+    /* != is < and > merged, in the property's order (implied when none is given). */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter(q, "x", AE_DATASTORE_NE, ae_datastore_int(3));
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a b d e");
+    ae_datastore_query_order(q, "x", AE_DATASTORE_DESC);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "e d b a");
+
+    /* A list matches IN once, however many of its values match. */
+    ae_datastore_value_t tags[] = {ae_datastore_string("t1"), ae_datastore_string("t2")};
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter_in(q, "tags", tags, 2);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a b d");
+
+    /* != must be the first sort order, in the platform's words. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter(q, "x", AE_DATASTORE_NE, ae_datastore_int(3));
+    ae_datastore_query_order(q, "cat", AE_DATASTORE_ASC);
+    CHECK_EQ(ae_datastore_fetch(rq, q, -1, NULL, &page), AE_EINVAL);
+    CHECK(ae_request_last_error(rq) != NULL && ae_request_last_error(rq)[0]);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_end_cursor_stops_a_query_where_an_earlier_page_ended)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_items(rq));
+    ae_datastore_page_t first, four, page;
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_order(q, "x", AE_DATASTORE_ASC);
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, NULL, &first));
+    CHECK_STR_EQ(page_names(&first), "a b");
+    CHECK_OK(ae_datastore_fetch(rq, q, 4, NULL, &four));
+    CHECK_STR_EQ(page_names(&four), "a b c d");
+
+    /* Up to the first page's end, with no limit. */
+    ae_datastore_query_t *upto = ae_datastore_query(rq, "Item");
+    ae_datastore_query_order(upto, "x", AE_DATASTORE_ASC);
+    ae_datastore_query_end_cursor(upto, first.next_cursor);
+    CHECK_OK(ae_datastore_fetch(rq, upto, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a b");
+    CHECK(!page.more);
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, upto, &count));
+    CHECK_EQ(count, 2);
+
+    /* Between two cursors. */
+    ae_datastore_query_t *mid = ae_datastore_query(rq, "Item");
+    ae_datastore_query_order(mid, "x", AE_DATASTORE_ASC);
+    ae_datastore_query_end_cursor(mid, four.next_cursor);
+    CHECK_OK(ae_datastore_fetch(rq, mid, -1, first.next_cursor, &page));
+    CHECK_STR_EQ(page_names(&page), "c d");
+    /* A limit under the end cursor still wins. */
+    CHECK_OK(ae_datastore_fetch(rq, mid, 1, first.next_cursor, &page));
+    CHECK_STR_EQ(page_names(&page), "c");
+
+    /* An end cursor from another query (another order) is refused. */
+    ae_datastore_query_t *other = ae_datastore_query(rq, "Item");
+    ae_datastore_query_order(other, "x", AE_DATASTORE_DESC);
+    ae_datastore_query_end_cursor(other, first.next_cursor);
+    CHECK_EQ(ae_datastore_fetch(rq, other, -1, NULL, &page), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "Cursor does not match query");
+
+    /* An end cursor survives deleting the entity it points at. */
+    CHECK_OK(ae_datastore_delete(rq, ae_datastore_key_named(rq, NULL, "Item", "b")));
+    CHECK_OK(ae_datastore_fetch(rq, upto, -1, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "a");
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_count_and_fetch_honour_the_offset)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_items(rq));
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_order(q, "x", AE_DATASTORE_ASC);
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 5);
+    ae_datastore_query_offset(q, 2);
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 3);
+    ae_datastore_page_t page;
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, NULL, &page));
+    CHECK_STR_EQ(page_names(&page), "c d");
+    CHECK_EQ(page.skipped, 2);
+    CHECK(page.more);
+    /* As on the platform, the offset counts from the start cursor: the next page without
+     * it is the rest, with it skips again. */
+    const char *after_d = page.next_cursor;
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, after_d, &page));
+    CHECK_EQ(page.n, 0);
+    CHECK_EQ(page.skipped, 1);
+    ae_datastore_query_offset(q, 0);
+    CHECK_OK(ae_datastore_fetch(rq, q, 2, after_d, &page));
+    CHECK_STR_EQ(page_names(&page), "e");
+    /* An offset past the end: nothing to count, everything skipped. */
+    ae_datastore_query_offset(q, 9);
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 0);
+    CHECK_OK(ae_datastore_fetch(rq, q, -1, NULL, &page));
+    CHECK_EQ(page.n, 0);
+    CHECK_EQ(page.skipped, 5);
+    /* With a filter, and keys only. */
+    q = ae_datastore_query(rq, "Item");
+    ae_datastore_query_filter(q, "cat", AE_DATASTORE_EQ, ae_datastore_string("red"));
+    ae_datastore_query_keys_only(q);
+    ae_datastore_query_offset(q, 1);
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 1);
+    /* A negative offset is the app's mistake. */
+    ae_datastore_query_offset(q, -1);
+    CHECK_EQ(ae_datastore_count(rq, q, &count), AE_EINVAL);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: ids */
+
+TEST(test_testbed_datastore_allocated_ids_are_never_handed_out_by_later_puts)
+{
+    ae_testbed_t *tb = ae_testbed_create(); /* sequential ids */
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *first = ae_datastore_key(rq, NULL, "Thing", 0);
+    CHECK_OK(ae_datastore_put(rq, ae_datastore_entity(rq, first)));
+    int64_t start, end;
+    CHECK_OK(ae_datastore_allocate_ids(rq, ae_datastore_key(rq, NULL, "Thing", 0), 10, &start,
+                                       &end));
+    CHECK_EQ(end - start + 1, 10);
+    CHECK(start > ae_datastore_key_id(first));
+    /* A second range does not overlap the first. */
+    int64_t start2, end2;
+    CHECK_OK(ae_datastore_allocate_ids(rq, ae_datastore_key(rq, NULL, "Thing", 0), 5, &start2,
+                                       &end2));
+    CHECK_EQ(end2 - start2 + 1, 5);
+    CHECK(start2 > end);
+    /* Twenty puts, of this kind and another, in another request: none in either range. */
+    ae_request_t *other = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    for (int i = 0; i < 20; i++) {
+        ae_datastore_key_t *k = ae_datastore_key(other, NULL, i % 2 ? "Thing" : "Other", 0);
+        CHECK_OK(ae_datastore_put(other, ae_datastore_entity(other, k)));
+        int64_t id = ae_datastore_key_id(k);
+        CHECK(id > 0);
+        CHECK(id < start || id > end);
+        CHECK(id < start2 || id > end2);
+    }
+    ae_testbed_request_destroy(other);
+    /* An allocated id can be used explicitly. */
+    ae_datastore_key_t *mine = ae_datastore_key(rq, NULL, "Thing", start + 3);
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, mine);
+    ae_datastore_set(e, "n", ae_datastore_int(7));
+    CHECK_OK(ae_datastore_put(rq, e));
+    CHECK_OK(ae_datastore_get(rq, ae_datastore_key(rq, NULL, "Thing", start + 3), &e));
+    CHECK_EQ(ae_datastore_get_int(e, "n", 0), 7);
+    /* Under a parent too. */
+    ae_datastore_key_t *parent = ae_datastore_key_named(rq, NULL, "Box", "b");
+    CHECK_OK(ae_datastore_allocate_ids(rq, ae_datastore_key(rq, parent, "Thing", 0), 3, &start,
+                                       &end));
+    CHECK_EQ(end - start + 1, 3);
+    ae_datastore_key_t *child = ae_datastore_key(rq, parent, "Thing", 0);
+    CHECK_OK(ae_datastore_put(rq, ae_datastore_entity(rq, child)));
+    CHECK(ae_datastore_key_id(child) < start || ae_datastore_key_id(child) > end);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: values */
+
+TEST(test_testbed_datastore_every_value_type_round_trips_through_put_and_get)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "All", "types");
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "null", ae_datastore_null());
+    ae_datastore_set(e, "t", ae_datastore_bool(true));
+    ae_datastore_set(e, "f", ae_datastore_bool(false));
+    ae_datastore_set(e, "imin", ae_datastore_int(INT64_MIN));
+    ae_datastore_set(e, "imax", ae_datastore_int(INT64_MAX));
+    ae_datastore_set(e, "d", ae_datastore_double(-0.125));
+    ae_datastore_set(e, "dbig", ae_datastore_double(1e300));
+    ae_datastore_set(e, "when", ae_datastore_time(1234567890123456LL));
+    ae_datastore_set(e, "before", ae_datastore_time(-1000000));
+    ae_datastore_set(e, "s", ae_datastore_string("h\xc3\xa9llo \xe2\x9c\x93"));
+    ae_datastore_set(e, "empty", ae_datastore_string(""));
+    ae_datastore_set(e, "sb", ae_datastore_bytes("a\0b\xff", 4));
+    const char text[] = "a long text\nwith lines";
+    ae_datastore_set_unindexed(e, "text", ae_datastore_text(text, sizeof text - 1));
+    ae_datastore_set_unindexed(e, "blob", ae_datastore_blob("\0\1\2\0", 4));
+    ae_datastore_set_unindexed(e, "us", ae_datastore_string("not indexed"));
+    ae_datastore_set(e, "geo", ae_datastore_geopt(52.5, -13.25));
+    ae_datastore_set(e, "user", ae_datastore_user("ann@example.com", NULL, "1234"));
+    ae_datastore_set(e, "user2", ae_datastore_user("bob@corp.example", "corp.example", NULL));
+    ae_datastore_key_t *book = ae_datastore_key_named(rq, NULL, "Guestbook", "g");
+    ae_datastore_key_t *ref = ae_datastore_key(rq, book, "Greeting", 42);
+    ae_datastore_set(e, "ref", ae_datastore_key_value(ref));
+    ae_datastore_set_namespace(rq, "other");
+    ae_datastore_key_t *ref_ns = ae_datastore_key_named(rq, NULL, "Elsewhere", "x");
+    ae_datastore_set_namespace(rq, "");
+    ae_datastore_set(e, "ref_ns", ae_datastore_key_value(ref_ns));
+    /* An embedded entity with a key, a list and an embedded entity of its own. */
+    ae_datastore_entity_t *inner = ae_datastore_entity(rq, NULL);
+    ae_datastore_set(inner, "depth", ae_datastore_int(2));
+    ae_datastore_entity_t *emb =
+        ae_datastore_entity(rq, ae_datastore_key_named(rq, NULL, "Addr", "home"));
+    ae_datastore_set(emb, "city", ae_datastore_string("Berlin"));
+    ae_datastore_add(emb, "zips", ae_datastore_int(10115));
+    ae_datastore_add(emb, "zips", ae_datastore_int(10117));
+    ae_datastore_set(emb, "inner", ae_datastore_embedded(inner));
+    ae_datastore_set(e, "addr", ae_datastore_embedded(emb));
+    /* Lists: mixed types, one value, and an empty one (not stored). */
+    ae_datastore_value_t mixed[] = {ae_datastore_int(1), ae_datastore_string("two"),
+                                    ae_datastore_null(), ae_datastore_double(4.5),
+                                    ae_datastore_key_value(book)};
+    ae_datastore_set_list(e, "mixed", mixed, 5, true);
+    ae_datastore_value_t one[] = {ae_datastore_string("only")};
+    ae_datastore_set_list(e, "one", one, 1, true);
+    ae_datastore_set_list(e, "none", NULL, 0, true);
+    ae_datastore_value_t embs[] = {ae_datastore_embedded(inner), ae_datastore_embedded(inner)};
+    ae_datastore_set_list(e, "embs", embs, 2, false);
+    CHECK_OK(ae_datastore_put(rq, e));
+
+    /* Read back in another request, so nothing comes from the first one's memory. */
+    ae_request_t *rq2 = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_entity_t *got;
+    CHECK_OK(ae_datastore_get(rq2, ae_datastore_key_named(rq2, NULL, "All", "types"), &got));
+    const ae_datastore_value_t *v;
+    CHECK((v = ae_datastore_get_property(got, "null")) != NULL);
+    CHECK_EQ(v->type, AE_DATASTORE_NULL);
+    CHECK((v = ae_datastore_get_property(got, "t")) != NULL);
+    CHECK_EQ(v->type, AE_DATASTORE_BOOL);
+    CHECK(ae_datastore_value_bool(v));
+    CHECK((v = ae_datastore_get_property(got, "f")) != NULL);
+    CHECK_EQ(v->type, AE_DATASTORE_BOOL);
+    CHECK(!ae_datastore_value_bool(v));
+    CHECK_EQ(ae_datastore_get_property(got, "imin")->type, AE_DATASTORE_INT);
+    CHECK(ae_datastore_get_int(got, "imin", 0) == INT64_MIN);
+    CHECK(ae_datastore_get_int(got, "imax", 0) == INT64_MAX);
+    CHECK_EQ(ae_datastore_get_property(got, "d")->type, AE_DATASTORE_DOUBLE);
+    CHECK(ae_datastore_value_double(ae_datastore_get_property(got, "d")) == -0.125);
+    CHECK(ae_datastore_value_double(ae_datastore_get_property(got, "dbig")) == 1e300);
+    CHECK_EQ(ae_datastore_get_property(got, "when")->type, AE_DATASTORE_TIME);
+    CHECK_EQ(ae_datastore_get_int(got, "when", 0), 1234567890123456LL);
+    CHECK_EQ(ae_datastore_get_int(got, "before", 0), -1000000);
+    CHECK_EQ(ae_datastore_get_property(got, "s")->type, AE_DATASTORE_STRING);
+    CHECK_STR_EQ(ae_datastore_get_string(got, "s", NULL), "h\xc3\xa9llo \xe2\x9c\x93");
+    CHECK_EQ(ae_datastore_get_property(got, "empty")->type, AE_DATASTORE_STRING);
+    CHECK_STR_EQ(ae_datastore_get_string(got, "empty", NULL), "");
+    size_t len;
+    v = ae_datastore_get_property(got, "sb");
+    CHECK_EQ(v->type, AE_DATASTORE_BYTES);
+    CHECK(ae_datastore_value_string(v, &len) != NULL);
+    CHECK_EQ(len, 4);
+    CHECK(memcmp(ae_datastore_value_string(v, NULL), "a\0b\xff", 4) == 0);
+    v = ae_datastore_get_property(got, "text");
+    CHECK_EQ(v->type, AE_DATASTORE_TEXT);
+    CHECK_STR_EQ(ae_datastore_value_string(v, &len), text);
+    CHECK_EQ(len, sizeof text - 1);
+    v = ae_datastore_get_property(got, "blob");
+    CHECK_EQ(v->type, AE_DATASTORE_BLOB);
+    ae_datastore_value_string(v, &len);
+    CHECK_EQ(len, 4);
+    CHECK(memcmp(ae_datastore_value_string(v, NULL), "\0\1\2\0", 4) == 0);
+    v = ae_datastore_get_property(got, "geo");
+    CHECK_EQ(v->type, AE_DATASTORE_GEOPT);
+    CHECK(v->u.geo.lat == 52.5 && v->u.geo.lng == -13.25);
+    v = ae_datastore_get_property(got, "user");
+    CHECK_EQ(v->type, AE_DATASTORE_USER);
+    CHECK_STR_EQ(v->u.user.email, "ann@example.com");
+    CHECK_STR_EQ(v->u.user.auth_domain, "gmail.com");
+    CHECK_STR_EQ(v->u.user.user_id, "1234");
+    v = ae_datastore_get_property(got, "user2");
+    CHECK_STR_EQ(v->u.user.email, "bob@corp.example");
+    CHECK_STR_EQ(v->u.user.auth_domain, "corp.example");
+    CHECK_STR_EQ(v->u.user.user_id, "");
+    v = ae_datastore_get_property(got, "ref");
+    CHECK_EQ(v->type, AE_DATASTORE_KEY);
+    const ae_datastore_key_t *rk = ae_datastore_value_key(v);
+    CHECK(rk != NULL);
+    CHECK_STR_EQ(ae_datastore_key_string(rk), "Guestbook:g/Greeting:42");
+    CHECK(ae_datastore_key_equal(rk, ae_datastore_key(rq2, ae_datastore_key_named(rq2, NULL,
+                                                                                  "Guestbook", "g"),
+                                                      "Greeting", 42)));
+    rk = ae_datastore_value_key(ae_datastore_get_property(got, "ref_ns"));
+    CHECK(rk != NULL);
+    CHECK_STR_EQ(ae_datastore_key_namespace(rk), "other");
+    CHECK_STR_EQ(ae_datastore_key_string(rk), "other!Elsewhere:x");
+
+    /* The embedded entity, its key, its list and its own embedded entity. */
+    v = ae_datastore_get_property(got, "addr");
+    CHECK_EQ(v->type, AE_DATASTORE_ENTITY);
+    const ae_datastore_entity_t *addr = ae_datastore_value_entity(v);
+    CHECK(addr != NULL);
+    CHECK(ae_datastore_entity_key(addr) != NULL);
+    CHECK_STR_EQ(ae_datastore_key_string(ae_datastore_entity_key(addr)), "Addr:home");
+    CHECK_STR_EQ(ae_datastore_get_string(addr, "city", NULL), "Berlin");
+    size_t n;
+    const ae_datastore_value_t *zips = ae_datastore_get_list(addr, "zips", &n);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(ae_datastore_value_int(&zips[0]), 10115);
+    CHECK_EQ(ae_datastore_value_int(&zips[1]), 10117);
+    const ae_datastore_entity_t *in2 =
+        ae_datastore_value_entity(ae_datastore_get_property(addr, "inner"));
+    CHECK(in2 != NULL);
+    CHECK(ae_datastore_entity_key(in2) == NULL);
+    CHECK_EQ(ae_datastore_get_int(in2, "depth", 0), 2);
+
+    /* Lists keep their values, types and order; a list of one stays a list. */
+    const ae_datastore_value_t *m = ae_datastore_get_list(got, "mixed", &n);
+    CHECK_EQ(n, 5);
+    CHECK_EQ(m[0].type, AE_DATASTORE_INT);
+    CHECK_EQ(ae_datastore_value_int(&m[0]), 1);
+    CHECK_STR_EQ(ae_datastore_value_string(&m[1], NULL), "two");
+    CHECK_EQ(m[2].type, AE_DATASTORE_NULL);
+    CHECK(ae_datastore_value_double(&m[3]) == 4.5);
+    CHECK_STR_EQ(ae_datastore_key_string(ae_datastore_value_key(&m[4])), "Guestbook:g");
+    const ae_datastore_value_t *embl = ae_datastore_get_list(got, "embs", &n);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(ae_datastore_get_int(ae_datastore_value_entity(&embl[1]), "depth", 0), 2);
+    CHECK(ae_datastore_get_property(got, "none") == NULL);
+    bool indexed = true, is_list = false;
+    const char *pname;
+    bool seen_one = false, seen_us = false, seen_s = false;
+    for (size_t i = 0; i < ae_datastore_property_count(got); i++) {
+        CHECK(ae_datastore_property_at(got, i, &pname, NULL, &n, &indexed, &is_list));
+        if (strcmp(pname, "one") == 0) {
+            seen_one = true;
+            CHECK(is_list);
+            CHECK_EQ(n, 1);
+        } else if (strcmp(pname, "us") == 0) {
+            seen_us = true;
+            CHECK(!indexed);
+            CHECK(!is_list);
+        } else if (strcmp(pname, "s") == 0) {
+            seen_s = true;
+            CHECK(indexed);
+            CHECK(!is_list);
+        }
+    }
+    CHECK(seen_one && seen_us && seen_s);
+    CHECK(!ae_datastore_property_at(got, ae_datastore_property_count(got), &pname, NULL, &n,
+                                    NULL, NULL));
+
+    /* What is indexed can be queried by its value; what is not, cannot. */
+    int64_t count;
+    ae_datastore_query_t *q = ae_datastore_query(rq2, "All");
+    ae_datastore_query_filter(q, "geo", AE_DATASTORE_EQ, ae_datastore_geopt(52.5, -13.25));
+    CHECK_OK(ae_datastore_count(rq2, q, &count));
+    CHECK_EQ(count, 1);
+    q = ae_datastore_query(rq2, "All");
+    ae_datastore_query_filter(q, "user", AE_DATASTORE_EQ,
+                              ae_datastore_user("ann@example.com", NULL, "1234"));
+    CHECK_OK(ae_datastore_count(rq2, q, &count));
+    CHECK_EQ(count, 1);
+    q = ae_datastore_query(rq2, "All");
+    ae_datastore_query_filter(q, "ref", AE_DATASTORE_EQ, ae_datastore_key_value(ref));
+    CHECK_OK(ae_datastore_count(rq2, q, &count));
+    CHECK_EQ(count, 1);
+    q = ae_datastore_query(rq2, "All");
+    ae_datastore_query_filter(q, "mixed", AE_DATASTORE_EQ, ae_datastore_string("two"));
+    CHECK_OK(ae_datastore_count(rq2, q, &count));
+    CHECK_EQ(count, 1);
+    q = ae_datastore_query(rq2, "All");
+    ae_datastore_query_filter(q, "us", AE_DATASTORE_EQ, ae_datastore_string("not indexed"));
+    CHECK_OK(ae_datastore_count(rq2, q, &count));
+    CHECK_EQ(count, 0);
+    ae_testbed_request_destroy(rq2);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: transactions */
+
+TEST(test_testbed_datastore_read_only_transaction_reads_and_refuses_writes)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "Counter", "c");
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "n", ae_datastore_int(1));
+    CHECK_OK(ae_datastore_put(rq, e));
+
+    ae_datastore_txn_options_t ro = {.read_only = true};
+    CHECK_OK(ae_datastore_begin(rq, &ro));
+    CHECK(ae_datastore_in_transaction(rq));
+    ae_datastore_entity_t *got;
+    CHECK_OK(ae_datastore_get(rq, k, &got));
+    CHECK_EQ(ae_datastore_get_int(got, "n", 0), 1);
+    ae_datastore_set(got, "n", ae_datastore_int(2));
+    CHECK_EQ(ae_datastore_put(rq, got), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Cannot modify entities in a read-only transaction.");
+    /* An incomplete key gets no id from a refused put. */
+    ae_datastore_key_t *fresh = ae_datastore_key(rq, k, "Child", 0);
+    CHECK_EQ(ae_datastore_put(rq, ae_datastore_entity(rq, fresh)), AE_EINVAL);
+    CHECK(!ae_datastore_key_is_complete(fresh));
+    CHECK_EQ(ae_datastore_delete(rq, k), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Cannot modify entities in a read-only transaction.");
+    /* Ancestor queries still run in it. */
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Counter");
+    ae_datastore_query_ancestor(q, k);
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 1);
+    /* It is still usable, and commits (nothing). */
+    CHECK(ae_datastore_in_transaction(rq));
+    CHECK_OK(ae_datastore_commit(rq));
+    CHECK(!ae_datastore_in_transaction(rq));
+    CHECK_OK(ae_datastore_get(rq, k, &got));
+    CHECK_EQ(ae_datastore_get_int(got, "n", 0), 1);
+
+    /* run_in_transaction with read_only returns fn's refusal, without retrying. */
+    incr_t in = {k, 0};
+    CHECK_EQ(ae_datastore_run_in_transaction(rq, &ro, increment, &in), AE_EINVAL);
+    CHECK_EQ(in.runs, 1);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Cannot modify entities in a read-only transaction.");
+    CHECK(!ae_datastore_in_transaction(rq));
+    CHECK_OK(ae_datastore_get(rq, k, &got));
+    CHECK_EQ(ae_datastore_get_int(got, "n", 0), 1);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* Puts `kind`:`name` with n = `n`. */
+static int put_n(ae_request_t *rq, const char *kind, const char *name, int64_t n)
+{
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, kind, name);
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "n", ae_datastore_int(n));
+    return ae_datastore_put(rq, e);
+}
+
+static int64_t get_n(ae_request_t *rq, const char *kind, const char *name)
+{
+    ae_datastore_entity_t *e;
+    if (ae_datastore_get(rq, ae_datastore_key_named(rq, NULL, kind, name), &e) != AE_OK)
+        return -1;
+    return ae_datastore_get_int(e, "n", -2);
+}
+
+TEST(test_testbed_datastore_xg_transaction_spans_groups_and_a_plain_one_stops_at_the_second)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_n(rq, "Account", "alice", 100));
+    CHECK_OK(put_n(rq, "Account", "bob", 0));
+
+    /* A transfer across two groups, with xg: both or neither. */
+    ae_datastore_txn_options_t xg = {.xg = true};
+    CHECK_OK(ae_datastore_begin(rq, &xg));
+    int64_t a = get_n(rq, "Account", "alice"), b = get_n(rq, "Account", "bob");
+    CHECK_EQ(a, 100);
+    CHECK_EQ(b, 0);
+    CHECK_OK(put_n(rq, "Account", "alice", a - 30));
+    CHECK_OK(put_n(rq, "Account", "bob", b + 30));
+    /* Reads in the transaction see the snapshot, not its own writes. */
+    CHECK_EQ(get_n(rq, "Account", "alice"), 100);
+    CHECK_OK(ae_datastore_commit(rq));
+    CHECK_EQ(get_n(rq, "Account", "alice"), 70);
+    CHECK_EQ(get_n(rq, "Account", "bob"), 30);
+
+    /* A rolled-back xg transfer changes neither. */
+    CHECK_OK(ae_datastore_begin(rq, &xg));
+    CHECK_OK(put_n(rq, "Account", "alice", 0));
+    CHECK_OK(put_n(rq, "Account", "bob", 0));
+    CHECK_OK(ae_datastore_rollback(rq));
+    CHECK_EQ(get_n(rq, "Account", "alice"), 70);
+    CHECK_EQ(get_n(rq, "Account", "bob"), 30);
+
+    /* Without xg: the second group is refused, in the platform's words, and the transaction
+     * goes on with the first. */
+    CHECK_OK(ae_datastore_begin(rq, NULL));
+    CHECK_EQ(get_n(rq, "Account", "alice"), 70);
+    CHECK_OK(put_n(rq, "Account", "alice", 69));
+    ae_datastore_entity_t *e;
+    CHECK_EQ(ae_datastore_get(rq, ae_datastore_key_named(rq, NULL, "Account", "bob"), &e),
+             AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "cross-groups transaction need to be explicitly specified (xg=True)");
+    CHECK_EQ(put_n(rq, "Account", "bob", 31), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "cross-groups transaction need to be explicitly specified (xg=True)");
+    CHECK(ae_datastore_in_transaction(rq));
+    /* Entities under the same root are one group. */
+    ae_datastore_key_t *alice = ae_datastore_key_named(rq, NULL, "Account", "alice");
+    ae_datastore_entity_t *log = ae_datastore_entity(rq, ae_datastore_key(rq, alice, "Log", 0));
+    ae_datastore_set(log, "delta", ae_datastore_int(-1));
+    CHECK_OK(ae_datastore_put(rq, log));
+    CHECK_OK(ae_datastore_commit(rq));
+    CHECK_EQ(get_n(rq, "Account", "alice"), 69);
+    CHECK_EQ(get_n(rq, "Account", "bob"), 30);
+    CHECK_OK(ae_datastore_get(rq, ae_datastore_entity_key(log), &e));
+
+    /* xg stops at 25 groups: the 26th is refused, the 25 commit. */
+    CHECK_OK(ae_datastore_begin(rq, &xg));
+    for (int i = 0; i < 25; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "g%d", i);
+        CHECK_OK(put_n(rq, "Group", name, i));
+    }
+    CHECK_EQ(put_n(rq, "Group", "g25", 25), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq),
+                       "operating on too many entity groups in a single transaction.");
+    CHECK_OK(ae_datastore_commit(rq));
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Group"), &count));
+    CHECK_EQ(count, 25);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* Increments, with another request writing the counter between the read and the commit on
+ * the first `meddle` attempts only. */
+typedef struct {
+    incr_t in;
+    ae_testbed_t *tb;
+    int meddle;
+} meddle_some_t;
+
+static int increment_meddled_at_first(ae_request_t *rq, void *ctx)
+{
+    meddle_some_t *m = ctx;
+    int rc = increment(rq, &m->in);
+    if (rc != AE_OK || m->in.runs > m->meddle)
+        return rc;
+    ae_request_t *other = ae_testbed_request_create(m->tb, "GET", "/", NULL, 0);
+    ae_datastore_entity_t *e = ae_datastore_entity(other, m->in.counter);
+    ae_datastore_set(e, "n", ae_datastore_int(100 * m->in.runs));
+    rc = ae_datastore_put(other, e);
+    ae_testbed_request_destroy(other);
+    return rc;
+}
+
+static int fail_with_not_found(ae_request_t *rq, void *ctx)
+{
+    int rc = increment(rq, ctx);
+    return rc != AE_OK ? rc : AE_ENOTFOUND;
+}
+
+TEST(test_testbed_datastore_run_in_transaction_retries_contention_and_gives_up_after_four)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "Counter", "c");
+
+    /* Contention on the first two attempts: the third commits, on top of the last outside
+     * write. */
+    meddle_some_t m = {{k, 0}, tb, 2};
+    CHECK_OK(ae_datastore_run_in_transaction(rq, NULL, increment_meddled_at_first, &m));
+    CHECK_EQ(m.in.runs, 3);
+    CHECK_EQ(get_n(rq, "Counter", "c"), 201);
+    CHECK(!ae_datastore_in_transaction(rq));
+
+    /* Contention every time: 4 attempts, then the platform's message; the outside write
+     * stands, none of the transaction's do. */
+    m = (meddle_some_t){{k, 0}, tb, 1000};
+    CHECK_EQ(ae_datastore_run_in_transaction(rq, NULL, increment_meddled_at_first, &m),
+             AE_ECONTENTION);
+    CHECK_EQ(m.in.runs, AE_DATASTORE_TXN_ATTEMPTS);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The transaction could not be committed. Please try again.");
+    CHECK(!ae_datastore_in_transaction(rq));
+    CHECK_EQ(get_n(rq, "Counter", "c"), 400);
+
+    /* Another failure of fn is not retried, and rolls back. */
+    incr_t in = {k, 0};
+    CHECK_EQ(ae_datastore_run_in_transaction(rq, NULL, fail_with_not_found, &in), AE_ENOTFOUND);
+    CHECK_EQ(in.runs, 1);
+    CHECK_EQ(get_n(rq, "Counter", "c"), 400);
+    /* The request goes on: a plain transaction works. */
+    CHECK_OK(ae_datastore_run_in_transaction(rq, NULL, increment, &in));
+    CHECK_EQ(get_n(rq, "Counter", "c"), 401);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: keys, namespaces */
+
+TEST(test_testbed_datastore_urlsafe_keys_round_trip_and_malformed_ones_are_einval)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_set_namespace(rq, "shop-1");
+    ae_datastore_key_t *root = ae_datastore_key_named(rq, NULL, "Store", "na\xc3\xafve name");
+    ae_datastore_key_t *mid = ae_datastore_key(rq, root, "Shelf", 7);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, mid, "Book", "isbn:0-13-110362-8");
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "title", ae_datastore_string("K&R"));
+    CHECK_OK(ae_datastore_put(rq, e));
+    const char *s = ae_datastore_key_urlsafe(rq, k);
+    CHECK(s != NULL);
+    /* URL-safe: no padding, no '+' or '/'. */
+    CHECK(strpbrk(s, "+/=") == NULL);
+
+    /* Another request, in the default namespace, finds the entity by the string alone. */
+    ae_request_t *rq2 = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *back;
+    CHECK_OK(ae_datastore_key_from_urlsafe(rq2, s, &back));
+    CHECK_STR_EQ(ae_datastore_key_namespace(back), "shop-1");
+    CHECK_STR_EQ(ae_datastore_key_string(back),
+                 "shop-1!Store:na\xc3\xafve name/Shelf:7/Book:isbn:0-13-110362-8");
+    CHECK_STR_EQ(ae_datastore_key_urlsafe(rq2, back), s);
+    CHECK_OK(ae_datastore_get(rq2, back, &e));
+    CHECK_STR_EQ(ae_datastore_get_string(e, "title", NULL), "K&R");
+    /* Padding is accepted. */
+    char padded[512];
+    size_t n = strlen(s);
+    snprintf(padded, sizeof padded, "%s%s", s, n % 4 == 2 ? "==" : n % 4 == 3 ? "=" : "");
+    CHECK_OK(ae_datastore_key_from_urlsafe(rq2, padded, &back));
+    CHECK(ae_datastore_key_equal(back, k));
+
+    /* Malformed strings: each AE_EINVAL with "Invalid string key", the output NULL. */
+    char cut[512];
+    snprintf(cut, sizeof cut, "%.*s", (int)(n - 4), s);
+    char flipped[512];
+    snprintf(flipped, sizeof flipped, "%s", s);
+    flipped[0] = flipped[0] == 'b' ? 'c' : 'b'; /* the app field's tag */
+    const char *bad[] = {"", "@@@@", "abc+def/", "a", cut, flipped, "AAAA", "agx0ZXN0YmVkLXRlc3Q"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        back = (ae_datastore_key_t *)1;
+        CHECK_EQ(ae_datastore_key_from_urlsafe(rq2, bad[i], &back), AE_EINVAL);
+        CHECK(back == NULL);
+        CHECK_STR_CONTAINS(ae_request_last_error(rq2), "Invalid string key");
+    }
+    /* The request goes on. */
+    CHECK_OK(ae_datastore_key_from_urlsafe(rq2, s, &back));
+    ae_testbed_request_destroy(rq2);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_datastore_namespaces_keep_entities_and_queries_apart)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(put_n(rq, "Doc", "d", 0)); /* the default namespace */
+    ae_datastore_set_namespace(rq, "tenant-a");
+    CHECK_OK(put_n(rq, "Doc", "d", 1));
+    CHECK_OK(put_n(rq, "Doc", "only-a", 1));
+    ae_datastore_set_namespace(rq, "tenant-b");
+    CHECK_OK(put_n(rq, "Doc", "d", 2));
+
+    /* The same kind and name are three entities. */
+    CHECK_EQ(get_n(rq, "Doc", "d"), 2);
+    CHECK_EQ(get_n(rq, "Doc", "only-a"), -1); /* not found here */
+    ae_datastore_set_namespace(rq, "tenant-a");
+    CHECK_EQ(get_n(rq, "Doc", "d"), 1);
+    CHECK_EQ(get_n(rq, "Doc", "only-a"), 1);
+    ae_datastore_set_namespace(rq, "");
+    CHECK_EQ(get_n(rq, "Doc", "d"), 0);
+
+    /* Queries see their namespace only. */
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Doc"), &count));
+    CHECK_EQ(count, 1);
+    ae_datastore_set_namespace(rq, "tenant-a");
+    ae_datastore_query_t *qa = ae_datastore_query(rq, "Doc");
+    CHECK_OK(ae_datastore_count(rq, qa, &count));
+    CHECK_EQ(count, 2);
+    ae_datastore_set_namespace(rq, "tenant-c");
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "Doc"), &count));
+    CHECK_EQ(count, 0);
+    /* A query built earlier keeps its namespace; a kindless one too. */
+    CHECK_OK(ae_datastore_count(rq, qa, &count));
+    CHECK_EQ(count, 2);
+    ae_datastore_set_namespace(rq, "tenant-b");
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, NULL), &count));
+    CHECK_EQ(count, 1);
+    /* A key carries its namespace: a get of it works from anywhere, and an ancestor query
+     * takes the ancestor's namespace. */
+    ae_datastore_set_namespace(rq, "tenant-a");
+    ae_datastore_key_t *ka = ae_datastore_key_named(rq, NULL, "Doc", "only-a");
+    ae_datastore_set_namespace(rq, "");
+    ae_datastore_entity_t *e;
+    CHECK_OK(ae_datastore_get(rq, ka, &e));
+    CHECK_STR_EQ(ae_datastore_key_namespace(ae_datastore_entity_key(e)), "tenant-a");
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Doc");
+    ae_datastore_query_ancestor(q, ka);
+    CHECK_OK(ae_datastore_count(rq, q, &count));
+    CHECK_EQ(count, 1);
+    /* A child takes its parent's namespace. */
+    ae_datastore_key_t *child = ae_datastore_key(rq, ka, "Part", 0);
+    CHECK_STR_EQ(ae_datastore_key_namespace(child), "tenant-a");
+    /* Memcache's namespace is its own. */
+    ae_memcache_value_t mv;
+    CHECK_OK(ae_memcache_set(rq, "k", "v", 1, 0, 0));
+    CHECK_OK(ae_memcache_get(rq, "k", &mv));
+    /* A bad namespace fails at the first call that uses it. */
+    ae_datastore_set_namespace(rq, "no spaces");
+    CHECK_EQ(put_n(rq, "Doc", "d", 3), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "no spaces");
+    CHECK_EQ(ae_datastore_count(rq, ae_datastore_query(rq, "Doc"), &count), AE_EINVAL);
+    char long_ns[102];
+    memset(long_ns, 'n', 101);
+    long_ns[101] = '\0';
+    ae_datastore_set_namespace(rq, long_ns);
+    CHECK_EQ(put_n(rq, "Doc", "d", 3), AE_EINVAL);
+    long_ns[100] = '\0';
+    ae_datastore_set_namespace(rq, long_ns);
+    CHECK_OK(put_n(rq, "Doc", "d", 3));
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: limits */
+
+TEST(test_testbed_datastore_value_and_entity_limits_fail_with_the_platforms_words)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    enum { BIG = 1100 * 1000 };
+    char *buf = malloc(BIG);
+    memset(buf, 's', BIG);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "Limits", "l");
+
+    /* An indexed string: 1,500 bytes are fine, 1,501 are not. */
+    ae_datastore_entity_t *e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "s", ae_datastore_string_n(buf, 1500));
+    CHECK_OK(ae_datastore_put(rq, e));
+    ae_datastore_set(e, "s", ae_datastore_string_n(buf, 1501));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Property s is too long. Maximum length is 1500.");
+    /* So is a short blob. */
+    e = ae_datastore_entity(rq, k);
+    ae_datastore_set(e, "b", ae_datastore_bytes(buf, 1501));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Property b is too long. Maximum length is 1500.");
+    /* Unindexed, the same string is fine; over 1,048,487 bytes it is not. */
+    e = ae_datastore_entity(rq, k);
+    ae_datastore_set_unindexed(e, "s", ae_datastore_string_n(buf, 1501));
+    CHECK_OK(ae_datastore_put(rq, e));
+    e = ae_datastore_entity(rq, k);
+    ae_datastore_set_unindexed(e, "t",
+                               ae_datastore_text(buf, AE_DATASTORE_MAX_UNINDEXED_BYTES + 1));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "Property t is too long. Maximum length is 1048487.");
+    /* What failed wrote nothing: the last good put stands. */
+    ae_datastore_entity_t *got;
+    CHECK_OK(ae_datastore_get(rq, k, &got));
+    size_t len;
+    CHECK(ae_datastore_value_string(ae_datastore_get_property(got, "s"), &len) != NULL);
+    CHECK_EQ(len, 1501);
+
+    /* An entity over 1,048,572 bytes, every value within its limit: AE_ETOOLARGE, nothing
+     * written. Two blobs of 524,300 bytes are 1,048,600 bytes of values alone. (Through the
+     * SDK the call's 1 MiB limit is always met first: an entity's size as the stub counts it
+     * is smaller than its encoding in a Put body, so the words are the call's.) */
+    ae_datastore_key_t *big = ae_datastore_key_named(rq, NULL, "Limits", "big");
+    e = ae_datastore_entity(rq, big);
+    ae_datastore_set_unindexed(e, "b1", ae_datastore_blob(buf, 524300));
+    ae_datastore_set_unindexed(e, "b2", ae_datastore_blob(buf, 524300));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_ETOOLARGE);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "The request to API call datastore_v3.Put() was too large.");
+    CHECK_EQ(ae_datastore_get(rq, big, &got), AE_ENOTFOUND);
+    /* The same in a batch with a good entity: the batch fails whole. */
+    ae_datastore_entity_t *good =
+        ae_datastore_entity(rq, ae_datastore_key_named(rq, NULL, "Limits", "good"));
+    ae_datastore_set(good, "n", ae_datastore_int(1));
+    ae_datastore_entity_t *batch[] = {good, e};
+    int st[2];
+    CHECK_EQ(ae_datastore_put_multi(rq, batch, 2, st), AE_ETOOLARGE);
+    CHECK_EQ(st[0], AE_ETOOLARGE);
+    CHECK_EQ(ae_datastore_get(rq, ae_datastore_entity_key(good), &got), AE_ENOTFOUND);
+    /* Just under the limit is stored. */
+    e = ae_datastore_entity(rq, big);
+    ae_datastore_set_unindexed(e, "b1", ae_datastore_blob(buf, 524000));
+    ae_datastore_set_unindexed(e, "b2", ae_datastore_blob(buf, 524000));
+    CHECK_OK(ae_datastore_put(rq, e));
+    CHECK_OK(ae_datastore_get(rq, big, &got));
+    ae_datastore_value_string(ae_datastore_get_property(got, "b2"), &len);
+    CHECK_EQ(len, 524000);
+    free(buf);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+/* ---------------------------------------------------------------- datastore: index.yaml */
+
+/* A fresh folder under $TMPDIR with index.yaml holding `yaml` (NULL: no file). */
+static char *make_app_root(const char *yaml)
+{
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/test_testbed-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(tmpl))
+        return NULL;
+    if (yaml) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/index.yaml", tmpl);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return NULL;
+        fputs(yaml, f);
+        fclose(f);
+    }
+    return strdup(tmpl);
+}
+
+/* index.yaml's text (malloc'd), or NULL when there is none. */
+static char *read_index_yaml(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index.yaml", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *text = calloc(1, 65536);
+    size_t n = fread(text, 1, 65535, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void remove_app_root(char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index.yaml", dir);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+}
+
+#define OTHER_INDEX                                                                            \
+    "indexes:\n"                                                                               \
+    "- kind: Other\n"                                                                          \
+    "  properties:\n"                                                                          \
+    "  - name: a\n"                                                                            \
+    "  - name: b\n"                                                                            \
+    "    direction: desc\n"
+#define GREETING_INDEX                                                                         \
+    "- kind: Greeting\n"                                                                       \
+    "  ancestor: yes\n"                                                                        \
+    "  properties:\n"                                                                          \
+    "  - name: date\n"                                                                         \
+    "    direction: desc\n"
+
+/* Puts three greetings under a book in `rq` and fetches them newest first (an ancestor query
+ * ordered by date descending needs a composite index). */
+static int fetch_newest_first(ae_request_t *rq, ae_datastore_page_t *page)
+{
+    ae_datastore_key_t *book = ae_datastore_key_named(rq, NULL, "Guestbook", "default");
+    ae_datastore_key_t *k;
+    for (int i = 0; i < 3; i++) {
+        int rc = put_greeting(rq, book, 1000 + i, "hi", &k);
+        if (rc != AE_OK)
+            return rc;
+    }
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_ancestor(q, book);
+    ae_datastore_query_order(q, "date", AE_DATASTORE_DESC);
+    return ae_datastore_fetch(rq, q, 10, NULL, page);
+}
+
+TEST(test_testbed_datastore_require_indexes_fails_a_query_whose_index_is_not_listed)
+{
+    /* index.yaml lists another index only. */
+    char *dir = make_app_root(OTHER_INDEX);
+    CHECK(dir != NULL);
+    ae_testbed_options_t o = {.app_root = dir, .require_indexes = true};
+    ae_testbed_t *tb = ae_testbed_create_with(&o);
+    CHECK(tb != NULL);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_page_t page;
+    CHECK_EQ(fetch_newest_first(rq, &page), AE_ENEEDINDEX);
+    CHECK_EQ(page.n, 0);
+    const char *msg = ae_request_last_error(rq);
+    CHECK_STR_CONTAINS(msg, "The suggested index for this query is:");
+    CHECK_STR_CONTAINS(msg, "- kind: Greeting\n"
+                            "  ancestor: yes\n"
+                            "  properties:\n"
+                            "  - name: date\n"
+                            "    direction: desc\n");
+    /* A count needs the same index. */
+    ae_datastore_query_t *q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_ancestor(q, ae_datastore_key_named(rq, NULL, "Guestbook", "default"));
+    ae_datastore_query_order(q, "date", AE_DATASTORE_DESC);
+    int64_t count;
+    CHECK_EQ(ae_datastore_count(rq, q, &count), AE_ENEEDINDEX);
+    /* Queries on built-in indexes need nothing. */
+    q = ae_datastore_query(rq, "Greeting");
+    ae_datastore_query_order(q, "date", AE_DATASTORE_DESC);
+    CHECK_OK(ae_datastore_fetch(rq, q, 10, NULL, &page));
+    CHECK_EQ(page.n, 3);
+    /* The file is the app's: nothing is written to it. */
+    char *text = read_index_yaml(dir);
+    CHECK_STR_EQ(text, OTHER_INDEX);
+    free(text);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+    remove_app_root(dir);
+
+    /* With the index listed, the same query runs. */
+    dir = make_app_root(OTHER_INDEX GREETING_INDEX);
+    CHECK(dir != NULL);
+    o.app_root = dir;
+    tb = ae_testbed_create_with(&o);
+    CHECK(tb != NULL);
+    rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    CHECK_OK(fetch_newest_first(rq, &page));
+    CHECK_EQ(page.n, 3);
+    CHECK_EQ(ae_datastore_get_int(page.entities[0], "date", 0), 1002);
+    CHECK_EQ(ae_datastore_get_int(page.entities[2], "date", 0), 1000);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+    remove_app_root(dir);
+}
+
+TEST(test_testbed_datastore_app_root_gets_the_missing_index_appended_without_require_indexes)
+{
+    char *dir = make_app_root(NULL);
+    CHECK(dir != NULL);
+    ae_testbed_options_t o = {.app_root = dir};
+    ae_testbed_t *tb = ae_testbed_create_with(&o);
+    CHECK(tb != NULL);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_page_t page;
+    CHECK_OK(fetch_newest_first(rq, &page));
+    CHECK_EQ(page.n, 3);
+    char *text = read_index_yaml(dir);
+    CHECK(text != NULL);
+    CHECK_STR_CONTAINS(text, "# AUTOGENERATED");
+    CHECK_STR_CONTAINS(text, GREETING_INDEX);
+    CHECK(strstr(text, "# AUTOGENERATED") < strstr(text, GREETING_INDEX));
+    free(text);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+    remove_app_root(dir);
+
+    /* A malformed index.yaml stops the testbed from starting. */
+    dir = make_app_root("indexes:\n- kind: [\n");
+    CHECK(dir != NULL);
+    o.app_root = dir;
+    tb = ae_testbed_create_with(&o);
+    CHECK(tb == NULL);
+    remove_app_root(dir);
 }
 
 CHECK_MAIN()
