@@ -293,7 +293,8 @@ ae_datastore_key_t *ae_datastore_key(ae_request_t *rq, const ae_datastore_key_t 
 ae_datastore_key_t *ae_datastore_key_named(ae_request_t *rq, const ae_datastore_key_t *parent,
                                            const char *kind, const char *name)
 {
-    /* A NULL name is an incomplete key, as id 0 is; "" stays "" for the server to refuse. */
+    /* A NULL name is an incomplete key, as id 0 is; "" is refused at the call (the wire cannot
+     * tell it from NULL: see key_has_empty_name). */
     return make_key(rq, parent, kind, 0, name);
 }
 
@@ -375,6 +376,49 @@ const char *ae_datastore_key_string(const ae_datastore_key_t *k)
             len += (size_t)snprintf(s + len, cap - len, "%s%s:?", i ? "/" : "", e->kind);
     }
     return s;
+}
+
+/* ---------------------------------------------------------------- keys the wire cannot carry */
+
+/* The wire spells a missing name as "" (rpc_datastore.h), so a key named "" would arrive as an
+ * incomplete key: a put would store it under a fresh id that the app's key never shows, and
+ * a get of it would fail as incomplete. Such keys are refused before they are sent, in the
+ * stub's words. */
+static bool key_has_empty_name(const ae_datastore_key_t *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (k->path[i].name && !k->path[i].name[0])
+            return true;
+    return false;
+}
+
+static bool entity_has_empty_name(const ae_datastore_entity_t *e, int depth);
+
+/* As value_to_wire goes: no deeper than the wire's depth. */
+static bool value_has_empty_name(const ae_datastore_value_t *v, int depth)
+{
+    if (v->type == AE_DATASTORE_KEY)
+        return v->u.key && key_has_empty_name(v->u.key);
+    if (v->type == AE_DATASTORE_ENTITY)
+        return v->u.entity && depth < DAS_RPC_DS_MAX_DEPTH &&
+               entity_has_empty_name(v->u.entity, depth + 1);
+    return false;
+}
+
+static bool entity_has_empty_name(const ae_datastore_entity_t *e, int depth)
+{
+    if (e->key && key_has_empty_name(e->key))
+        return true;
+    for (size_t i = 0; i < e->n; i++)
+        for (size_t j = 0; j < e->props[i].n; j++)
+            if (value_has_empty_name(&e->props[i].values[j], depth))
+                return true;
+    return false;
+}
+
+static int fail_empty_name(ae_request_t *rq)
+{
+    return ae__fail(rq, AE_EINVAL, "Key name must not be empty");
 }
 
 /* ---------------------------------------------------------------- to and from the wire */
@@ -717,9 +761,12 @@ int ae_datastore_get_multi(ae_request_t *rq, const ae_datastore_key_t *const *ke
         if (statuses)
             statuses[i] = AE_EINVAL;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!keys[i])
             return ae__fail(rq, AE_EINVAL, "get: key %zu is NULL", i);
+        if (key_has_empty_name(keys[i]))
+            return fail_empty_name(rq);
+    }
     das_rpc_ds_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_GET, .txn = rq->datastore_txn,
                                  .n = (uint32_t)n};
@@ -752,11 +799,14 @@ int ae_datastore_put_multi(ae_request_t *rq, ae_datastore_entity_t *const *entit
                            int *statuses)
 {
     int rc = AE_OK;
-    for (size_t i = 0; i < n && rc == AE_OK; i++)
+    for (size_t i = 0; i < n && rc == AE_OK; i++) {
         if (!entities[i] || !entities[i]->key)
             rc = ae__fail(rq, AE_EINVAL, "put: entity %zu has no key (only an embedded entity "
                                          "may be keyless)",
                           i);
+        else if (entity_has_empty_name(entities[i], 0))
+            rc = fail_empty_name(rq);
+    }
     das_rpc_ds_arena_t a = {0};
     das_rpc_ds_reply_t rp = {0};
     if (rc == AE_OK) {
@@ -798,9 +848,12 @@ int ae_datastore_delete_multi(ae_request_t *rq, const ae_datastore_key_t *const 
                               int *statuses)
 {
     int rc = AE_OK;
-    for (size_t i = 0; i < n && rc == AE_OK; i++)
+    for (size_t i = 0; i < n && rc == AE_OK; i++) {
         if (!keys[i])
             rc = ae__fail(rq, AE_EINVAL, "delete: key %zu is NULL", i);
+        else if (key_has_empty_name(keys[i]))
+            rc = fail_empty_name(rq);
+    }
     if (rc == AE_OK) {
         das_rpc_ds_arena_t a = {0};
         das_rpc_ds_request_t body = {.op = DAS_RPC_DS_DELETE, .txn = rq->datastore_txn,
@@ -828,6 +881,8 @@ int ae_datastore_allocate_ids(ae_request_t *rq, const ae_datastore_key_t *model,
 {
     if (!model)
         return ae__fail(rq, AE_EINVAL, "allocate_ids: the model key is NULL");
+    if (key_has_empty_name(model))
+        return fail_empty_name(rq);
     das_rpc_ds_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_ALLOCATE_IDS, .size = n};
     key_to_wire(&a, model, &body.model);
@@ -967,6 +1022,12 @@ static int run_query(ae_request_t *rq, ae_datastore_query_t *q, int64_t limit,
     memset(rp, 0, sizeof *rp);
     if (rq->datastore_txn && !q->ancestor)
         return ae__fail(rq, AE_EINVAL, "Only ancestor queries are allowed inside transactions.");
+    if (q->ancestor && key_has_empty_name(q->ancestor))
+        return fail_empty_name(rq);
+    for (size_t i = 0; i < q->n_filters; i++)
+        for (size_t j = 0; j < q->filters[i].n; j++)
+            if (value_has_empty_name(&q->filters[i].values[j], 0))
+                return fail_empty_name(rq);
     das_rpc_ds_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_RUN_QUERY, .txn = rq->datastore_txn};
     das_rpc_ds_query_t *w = &body.query;

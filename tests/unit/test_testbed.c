@@ -1442,6 +1442,51 @@ TEST(test_testbed_datastore_namespaces_keep_entities_and_queries_apart)
     ae_testbed_destroy(tb);
 }
 
+/* An empty key name travelled as "no name" (the wire's "" is NULL), so the put of a key named
+ * "" succeeded under a fresh id that the app's key never showed, and a get of that key then
+ * failed as incomplete. The key is refused, in the stub's words, wherever it goes. */
+TEST(test_testbed_datastore_regress_empty_key_name_is_refused_not_turned_into_an_id)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_datastore_key_t *k = ae_datastore_key_named(rq, NULL, "K", "");
+    CHECK_EQ(ae_datastore_put(rq, ae_datastore_entity(rq, k)), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    int64_t count;
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, "K"), &count));
+    CHECK_EQ(count, 0);
+    ae_datastore_entity_t *e;
+    CHECK_EQ(ae_datastore_get(rq, k, &e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    CHECK_EQ(ae_datastore_delete(rq, k), AE_EINVAL);
+    /* As a parent, an ancestor, a key value or an embedded entity's key. */
+    ae_datastore_key_t *child = ae_datastore_key(rq, k, "C", 1);
+    CHECK_EQ(ae_datastore_put(rq, ae_datastore_entity(rq, child)), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    ae_datastore_query_t *q = ae_datastore_query(rq, "C");
+    ae_datastore_query_ancestor(q, k);
+    CHECK_EQ(ae_datastore_count(rq, q, &count), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    e = ae_datastore_entity(rq, ae_datastore_key(rq, NULL, "K", 1));
+    ae_datastore_set(e, "ref", ae_datastore_key_value(k));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    ae_datastore_entity_t *emb = ae_datastore_entity(rq, k);
+    e = ae_datastore_entity(rq, ae_datastore_key(rq, NULL, "K", 1));
+    ae_datastore_set(e, "emb", ae_datastore_embedded(emb));
+    CHECK_EQ(ae_datastore_put(rq, e), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq), "Key name must not be empty");
+    q = ae_datastore_query(rq, "K");
+    ae_datastore_query_filter(q, "ref", AE_DATASTORE_EQ, ae_datastore_key_value(k));
+    CHECK_EQ(ae_datastore_count(rq, q, &count), AE_EINVAL);
+    CHECK_EQ(ae_datastore_allocate_ids(rq, ae_datastore_key(rq, k, "C", 0), 1, NULL, NULL),
+             AE_EINVAL);
+    CHECK_OK(ae_datastore_count(rq, ae_datastore_query(rq, NULL), &count));
+    CHECK_EQ(count, 0);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
 /* ---------------------------------------------------------------- datastore: limits */
 
 TEST(test_testbed_datastore_value_and_entity_limits_fail_with_the_platforms_words)
