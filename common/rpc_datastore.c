@@ -71,10 +71,30 @@ void das_rpc_ds_arena_dispose(das_rpc_ds_arena_t *a)
     a->head = NULL;
 }
 
-/* `n` items of `size` bytes; n is bounded by das_rpc_get_count, so this cannot overflow. */
-static void *alloc_array(das_rpc_ds_arena_t *a, uint32_t n, size_t size)
+/* Decoded arrays grow as their items are read, from room for a few: a count on the wire costs
+ * memory only once its items are there. Allocated whole at its count (which the payload's
+ * remaining bytes bound, not what is left once the earlier items are read), a list at each of
+ * the 100 levels that embedded entities nest could claim the payload's worth of items: a 1 MiB
+ * Put made the decoder zero about 1 GB before it found the payload short. */
+#define FIRST_ITEMS 8u
+
+static void *start_array(das_rpc_ds_arena_t *a, uint32_t n, uint32_t *cap, size_t size)
 {
-    return das_rpc_ds_alloc(a, (n ? n : 1) * size);
+    *cap = n < FIRST_ITEMS ? (n ? n : 1) : FIRST_ITEMS;
+    return das_rpc_ds_alloc(a, *cap * size);
+}
+
+/* The array `items` (room for *cap, `used` read) with room for at least one more. */
+static void *grow_array(das_rpc_ds_arena_t *a, const void *items, uint32_t *cap, uint32_t used,
+                        size_t size)
+{
+    if (used < *cap)
+        return (void *)items;
+    uint32_t ncap = *cap * 2; /* <= 2 * DAS_RPC_DS_MAX_ITEMS */
+    void *grown = das_rpc_ds_alloc(a, (size_t)ncap * size);
+    memcpy(grown, items, (size_t)used * size);
+    *cap = ncap;
+    return grown;
 }
 
 /* ---------------------------------------------------------------- pieces: encoding */
@@ -200,8 +220,10 @@ void das_rpc_ds_get_key(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_k
     k->app = get_opt_str(r);
     k->ns = das_rpc_get_str(r);
     k->n = das_rpc_get_count(r, MIN_ELEM, DAS_RPC_DS_MAX_ITEMS);
-    k->path = alloc_array(a, k->n, sizeof *k->path);
+    uint32_t cap;
+    k->path = start_array(a, k->n, &cap, sizeof *k->path);
     for (uint32_t i = 0; !r->bad && i < k->n; i++) {
+        k->path = grow_array(a, k->path, &cap, i, sizeof *k->path);
         k->path[i].kind = das_rpc_get_str(r);
         k->path[i].id = das_rpc_get_i64(r);
         k->path[i].name = get_opt_str(r);
@@ -258,8 +280,10 @@ static void get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_en
 {
     das_rpc_ds_get_key(r, a, &e->key);
     e->n = das_rpc_get_count(r, MIN_PROP, DAS_RPC_DS_MAX_ITEMS);
-    e->props = alloc_array(a, e->n, sizeof *e->props);
+    uint32_t cap, vcap;
+    e->props = start_array(a, e->n, &cap, sizeof *e->props);
     for (uint32_t i = 0; !r->bad && i < e->n; i++) {
+        e->props = grow_array(a, e->props, &cap, i, sizeof *e->props);
         das_rpc_ds_prop_t *p = &e->props[i];
         p->name = das_rpc_get_str(r);
         uint32_t flags = das_rpc_get_u32(r);
@@ -268,9 +292,11 @@ static void get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_en
         p->indexed = flags & FLAG_INDEXED;
         p->multiple = flags & FLAG_MULTIPLE;
         p->n = das_rpc_get_count(r, MIN_VALUE, DAS_RPC_DS_MAX_ITEMS);
-        p->values = alloc_array(a, p->n, sizeof *p->values);
-        for (uint32_t j = 0; !r->bad && j < p->n; j++)
+        p->values = start_array(a, p->n, &vcap, sizeof *p->values);
+        for (uint32_t j = 0; !r->bad && j < p->n; j++) {
+            p->values = grow_array(a, p->values, &vcap, j, sizeof *p->values);
             get_value(r, a, &p->values[j], depth);
+        }
         if (r->bad)
             p->n = 0;
     }
@@ -298,29 +324,36 @@ void das_rpc_ds_get_query(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds
         das_rpc_ds_get_key(r, a, q->ancestor);
     }
     q->n_filters = das_rpc_get_count(r, MIN_FILTER, DAS_RPC_DS_MAX_ITEMS);
-    q->filters = alloc_array(a, q->n_filters, sizeof *q->filters);
+    uint32_t cap, vcap;
+    q->filters = start_array(a, q->n_filters, &cap, sizeof *q->filters);
     for (uint32_t i = 0; !r->bad && i < q->n_filters; i++) {
+        q->filters = grow_array(a, q->filters, &cap, i, sizeof *q->filters);
         das_rpc_ds_filter_t *f = &q->filters[i];
         f->prop = das_rpc_get_str(r);
         f->op = das_rpc_get_u32(r);
         if (f->op < DAS_RPC_DS_LT || f->op > DAS_RPC_DS_NE)
             r->bad = 1;
         f->n = das_rpc_get_count(r, MIN_VALUE, DAS_RPC_DS_MAX_ITEMS);
-        f->values = alloc_array(a, f->n, sizeof *f->values);
-        for (uint32_t j = 0; !r->bad && j < f->n; j++)
+        f->values = start_array(a, f->n, &vcap, sizeof *f->values);
+        for (uint32_t j = 0; !r->bad && j < f->n; j++) {
+            f->values = grow_array(a, f->values, &vcap, j, sizeof *f->values);
             get_value(r, a, &f->values[j], 0);
+        }
     }
     q->n_orders = das_rpc_get_count(r, MIN_ORDER, DAS_RPC_DS_MAX_ITEMS);
-    q->orders = alloc_array(a, q->n_orders, sizeof *q->orders);
+    q->orders = start_array(a, q->n_orders, &cap, sizeof *q->orders);
     for (uint32_t i = 0; !r->bad && i < q->n_orders; i++) {
+        q->orders = grow_array(a, q->orders, &cap, i, sizeof *q->orders);
         q->orders[i].prop = das_rpc_get_str(r);
         q->orders[i].desc = get_bool(r);
     }
     q->keys_only = get_bool(r);
     q->n_projection = das_rpc_get_count(r, MIN_STR, DAS_RPC_DS_MAX_ITEMS);
-    q->projection = alloc_array(a, q->n_projection, sizeof *q->projection);
-    for (uint32_t i = 0; !r->bad && i < q->n_projection; i++)
+    q->projection = start_array(a, q->n_projection, &cap, sizeof *q->projection);
+    for (uint32_t i = 0; !r->bad && i < q->n_projection; i++) {
+        q->projection = grow_array(a, q->projection, &cap, i, sizeof *q->projection);
         q->projection[i] = das_rpc_get_str(r);
+    }
     q->distinct = get_bool(r);
     q->limit = das_rpc_get_i64(r);
     q->offset = das_rpc_get_i64(r);
@@ -377,21 +410,26 @@ int das_rpc_ds_decode_request(const void *data, size_t len, uint32_t op,
     memset(rq, 0, sizeof *rq);
     rq->op = op;
     das_rpc_ds_arena_t *a = &rq->storage_;
+    uint32_t cap;
     switch (op) {
     case DAS_RPC_DS_GET:
     case DAS_RPC_DS_DELETE:
         rq->txn = das_rpc_get_u64(r);
         rq->n = das_rpc_get_count(r, MIN_KEY, DAS_RPC_DS_MAX_ITEMS);
-        rq->keys = alloc_array(a, rq->n, sizeof *rq->keys);
-        for (uint32_t i = 0; !r->bad && i < rq->n; i++)
+        rq->keys = start_array(a, rq->n, &cap, sizeof *rq->keys);
+        for (uint32_t i = 0; !r->bad && i < rq->n; i++) {
+            rq->keys = grow_array(a, rq->keys, &cap, i, sizeof *rq->keys);
             das_rpc_ds_get_key(r, a, &rq->keys[i]);
+        }
         break;
     case DAS_RPC_DS_PUT:
         rq->txn = das_rpc_get_u64(r);
         rq->n = das_rpc_get_count(r, MIN_ENTITY, DAS_RPC_DS_MAX_ITEMS);
-        rq->entities = alloc_array(a, rq->n, sizeof *rq->entities);
-        for (uint32_t i = 0; !r->bad && i < rq->n; i++)
+        rq->entities = start_array(a, rq->n, &cap, sizeof *rq->entities);
+        for (uint32_t i = 0; !r->bad && i < rq->n; i++) {
+            rq->entities = grow_array(a, rq->entities, &cap, i, sizeof *rq->entities);
             das_rpc_ds_get_entity(r, a, &rq->entities[i]);
+        }
         break;
     case DAS_RPC_DS_RUN_QUERY:
         rq->txn = das_rpc_get_u64(r);
@@ -467,11 +505,13 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
     das_rpc_reader_init(r, data, len);
     memset(rp, 0, sizeof *rp);
     das_rpc_ds_arena_t *a = &rp->storage_;
+    uint32_t cap;
     switch (op) {
     case DAS_RPC_DS_GET:
         rp->n = das_rpc_get_count(r, 4, DAS_RPC_DS_MAX_ITEMS);
-        rp->entities = alloc_array(a, rp->n, sizeof *rp->entities);
+        rp->entities = start_array(a, rp->n, &cap, sizeof *rp->entities);
         for (uint32_t i = 0; !r->bad && i < rp->n; i++) {
+            rp->entities = grow_array(a, rp->entities, &cap, i, sizeof *rp->entities);
             if (!get_bool(r))
                 continue;
             rp->entities[i] = das_rpc_ds_alloc(a, sizeof *rp->entities[i]);
@@ -480,14 +520,17 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
         break;
     case DAS_RPC_DS_PUT:
         rp->n = das_rpc_get_count(r, MIN_KEY, DAS_RPC_DS_MAX_ITEMS);
-        rp->keys = alloc_array(a, rp->n, sizeof *rp->keys);
-        for (uint32_t i = 0; !r->bad && i < rp->n; i++)
+        rp->keys = start_array(a, rp->n, &cap, sizeof *rp->keys);
+        for (uint32_t i = 0; !r->bad && i < rp->n; i++) {
+            rp->keys = grow_array(a, rp->keys, &cap, i, sizeof *rp->keys);
             das_rpc_ds_get_key(r, a, &rp->keys[i]);
+        }
         break;
     case DAS_RPC_DS_RUN_QUERY:
         rp->n = das_rpc_get_count(r, MIN_ENTITY, DAS_RPC_DS_MAX_ITEMS);
-        rp->entities = alloc_array(a, rp->n, sizeof *rp->entities);
+        rp->entities = start_array(a, rp->n, &cap, sizeof *rp->entities);
         for (uint32_t i = 0; !r->bad && i < rp->n; i++) {
+            rp->entities = grow_array(a, rp->entities, &cap, i, sizeof *rp->entities);
             rp->entities[i] = das_rpc_ds_alloc(a, sizeof *rp->entities[i]);
             das_rpc_ds_get_entity(r, a, rp->entities[i]);
         }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -1485,6 +1487,94 @@ TEST(test_testbed_datastore_regress_empty_key_name_is_refused_not_turned_into_an
     CHECK_EQ(count, 0);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
+}
+
+/* A Put body of 1 MiB (within the call limit) announcing, at each of 99 levels of embedded
+ * entities, as many properties and values as the bytes left could hold: the decoder
+ * (common/rpc_datastore.c) allocated every announced array whole before reading its items, and
+ * zeroed about 1 GB (2 s) before it found the body short. It must refuse the body with the
+ * memory of a body, not of a thousand. */
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static size_t nested_put_body(unsigned char *b, size_t size)
+{
+    size_t len = 12, at[2 * 99];
+    int n = 0;
+    memset(b, 0, size);
+    put_le32(b + 8, 1); /* txn 0, one entity */
+    for (int d = 0; d < 99; d++) {
+        len += 5 + 5 + 4;     /* key: app "", ns "", no path */
+        at[n++] = len;        /* its property count */
+        len += 4 + 5 + 4;     /* then a property named "", flags 0 */
+        at[n++] = len;        /* its value count */
+        len += 4;
+        put_le32(b + len, 12); /* DAS_RPC_DS_ENTITY: the next level */
+        len += 4;
+    }
+    for (int i = 0; i < n; i++) /* each count as big as what follows it could hold */
+        put_le32(b + at[i], (uint32_t)((size - at[i] - 4) / (i % 2 == 0 ? 13 : 4)));
+    return size;
+}
+
+static long vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+TEST(test_testbed_datastore_regress_nested_counts_do_not_multiply_memory)
+{
+#ifdef UNDER_SANITIZER
+    SKIP("a sanitizer's shadow memory does not fit under an address-space limit");
+#endif
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* The child: 400 MB more address space than it has now, then the call. */
+        long kb = vm_size_kb();
+        struct rlimit lim = {(rlim_t)(kb + 400 * 1024) * 1024, (rlim_t)(kb + 400 * 1024) * 1024};
+        if (kb < 0 || setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(3);
+        size_t size = 1024 * 1024;
+        unsigned char *body = malloc(size);
+        if (!body)
+            _exit(4);
+        nested_put_body(body, size);
+        ae_testbed_t *tb = ae_testbed_create();
+        ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+        const void *reply;
+        size_t len;
+        int rc = ae_apiproxy_call(rq, "datastore_v3", "Put", body, size, &reply, &len);
+        int ok = rc == AE_EINVAL &&
+                 strstr(ae_request_last_error(rq), "malformed datastore_v3.Put() request");
+        ae_testbed_request_destroy(rq);
+        ae_testbed_destroy(tb);
+        free(body);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status)); /* not killed by the abort of a failed allocation */
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 /* ---------------------------------------------------------------- datastore: limits */
