@@ -1251,8 +1251,8 @@ TEST(test_testbed_datastore_xg_transaction_spans_groups_and_a_plain_one_stops_at
     ae_testbed_destroy(tb);
 }
 
-/* Increments, with another request writing the counter between the read and the commit on
- * the first `meddle` attempts only. */
+/* Increments: reads the counter, then (on the first `meddle` attempts only) has another
+ * request write it outside the transaction, then puts the value read plus one. */
 typedef struct {
     incr_t in;
     ae_testbed_t *tb;
@@ -1262,15 +1262,24 @@ typedef struct {
 static int increment_meddled_at_first(ae_request_t *rq, void *ctx)
 {
     meddle_some_t *m = ctx;
-    int rc = increment(rq, &m->in);
-    if (rc != AE_OK || m->in.runs > m->meddle)
+    m->in.runs++;
+    ae_datastore_entity_t *e;
+    int rc = ae_datastore_get(rq, m->in.counter, &e);
+    if (rc == AE_ENOTFOUND)
+        e = ae_datastore_entity(rq, m->in.counter);
+    else if (rc != AE_OK)
         return rc;
-    ae_request_t *other = ae_testbed_request_create(m->tb, "GET", "/", NULL, 0);
-    ae_datastore_entity_t *e = ae_datastore_entity(other, m->in.counter);
-    ae_datastore_set(e, "n", ae_datastore_int(100 * m->in.runs));
-    rc = ae_datastore_put(other, e);
-    ae_testbed_request_destroy(other);
-    return rc;
+    if (m->in.runs <= m->meddle) {
+        ae_request_t *other = ae_testbed_request_create(m->tb, "GET", "/", NULL, 0);
+        ae_datastore_entity_t *o = ae_datastore_entity(other, m->in.counter);
+        ae_datastore_set(o, "n", ae_datastore_int(100 * m->in.runs));
+        rc = ae_datastore_put(other, o);
+        ae_testbed_request_destroy(other);
+        if (rc != AE_OK)
+            return rc;
+    }
+    ae_datastore_set(e, "n", ae_datastore_int(ae_datastore_get_int(e, "n", 0) + 1));
+    return ae_datastore_put(rq, e);
 }
 
 static int fail_with_not_found(ae_request_t *rq, void *ctx)
