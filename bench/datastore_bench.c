@@ -105,9 +105,12 @@ static const char *category_of(uint64_t r)
 
 /* ---- stub ---- */
 
+/* Puts for `seconds` under the server's default policy (time: a commit is durable at once and
+ * indexed later, in batches), then applies whatever is still pending: the rate counts all of
+ * the work, the indexing included. */
 static double stub_put(const char *dir, double seconds, bool full, int batch)
 {
-    das_ds_t *ds = open_store(dir, full, DAS_DS_CONSISTENCY_CONSISTENT);
+    das_ds_t *ds = open_store(dir, full, DAS_DS_CONSISTENCY_TIME);
     item_t *items = calloc((size_t)batch, sizeof *items);
     das_ds_entity_t *ents = calloc((size_t)batch, sizeof *ents);
     long n = 0;
@@ -123,8 +126,12 @@ static double stub_put(const char *dir, double seconds, bool full, int batch)
             die("put", err.msg);
         das_ds_arena_dispose(&a);
         n += batch;
+        if (n % 1000 == 0)
+            das_ds_apply_due(ds, 0);
         t = now_s();
     } while (t - t0 < seconds);
+    das_ds_apply_all(ds);
+    t = now_s();
     das_ds_close(ds);
     free(items);
     free(ents);

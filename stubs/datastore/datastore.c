@@ -5,11 +5,12 @@
  *   entities(ekey, data)       each entity as of its group's last applied commit
  *   idx(iid, k, multi)         every index row (see ds_internal.h); iid names the index
  *   indexes(iid, spec, kind, composite)  the index definitions that have rows
- *   groups(grp, version)       each entity group's commit count: what transactions check
  *   pending(seq, cseq, grp, due, ekey, data)  committed writes not applied yet (NULL: delete)
  *   meta(k, v)                 schema version, app, id counters
- * A commit bumps its groups' versions and, unless the policy is "consistent", adds its writes
- * to `pending` in the same SQLite transaction: once it returns it is durable. Applying a
+ * A commit, unless the policy is "consistent", adds its writes to `pending` in one SQLite
+ * transaction: once it returns it is durable. It also bumps, in memory, the commit count of
+ * each of its entity groups that an open transaction has read: what transactions check at
+ * commit (open transactions do not outlive the process, so neither do the counts). Applying a
  * pending write (ds_apply_*) moves it into `entities` and `idx`, in commit order per group.
  * Gets and ancestor queries apply their groups first; non-ancestor queries apply what the
  * policy says is due; so they see "each group as of its last applied commit".
@@ -36,13 +37,11 @@ static const char *const SQL[ST_COUNT] = {
     [ST_DEL_ENTITY] = "DELETE FROM entities WHERE ekey=?1",
     [ST_PUT_ROW] = "INSERT OR REPLACE INTO idx(iid,k,multi) VALUES(?1,?2,?3)",
     [ST_DEL_ROW] = "DELETE FROM idx WHERE iid=?1 AND k=?2",
-    [ST_GROUP_VERSION] = "SELECT version FROM groups WHERE grp=?1",
-    [ST_GROUP_BUMP] = "INSERT INTO groups(grp,version) VALUES(?1,1) "
-                      "ON CONFLICT(grp) DO UPDATE SET version=version+1",
     [ST_PENDING_OF_GROUP] = "SELECT seq,ekey,data FROM pending WHERE grp=?1 ORDER BY seq",
     [ST_PENDING_ADD] = "INSERT INTO pending(cseq,grp,due,ekey,data) VALUES(?1,?2,?3,?4,?5)",
     [ST_PENDING_DEL] = "DELETE FROM pending WHERE seq=?1",
-    [ST_PENDING_ALL] = "SELECT seq,cseq,grp,due,ekey,data FROM pending ORDER BY seq",
+    [ST_PENDING_DUE] = "SELECT seq,cseq,grp,due,ekey,data FROM pending WHERE due<=?1 "
+                       "ORDER BY seq",
     [ST_PENDING_MIN_DUE] = "SELECT min(due) FROM pending",
     [ST_HAS_PENDING] = "SELECT 1 FROM pending WHERE grp=?1 LIMIT 1",
     [ST_SCAN_IDX] = "SELECT k,multi FROM idx WHERE iid=?1 AND k>=?2 AND k<?3 ORDER BY k",
@@ -68,11 +67,10 @@ static const char SCHEMA[] =
     "  NULL, PRIMARY KEY(iid, k)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS indexes(iid INTEGER PRIMARY KEY, spec BLOB NOT NULL UNIQUE, "
     "  kind TEXT NOT NULL, composite INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS groups(grp BLOB PRIMARY KEY, version INTEGER NOT NULL) "
-    "  WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY, cseq INTEGER NOT NULL, "
     "  grp BLOB NOT NULL, due INTEGER NOT NULL, ekey BLOB NOT NULL, data BLOB);"
-    "CREATE INDEX IF NOT EXISTS pending_by_group ON pending(grp, seq);";
+    "CREATE INDEX IF NOT EXISTS pending_by_group ON pending(grp, seq);"
+    "CREATE INDEX IF NOT EXISTS pending_by_due ON pending(due);";
 
 /* ---- index definitions -> iid ---- */
 
@@ -451,7 +449,10 @@ static int conn_open(das_ds_t *ds, ds_conn_t *c, das_ds_err_t *err)
                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                             skip_string_fn, NULL, NULL);
     char pragmas[256];
-    snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous=%s; PRAGMA cache_size=-8000;",
+    /* A checkpoint every 10,000 WAL pages (40 MB) rather than SQLite's 1,000: a commit
+     * touches several b-trees, and each checkpoint syncs the file. */
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-8000; PRAGMA wal_autocheckpoint=10000;",
              !ds->o.path ? "OFF" : ds->o.sync_full ? "FULL" : "NORMAL");
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
@@ -770,9 +771,23 @@ int ds_apply_groups(das_ds_t *ds, const ds_buf_t *groups, size_t n, das_ds_err_t
     return writer_end(ds, rc, before, err);
 }
 
-/* Walks the pending writes in commit order and applies those `decide` allows; a group stops
- * at its first write that stays. The writes of one commit in one group decide together. */
+/* Applies pending writes in commit order: those due by now (APPLY_DUE), each commit with
+ * p = 0.5 (APPLY_RANDOM), or all. A group has at most one commit pending (every write to a
+ * group applies what it has pending first), so no write waits behind another of its group;
+ * the writes of one commit in one group (consecutive in commit order) decide together.
+ * `max` > 0 stops after that many commits. */
 typedef enum { APPLY_DUE, APPLY_RANDOM, APPLY_ALL } apply_how_t;
+
+/* When the next pending write falls due (the writer's transaction is open). */
+static int64_t min_due_locked(das_ds_t *ds)
+{
+    sqlite3_stmt *st = ds_stmt(&ds->writer, ST_PENDING_MIN_DUE);
+    int64_t due = INT64_MAX;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        due = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return due;
+}
 
 static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
                        das_ds_err_t *err)
@@ -780,22 +795,42 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
     *applied = 0;
     if (__atomic_load_n(&ds->pending, __ATOMIC_RELAXED) == 0)
         return AE_OK;
+    int64_t now = ds_now_ms(ds);
+    if (how == APPLY_DUE && now < __atomic_load_n(&ds->next_due, __ATOMIC_RELAXED))
+        return AE_OK; /* nothing is due: no lock, no read */
     int rc = writer_begin(ds, err);
     if (rc)
         return rc;
     int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
-    int64_t now = ds_now_ms(ds);
     ds_conn_t *w = &ds->writer;
     typedef struct {
-        int64_t seq, cseq;
-        ds_buf_t grp, ekey, data;
-        bool del, go;
+        int64_t seq;
+        ds_buf_t ekey, data;
+        bool del;
     } pw_t;
     pw_t *list = NULL;
     size_t n = 0, cap = 0;
-    sqlite3_stmt *st = ds_stmt(w, ST_PENDING_ALL);
+    sqlite3_stmt *st = ds_stmt(w, ST_PENDING_DUE);
+    sqlite3_bind_int64(st, 1, how == APPLY_DUE ? now : INT64_MAX);
+    int64_t last_cseq = -1;
+    ds_buf_t last_grp = {0};
+    bool go = false;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t cseq = sqlite3_column_int64(st, 1);
+        const void *grp = sqlite3_column_blob(st, 2);
+        size_t grp_n = (size_t)sqlite3_column_bytes(st, 2);
+        if (cseq != last_cseq || grp_n != last_grp.n || memcmp(grp, last_grp.p, grp_n) != 0) {
+            if (max > 0 && *applied >= max)
+                break;
+            go = how != APPLY_RANDOM || (ds_random(ds) >> 11) * (1.0 / 9007199254740992.0) < 0.5;
+            *applied += go;
+            last_cseq = cseq;
+            last_grp.n = 0;
+            ds_buf_put(&last_grp, grp, grp_n);
+        }
+        if (!go)
+            continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             list = realloc(list, cap * sizeof *list);
@@ -805,44 +840,15 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
         pw_t *p = &list[n++];
         memset(p, 0, sizeof *p);
         p->seq = sqlite3_column_int64(st, 0);
-        p->cseq = sqlite3_column_int64(st, 1);
-        ds_buf_put(&p->grp, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-        int64_t due = sqlite3_column_int64(st, 3);
         ds_buf_put(&p->ekey, sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
         p->del = sqlite3_column_type(st, 5) == SQLITE_NULL;
         ds_buf_put(&p->data, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5));
-        p->go = how == APPLY_ALL || (how == APPLY_DUE && due <= now);
     }
     sqlite3_reset(st);
-    if (src != SQLITE_DONE)
+    ds_buf_free(&last_grp);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
         rc = ds_sqlite_fail(ds, w->db, src, err, "reading commits");
-    /* A group stops at its first write that stays; a commit's writes in a group decide once. */
-    for (size_t i = 0; i < n; i++) {
-        bool blocked = false, same_commit = false;
-        for (size_t j = i; j-- > 0;) {
-            if (list[j].grp.n != list[i].grp.n ||
-                memcmp(list[j].grp.p, list[i].grp.p, list[i].grp.n) != 0)
-                continue;
-            if (list[j].cseq == list[i].cseq) {
-                same_commit = true;
-                list[i].go = list[j].go;
-            } else {
-                blocked = !list[j].go;
-            }
-            break;
-        }
-        if (how == APPLY_RANDOM && !same_commit && !blocked)
-            list[i].go = (ds_random(ds) >> 11) * (1.0 / 9007199254740992.0) < 0.5;
-        if (blocked)
-            list[i].go = false;
-        if (max > 0 && *applied >= max && !same_commit)
-            list[i].go = false;
-        if (list[i].go && !same_commit)
-            ++*applied;
-    }
     for (size_t i = 0; i < n && rc == AE_OK; i++) {
-        if (!list[i].go)
-            continue;
         rc = apply_write(ds, list[i].ekey.p, list[i].ekey.n, list[i].del ? NULL : list[i].data.p,
                          list[i].data.n, NULL, err);
         if (rc == AE_OK) {
@@ -857,11 +863,12 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
         }
     }
     for (size_t i = 0; i < n; i++) {
-        ds_buf_free(&list[i].grp);
         ds_buf_free(&list[i].ekey);
         ds_buf_free(&list[i].data);
     }
     free(list);
+    if (rc == AE_OK)
+        __atomic_store_n(&ds->next_due, min_due_locked(ds), __ATOMIC_RELAXED);
     return writer_end(ds, rc, before, err);
 }
 
@@ -900,17 +907,64 @@ int64_t das_ds_next_due_ms(das_ds_t *ds)
     if (ds->o.consistency != DAS_DS_CONSISTENCY_TIME ||
         __atomic_load_n(&ds->pending, __ATOMIC_RELAXED) == 0)
         return INT64_MAX;
-    das_ds_err_t err;
-    ds_conn_t *c = ds_reader_take(ds, &err);
-    if (!c)
-        return INT64_MAX;
-    sqlite3_stmt *st = ds_stmt(c, ST_PENDING_MIN_DUE);
-    int64_t due = INT64_MAX;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        due = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    ds_reader_give(ds, c);
-    return due;
+    return __atomic_load_n(&ds->next_due, __ATOMIC_RELAXED);
+}
+
+/* ---- entity group versions (under write_lock) ---- */
+
+struct ds_version {
+    UT_hash_handle hh;
+    int64_t version;
+    int watchers; /* open transactions that read the group */
+    size_t len;
+    unsigned char grp[];
+};
+
+static ds_version_t *version_find(das_ds_t *ds, const ds_buf_t *grp)
+{
+    ds_version_t *v = NULL;
+    HASH_FIND(hh, ds->versions, grp->p, grp->n, v);
+    return v;
+}
+
+/* Starts watching a group for a transaction; returns its version. */
+static int64_t version_watch(das_ds_t *ds, const ds_buf_t *grp)
+{
+    ds_version_t *v = version_find(ds, grp);
+    if (!v) {
+        v = calloc(1, sizeof *v + grp->n);
+        if (!v)
+            abort();
+        v->len = grp->n;
+        memcpy(v->grp, grp->p, grp->n);
+        HASH_ADD(hh, ds->versions, grp, v->len, v);
+    }
+    v->watchers++;
+    return v->version;
+}
+
+static void version_unwatch(das_ds_t *ds, const ds_buf_t *grp)
+{
+    ds_version_t *v = version_find(ds, grp);
+    if (v && --v->watchers == 0) {
+        HASH_DEL(ds->versions, v);
+        free(v);
+    }
+}
+
+static int64_t version_of(das_ds_t *ds, const ds_buf_t *grp)
+{
+    ds_version_t *v = version_find(ds, grp);
+    return v ? v->version : 0;
+}
+
+/* A commit touched the group: transactions that read it can no longer commit. (A commit that
+ * then fails to reach the disk leaves the bump: a spurious retry, never a lost update.) */
+static void version_bump(das_ds_t *ds, const ds_buf_t *grp)
+{
+    ds_version_t *v = version_find(ds, grp);
+    if (v)
+        v->version++;
 }
 
 /* ---- commits ---- */
@@ -963,12 +1017,9 @@ static int commit_writes(das_ds_t *ds, write_t *w, size_t n, das_ds_err_t *err)
         rc = apply_group_locked(ds, &w[i].grp, err);
         if (rc)
             break;
-        sqlite3_stmt *st = ds_stmt(&ds->writer, ST_GROUP_BUMP);
-        sqlite3_bind_blob(st, 1, w[i].grp.p, (int)w[i].grp.n, SQLITE_STATIC);
-        int src = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (src != SQLITE_DONE)
-            return ds_sqlite_fail(ds, ds->writer.db, src, err, "committing");
+        version_bump(ds, &w[i].grp);
+        sqlite3_stmt *st;
+        int src;
         bool now_apply = ds->o.consistency == DAS_DS_CONSISTENCY_CONSISTENT;
         int64_t due = now_apply ? 0 : now + draw_delay_ms(ds);
         for (size_t k = i; k < j && rc == AE_OK; k++) {
@@ -996,6 +1047,8 @@ static int commit_writes(das_ds_t *ds, write_t *w, size_t n, das_ds_err_t *err)
             else
                 __atomic_add_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
         }
+        if (!now_apply && due < __atomic_load_n(&ds->next_due, __ATOMIC_RELAXED))
+            __atomic_store_n(&ds->next_due, due, __ATOMIC_RELAXED);
         i = j;
     }
     return rc;
@@ -1171,6 +1224,11 @@ int das_ds_begin(das_ds_t *ds, const das_ds_txn_options_t *o, das_ds_txn_t **out
 
 static void txn_free(das_ds_t *ds, das_ds_txn_t *t)
 {
+    pthread_mutex_lock(&ds->write_lock);
+    for (size_t i = 0; i < t->n_groups; i++)
+        if (t->groups[i].read)
+            version_unwatch(ds, &t->groups[i].grp);
+    pthread_mutex_unlock(&ds->write_lock);
     for (size_t i = 0; i < t->n_groups; i++)
         ds_buf_free(&t->groups[i].grp);
     for (size_t i = 0; i < t->n_writes; i++) {
@@ -1188,17 +1246,6 @@ void das_ds_rollback(das_ds_t *ds, das_ds_txn_t *txn)
 {
     if (txn)
         txn_free(ds, txn);
-}
-
-static int64_t group_version(ds_conn_t *c, const ds_buf_t *grp)
-{
-    sqlite3_stmt *st = ds_stmt(c, ST_GROUP_VERSION);
-    sqlite3_bind_blob(st, 1, grp->p, (int)grp->n, SQLITE_STATIC);
-    int64_t v = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return v;
 }
 
 static bool has_pending(ds_conn_t *c, const ds_buf_t *grp)
@@ -1274,24 +1321,30 @@ static int txn_first_read(das_ds_t *ds, das_ds_txn_t *t, txn_group_t *g, das_ds_
         int rc = ds_apply_groups(ds, &g->grp, 1, err);
         if (rc)
             return rc;
+        /* Under write_lock no commit is under way: the snapshot and the versions agree. */
+        pthread_mutex_lock(&ds->write_lock);
         if (!sqlite3_get_autocommit(t->conn->db))
             exec_st(t->conn, ST_COMMIT);
         int src = exec_st(t->conn, ST_BEGIN);
-        if (src)
+        if (src) {
+            pthread_mutex_unlock(&ds->write_lock);
             return ds_sqlite_fail(ds, t->conn->db, src, err, "starting a transaction");
+        }
+        if (has_pending(t->conn, &g->grp)) { /* (this read starts the snapshot) */
+            pthread_mutex_unlock(&ds->write_lock);
+            continue; /* a commit landed between applying and the snapshot */
+        }
         for (size_t i = 0; i < t->n_groups; i++) {
             txn_group_t *o = &t->groups[i];
-            if (o != g && o->read && group_version(t->conn, &o->grp) != o->version) {
-                pthread_mutex_lock(&ds->write_lock);
+            if (o != g && o->read && version_of(ds, &o->grp) != o->version) {
                 ds->stats.contentions++;
                 pthread_mutex_unlock(&ds->write_lock);
                 return ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
             }
         }
-        if (has_pending(t->conn, &g->grp))
-            continue; /* a commit landed between applying and the snapshot */
-        g->version = group_version(t->conn, &g->grp);
+        g->version = version_watch(ds, &g->grp);
         g->read = true;
+        pthread_mutex_unlock(&ds->write_lock);
         return AE_OK;
     }
     return ds_fail(err, AE_ECONTENTION, "too much contention on these datastore entities. "
@@ -1307,20 +1360,25 @@ int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
 {
     if (!t->conn || sqlite3_get_autocommit(t->conn->db))
         return AE_OK;
+    pthread_mutex_lock(&ds->write_lock);
     exec_st(t->conn, ST_COMMIT);
     int src = exec_st(t->conn, ST_BEGIN);
-    if (src)
+    if (src) {
+        pthread_mutex_unlock(&ds->write_lock);
         return ds_sqlite_fail(ds, t->conn->db, src, err, "starting a transaction");
-    for (size_t i = 0; i < t->n_groups; i++) {
+    }
+    int rc = AE_OK;
+    for (size_t i = 0; i < t->n_groups && rc == AE_OK; i++) {
         txn_group_t *g = &t->groups[i];
-        if (g->read && group_version(t->conn, &g->grp) != g->version) {
-            pthread_mutex_lock(&ds->write_lock);
+        if (g->read && version_of(ds, &g->grp) != g->version) {
             ds->stats.contentions++;
-            pthread_mutex_unlock(&ds->write_lock);
-            return ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
+            rc = ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
         }
     }
-    return AE_OK;
+    if (rc == AE_OK && t->n_groups)
+        has_pending(t->conn, &t->groups[0].grp); /* starts the snapshot, under the lock */
+    pthread_mutex_unlock(&ds->write_lock);
+    return rc;
 }
 
 int ds_txn_read_group(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *k,
@@ -1355,7 +1413,7 @@ int das_ds_commit(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
     int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     for (size_t i = 0; i < t->n_groups && rc == AE_OK; i++) {
         txn_group_t *g = &t->groups[i];
-        if (g->read && group_version(&ds->writer, &g->grp) != g->version) {
+        if (g->read && version_of(ds, &g->grp) != g->version) {
             ds->stats.contentions++;
             rc = ds_fail(err, AE_ECONTENTION, "Concurrency exception.");
         }
@@ -1852,6 +1910,7 @@ int das_ds_open(const das_ds_options_t *o, das_ds_t **out, das_ds_err_t *err)
         abort();
     ds->o = *o;
     ds->lock_fd = -1;
+    ds->next_due = INT64_MAX;
     ds->app = strdup(o->app && *o->app ? o->app : "dev~testbed-test");
     ds->o.app = ds->app;
     ds->o.app_root = o->app_root ? strdup(o->app_root) : NULL;
@@ -1913,6 +1972,12 @@ void das_ds_close(das_ds_t *ds)
     {
         HASH_DEL(ds->iids, e);
         free(e);
+    }
+    ds_version_t *v, *vtmp;
+    HASH_ITER(hh, ds->versions, v, vtmp)
+    {
+        HASH_DEL(ds->versions, v);
+        free(v);
     }
     ds_composite_t *c, *ctmp;
     HASH_ITER(hh, ds->composites, c, ctmp)

@@ -104,6 +104,7 @@ typedef struct {
 } ds_conn_t;
 
 typedef struct ds_iid ds_iid_t;          /* index definition -> iid (uthash) */
+typedef struct ds_version ds_version_t;  /* entity group -> commit count (uthash) */
 typedef struct ds_composite ds_composite_t; /* composite indexes of a kind */
 
 struct das_ds {
@@ -131,6 +132,11 @@ struct das_ds {
     int64_t seq_next, seq_limit;          /* sequential ids handed out / reserved on disk */
     int64_t scatter_next, scatter_limit;  /* the scattered counter */
     int64_t pending;                      /* pending commit rows, under write_lock */
+    int64_t next_due;                     /* no pending commit falls due before (atomic) */
+    /* The commit count of each entity group an open transaction has read, under write_lock:
+     * a transaction fails at commit when a group it read has moved since. Only groups being
+     * watched are kept, so the table stays as small as the open transactions. */
+    ds_version_t *versions;
 
     das_ds_stats_t stats; /* under write_lock */
 };
@@ -145,12 +151,10 @@ enum {
     ST_DEL_ENTITY,
     ST_PUT_ROW,
     ST_DEL_ROW,
-    ST_GROUP_VERSION,
-    ST_GROUP_BUMP,
     ST_PENDING_OF_GROUP,
     ST_PENDING_ADD,
     ST_PENDING_DEL,
-    ST_PENDING_ALL,
+    ST_PENDING_DUE,
     ST_PENDING_MIN_DUE,
     ST_HAS_PENDING,
     ST_SCAN_IDX,
