@@ -567,13 +567,15 @@ static void *applier_main(void *arg)
         pthread_mutex_unlock(&svc->lock);
         int64_t due = das_ds_next_due_ms(svc->ds);
         int64_t now = now_ms(svc->clock);
-        if (due <= now) {
-            das_ds_apply_due(svc->ds, APPLY_BATCH);
-            pthread_mutex_lock(&svc->lock);
-            continue;
-        }
         int64_t wait_ms = due == INT64_MAX || due - now > APPLIER_IDLE_MS ? APPLIER_IDLE_MS
                                                                            : due - now;
+        if (due <= now) {
+            if (das_ds_apply_due(svc->ds, APPLY_BATCH) > 0) {
+                pthread_mutex_lock(&svc->lock);
+                continue;
+            }
+            wait_ms = 100; /* due but not applied (a full disk): try again soon, not at once */
+        }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += wait_ms / 1000;
