@@ -1182,10 +1182,7 @@ int das_ds_allocate_ids(das_ds_t *ds, const das_ds_key_t *model, int64_t size, i
 
 static int check_size(const das_ds_entity_t *e, das_ds_err_t *err)
 {
-    ds_buf_t b = {0};
-    ds_entity_serialize(&b, e);
-    size_t n = b.n;
-    ds_buf_free(&b);
+    size_t n = das_ds_entity_size(e);
     if (n > DAS_DS_MAX_ENTITY_BYTES)
         return ds_fail(err, AE_ETOOLARGE, "entity is too big (%zu bytes; the most is %d)", n,
                        DAS_DS_MAX_ENTITY_BYTES);

@@ -22,7 +22,7 @@
 #include <appengine/status.h>
 
 /* Limits, as the platform. */
-#define DAS_DS_MAX_ENTITY_BYTES 1048572     /* an entity's stored size (see das_ds_entity_size) */
+#define DAS_DS_MAX_ENTITY_BYTES 1048572     /* das_ds_entity_size() */
 #define DAS_DS_MAX_INDEXED_BYTES 1500       /* an indexed string or short blob; a kind or name */
 #define DAS_DS_MAX_UNINDEXED_BYTES 1048487  /* a text, blob or unindexed value */
 #define DAS_DS_MAX_CALL_BYTES 1048576       /* one call's request */
@@ -264,6 +264,12 @@ int64_t das_ds_next_due_ms(das_ds_t *ds);
 void das_ds_apply_all(das_ds_t *ds);
 
 /* ---- helpers for callers ---- */
+
+/* An entity's size as the limit counts it: the bytes of its stored form, which holds the key
+ * (namespace, and each element's kind and id or name) and each property (name, flags, and each
+ * value: a type byte, then 8 bytes for a number, 16 for a GeoPt, a varint length and the
+ * bytes for a string, the same form for an embedded entity). */
+size_t das_ds_entity_size(const das_ds_entity_t *e);
 
 /* The spelling used in traces and error messages: "Guestbook:default/Greeting:42"
  * (namespace first with '!' when not the default: "ns!Kind:1"). */

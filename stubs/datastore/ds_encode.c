@@ -555,6 +555,15 @@ void ds_entity_serialize(ds_buf_t *b, const das_ds_entity_t *e)
     }
 }
 
+size_t das_ds_entity_size(const das_ds_entity_t *e)
+{
+    ds_buf_t b = {0};
+    ds_entity_serialize(&b, e);
+    size_t n = b.n;
+    ds_buf_free(&b);
+    return n;
+}
+
 typedef struct {
     const unsigned char *p;
     size_t n, i;

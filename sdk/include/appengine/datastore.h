@@ -40,8 +40,9 @@
  * never __x__; an id is > 0; a namespace matches [0-9A-Za-z._-]{0,100}; an indexed string or
  * short blob is at most 1,500 bytes ("Property s is too long. Maximum length is 1500."); a text,
  * blob or other unindexed value at most 1,048,487 bytes; property names of the form __x__ are
- * reserved; an entity at most 1,048,572 bytes, its size counted as the stub counts it: TODO(the
- * stub's counting); a query at most 100 filters + orders + ancestor, and IN / != expand into at
+ * reserved; an entity at most 1,048,572 bytes of its stored form (its key,
+ * and per property the name and each value: numbers 8 bytes, strings their bytes and a length),
+ * though one call is at most 1 MiB, which a put of one entity meets first; a query at most 100 filters + orders + ancestor, and IN / != expand into at
  * most 30 subqueries. A batch (the _multi forms) is checked whole before anything is written.
  *
  * Types, in the order queries sort them: null < int and time < bool < string and short blob
