@@ -207,6 +207,8 @@ def fmt(v, unit):
         return v
     if unit.endswith("/s"):
         return "%.0f %s" % (v, unit)
+    if unit == "ms":
+        return "%.3g %s" % (v, unit)  # a query is tens of microseconds
     return "%.1f %s" % (v, unit) if unit else "%.3g" % v
 
 

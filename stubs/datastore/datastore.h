@@ -10,7 +10,9 @@
  * run on their own SQLite connections (WAL readers) alongside writes; writes take turns on one
  * writer connection. An open transaction (das_ds_txn_t) belongs to one caller at a time.
  *
- * Memory: results are allocated in a das_ds_arena_t the caller passes and frees.
+ * Memory: results are allocated in a das_ds_arena_t the caller passes and frees, strings
+ * included (nothing returned points into the store). Nothing the caller passes is kept once a
+ * call returns: a transaction copies the entities put in it.
  */
 #ifndef DAS_DATASTORE_H
 #define DAS_DATASTORE_H
@@ -128,7 +130,7 @@ typedef struct das_ds_txn das_ds_txn_t;
 
 typedef enum {
     DAS_DS_IDS_SCATTERED = 0, /* as the old server: spread over (2^52, 2^52 + 2^51) */
-    DAS_DS_IDS_SEQUENTIAL,    /* a counter per (namespace), ids < 2^52; the testbed's */
+    DAS_DS_IDS_SEQUENTIAL,    /* one counter for the store, ids < 2^52; the testbed's */
 } das_ds_id_policy_t;
 
 /* When a commit becomes visible to non-ancestor queries. Gets, ancestor queries and writes
