@@ -1350,9 +1350,7 @@ static int txn_first_read(das_ds_t *ds, das_ds_txn_t *t, txn_group_t *g, das_ds_
 
 /* Moves the transaction's snapshot to now, for an index made after it was taken (a query's
  * composite index, filled from the entities): the groups it read must not have moved, so what
- * it reads of them is the same. Declared in ds_query.c. */
-int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err);
-
+ * it reads of them is the same. */
 int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err)
 {
     if (!t->conn || sqlite3_get_autocommit(t->conn->db))
@@ -1897,8 +1895,6 @@ static int open_schema(das_ds_t *ds, das_ds_err_t *err)
     return AE_OK;
 }
 
-int ds_index_load(das_ds_t *ds, das_ds_err_t *err); /* ds_query.c */
-
 int das_ds_open(const das_ds_options_t *o, das_ds_t **out, das_ds_err_t *err)
 {
     *out = NULL;
@@ -1947,8 +1943,6 @@ int das_ds_open(const das_ds_options_t *o, das_ds_t **out, das_ds_err_t *err)
     *out = ds;
     return AE_OK;
 }
-
-void ds_index_dispose(das_ds_t *ds); /* ds_query.c */
 
 void das_ds_close(das_ds_t *ds)
 {

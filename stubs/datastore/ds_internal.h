@@ -203,6 +203,13 @@ void ds_group_of(const das_ds_key_t *k, ds_buf_t *out);
 /* Transactions (datastore.c) as the query code sees them. */
 int ds_txn_read_group(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *k,
                       ds_conn_t **conn, das_ds_err_t *err);
+/* Moves a transaction's snapshot to now (after a query made an index): AE_ECONTENTION when a
+ * group it read has moved meanwhile. */
+int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err);
+
+/* index.yaml (ds_query.c): read at open (a malformed file fails it), forgotten at close. */
+int ds_index_load(das_ds_t *ds, das_ds_err_t *err);
+void ds_index_dispose(das_ds_t *ds);
 
 /* index.yaml: records a composite index a query used (adds it below the marker), or says
  * whether it is defined (require_indexes). */

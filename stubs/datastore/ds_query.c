@@ -23,8 +23,6 @@
 
 #define CURSOR_VERSION 1
 
-int ds_txn_refresh(das_ds_t *ds, das_ds_txn_t *t, das_ds_err_t *err); /* datastore.c */
-
 /* ---- index.yaml ---- */
 
 static int64_t file_mtime_ns(const char *dir)
