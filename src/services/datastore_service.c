@@ -53,9 +53,6 @@ typedef struct txn_entry {
     bool busy;   /* a call is using it */
     bool doomed; /* its request ended while busy: the call rolls it back */
     struct txn_entry *next; /* out of the table: request_end's list to roll back */
-    /* What the transaction's puts handed the stub, kept until it ends: the writes happen at
-     * commit, after the calls' own memory is gone. Used only by the call that holds it busy. */
-    das_ds_arena_t kept;
     UT_hash_handle hh;
 } txn_entry_t;
 
@@ -75,31 +72,26 @@ typedef struct {
 
 /* ---------------------------------------------------------------- wire <-> stub */
 
-/* Wire to stub: arrays in `a`; strings borrowed from the call's body, or with `copy` copied
- * into `a` too (for what must outlive the call). */
-static const char *keep_str(das_ds_arena_t *a, bool copy, const char *s)
-{
-    return copy && s ? das_ds_strndup(a, s, strlen(s)) : s;
-}
-
-static void key_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_key_t *w,
+/* Wire to stub: arrays in `a`; strings borrowed from the call's body (the stub keeps nothing
+ * of a call's input: a transaction copies its writes). */
+static void key_from_wire(das_ds_arena_t *a, const das_rpc_ds_key_t *w,
                           das_ds_key_t *k)
 {
-    k->app = keep_str(a, copy, w->app);
-    k->ns = keep_str(a, copy, w->ns ? w->ns : "");
+    k->app = w->app;
+    k->ns = w->ns ? w->ns : "";
     k->n = w->n;
     k->path = das_ds_alloc(a, (w->n ? w->n : 1) * sizeof *k->path);
     for (uint32_t i = 0; i < w->n; i++) {
-        k->path[i].kind = keep_str(a, copy, w->path[i].kind);
+        k->path[i].kind = w->path[i].kind;
         k->path[i].id = w->path[i].id;
-        k->path[i].name = keep_str(a, copy, w->path[i].name);
+        k->path[i].name = w->path[i].name;
     }
 }
 
-static void entity_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_entity_t *w,
+static void entity_from_wire(das_ds_arena_t *a, const das_rpc_ds_entity_t *w,
                              das_ds_entity_t *e);
 
-static void value_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_value_t *w,
+static void value_from_wire(das_ds_arena_t *a, const das_rpc_ds_value_t *w,
                             das_ds_value_t *v)
 {
     v->type = (das_ds_type_t)w->type;
@@ -112,7 +104,7 @@ static void value_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_value
     case DAS_RPC_DS_BYTES:
     case DAS_RPC_DS_TEXT:
     case DAS_RPC_DS_BLOB:
-        v->u.s.p = copy ? das_ds_strndup(a, w->u.s.p, w->u.s.n) : w->u.s.p;
+        v->u.s.p = w->u.s.p;
         v->u.s.n = w->u.s.n;
         break;
     case DAS_RPC_DS_GEOPT:
@@ -120,38 +112,38 @@ static void value_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_value
         v->u.geo.lng = w->u.geo.lng;
         break;
     case DAS_RPC_DS_USER:
-        v->u.user.email = keep_str(a, copy, w->u.user.email);
-        v->u.user.auth_domain = keep_str(a, copy, w->u.user.auth_domain);
-        v->u.user.user_id = keep_str(a, copy, w->u.user.user_id);
+        v->u.user.email = w->u.user.email;
+        v->u.user.auth_domain = w->u.user.auth_domain;
+        v->u.user.user_id = w->u.user.user_id;
         break;
     case DAS_RPC_DS_KEY:
         v->u.key = das_ds_alloc(a, sizeof *v->u.key);
-        key_from_wire(a, copy, w->u.key, v->u.key);
+        key_from_wire(a, w->u.key, v->u.key);
         break;
     case DAS_RPC_DS_ENTITY:
         v->u.entity = das_ds_alloc(a, sizeof *v->u.entity);
-        entity_from_wire(a, copy, w->u.entity, v->u.entity);
+        entity_from_wire(a, w->u.entity, v->u.entity);
         break;
     default: break;
     }
 }
 
-static void entity_from_wire(das_ds_arena_t *a, bool copy, const das_rpc_ds_entity_t *w,
+static void entity_from_wire(das_ds_arena_t *a, const das_rpc_ds_entity_t *w,
                              das_ds_entity_t *e)
 {
-    key_from_wire(a, copy, &w->key, &e->key);
+    key_from_wire(a, &w->key, &e->key);
     e->n = w->n;
     e->props = das_ds_alloc(a, (w->n ? w->n : 1) * sizeof *e->props);
     for (uint32_t i = 0; i < w->n; i++) {
         const das_rpc_ds_prop_t *wp = &w->props[i];
         das_ds_prop_t *p = &e->props[i];
-        p->name = keep_str(a, copy, wp->name);
+        p->name = wp->name;
         p->indexed = wp->indexed;
         p->multiple = wp->multiple;
         p->n = wp->n;
         p->values = das_ds_alloc(a, (wp->n ? wp->n : 1) * sizeof *p->values);
         for (uint32_t j = 0; j < wp->n; j++)
-            value_from_wire(a, copy, &wp->values[j], &p->values[j]);
+            value_from_wire(a, &wp->values[j], &p->values[j]);
     }
 }
 
@@ -162,7 +154,7 @@ static void query_from_wire(das_ds_arena_t *a, const das_rpc_ds_query_t *w, das_
     q->kind = w->kind;
     if (w->ancestor) {
         das_ds_key_t *anc = das_ds_alloc(a, sizeof *anc);
-        key_from_wire(a, false, w->ancestor, anc);
+        key_from_wire(a, w->ancestor, anc);
         q->ancestor = anc;
     }
     das_ds_filter_t *filters = das_ds_alloc(a, (w->n_filters ? w->n_filters : 1) *
@@ -174,7 +166,7 @@ static void query_from_wire(das_ds_arena_t *a, const das_rpc_ds_query_t *w, das_
         filters[i].n = wf->n;
         filters[i].values = das_ds_alloc(a, (wf->n ? wf->n : 1) * sizeof *filters[i].values);
         for (uint32_t j = 0; j < wf->n; j++)
-            value_from_wire(a, false, &wf->values[j], &filters[i].values[j]);
+            value_from_wire(a, &wf->values[j], &filters[i].values[j]);
     }
     q->n_filters = w->n_filters;
     q->filters = filters;
@@ -316,7 +308,6 @@ static int acquire_txn(datastore_service_t *svc, uint64_t handle, const char *re
 
 static void free_entry(txn_entry_t *t)
 {
-    das_ds_arena_dispose(&t->kept);
     free(t->request_log_id);
     free(t);
 }
@@ -400,7 +391,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     case DAS_RPC_DS_GET: {
         das_ds_key_t *keys = das_ds_alloc(a, (rq->n ? rq->n : 1) * sizeof *keys);
         for (uint32_t i = 0; i < rq->n; i++)
-            key_from_wire(a, false, &rq->keys[i], &keys[i]);
+            key_from_wire(a, &rq->keys[i], &keys[i]);
         das_ds_entity_t **found = das_ds_alloc(a, (rq->n ? rq->n : 1) * sizeof *found);
         if ((rc = das_ds_get(svc->ds, txn, keys, rq->n, a, found, &err)) < 0)
             break;
@@ -415,12 +406,10 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
         break;
     }
     case DAS_RPC_DS_PUT: {
-        /* In a transaction the stub writes at commit: what it is given must last till then. */
-        das_ds_arena_t *keep = t ? &t->kept : a;
-        das_ds_entity_t *ents = das_ds_alloc(keep, (rq->n ? rq->n : 1) * sizeof *ents);
+        das_ds_entity_t *ents = das_ds_alloc(a, (rq->n ? rq->n : 1) * sizeof *ents);
         for (uint32_t i = 0; i < rq->n; i++)
-            entity_from_wire(keep, t != NULL, &rq->entities[i], &ents[i]);
-        if ((rc = das_ds_put(svc->ds, txn, ents, rq->n, keep, &err)) < 0)
+            entity_from_wire(a, &rq->entities[i], &ents[i]);
+        if ((rc = das_ds_put(svc->ds, txn, ents, rq->n, a, &err)) < 0)
             break;
         rp.n = rq->n;
         rp.keys = das_rpc_ds_alloc(&wa, (rq->n ? rq->n : 1) * sizeof *rp.keys);
@@ -431,7 +420,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     case DAS_RPC_DS_DELETE: {
         das_ds_key_t *keys = das_ds_alloc(a, (rq->n ? rq->n : 1) * sizeof *keys);
         for (uint32_t i = 0; i < rq->n; i++)
-            key_from_wire(a, false, &rq->keys[i], &keys[i]);
+            key_from_wire(a, &rq->keys[i], &keys[i]);
         rc = das_ds_delete(svc->ds, txn, keys, rq->n, &err);
         break;
     }
@@ -456,7 +445,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     }
     case DAS_RPC_DS_ALLOCATE_IDS: {
         das_ds_key_t model;
-        key_from_wire(a, false, &rq->model, &model);
+        key_from_wire(a, &rq->model, &model);
         rc = das_ds_allocate_ids(svc->ds, &model, rq->size, rq->max, &rp.start, &rp.end, &err);
         break;
     }
@@ -775,26 +764,26 @@ static int keys(const void *body, size_t len, uint32_t op, das_key_cb emit, void
     case DAS_RPC_DS_GET:
     case DAS_RPC_DS_DELETE:
         for (uint32_t i = 0; i < rq.n; i++) {
-            key_from_wire(&a, false, &rq.keys[i], &k);
+            key_from_wire(&a, &rq.keys[i], &k);
             emit_key(em, &k);
         }
         break;
     case DAS_RPC_DS_PUT:
         for (uint32_t i = 0; i < rq.n; i++) {
-            key_from_wire(&a, false, &rq.entities[i].key, &k);
+            key_from_wire(&a, &rq.entities[i].key, &k);
             emit_key(em, &k);
         }
         break;
     case DAS_RPC_DS_RUN_QUERY:
         if (rq.query.ancestor && rq.query.ancestor->n) {
-            key_from_wire(&a, false, rq.query.ancestor, &k);
+            key_from_wire(&a, rq.query.ancestor, &k);
             emit_group(em, &k);
         } else {
             emit_kind(em, rq.query.ns, rq.query.kind);
         }
         break;
     case DAS_RPC_DS_ALLOCATE_IDS:
-        key_from_wire(&a, false, &rq.model, &k);
+        key_from_wire(&a, &rq.model, &k);
         if (k.n) {
             if (k.n > 1)
                 emit_group(em, &k);

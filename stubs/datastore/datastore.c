@@ -112,7 +112,7 @@ static int64_t iid_lookup(das_ds_t *ds, const ds_buf_t *spec)
     return iid;
 }
 
-static void iid_remember(das_ds_t *ds, const ds_buf_t *spec, int64_t iid)
+static ds_iid_t *iid_remember(das_ds_t *ds, const ds_buf_t *spec, int64_t iid)
 {
     ds_iid_t *e = malloc(sizeof *e + spec->n);
     if (!e)
@@ -123,6 +123,7 @@ static void iid_remember(das_ds_t *ds, const ds_buf_t *spec, int64_t iid)
     pthread_mutex_lock(&ds->pool_lock);
     HASH_ADD(hh, ds->iids, spec, e->len, e);
     pthread_mutex_unlock(&ds->pool_lock);
+    return e;
 }
 
 int64_t ds_iid_find(das_ds_t *ds, const char *kind, bool ancestor,
@@ -157,22 +158,33 @@ int64_t ds_iid_for(das_ds_t *ds, const char *kind, bool ancestor, const das_ds_i
         return ds_sqlite_fail(ds, ds->writer.db, rc, err, "adding an index");
     }
     int64_t iid = sqlite3_last_insert_rowid(ds->writer.db);
-    iid_remember(ds, &spec, iid);
+    if (ds->n_txn_iids == ds->cap_txn_iids) {
+        ds->cap_txn_iids = ds->cap_txn_iids ? 2 * ds->cap_txn_iids : 16;
+        ds->txn_iids = realloc(ds->txn_iids, ds->cap_txn_iids * sizeof *ds->txn_iids);
+        if (!ds->txn_iids)
+            abort();
+    }
+    ds->txn_iids[ds->n_txn_iids++] = iid_remember(ds, &spec, iid);
     ds_buf_free(&spec);
     return iid;
 }
 
-/* Forgets iids created in a SQLite transaction that rolled back. */
-static void iids_reload(das_ds_t *ds)
+/* Forgets the iids the writer's transaction created, when it rolled back. Queries never see
+ * the table empty: only those entries go. */
+static void iids_forget_txn(das_ds_t *ds)
 {
     pthread_mutex_lock(&ds->pool_lock);
-    ds_iid_t *e, *tmp;
-    HASH_ITER(hh, ds->iids, e, tmp)
-    {
-        HASH_DEL(ds->iids, e);
-        free(e);
+    for (size_t i = 0; i < ds->n_txn_iids; i++) {
+        HASH_DEL(ds->iids, ds->txn_iids[i]);
+        free(ds->txn_iids[i]);
     }
     pthread_mutex_unlock(&ds->pool_lock);
+    ds->n_txn_iids = 0;
+}
+
+/* Reads every iid from the file (at open). */
+static void iids_load(das_ds_t *ds)
+{
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ds->writer.db, "SELECT iid, spec FROM indexes", -1, &st, NULL))
         return;
@@ -229,6 +241,13 @@ static void encvals_free(encvals_t *ev)
     ev->n = 0;
 }
 
+static int cmp_encval(const void *x, const void *y)
+{
+    const ds_buf_t *a = x, *b = y;
+    int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
 static void encvals_of(const das_ds_entity_t *e, const char *name, encvals_t *out)
 {
     out->n = 0;
@@ -252,16 +271,18 @@ static void encvals_of(const das_ds_entity_t *e, const char *name, encvals_t *ou
         for (size_t j = 0; j < p->n; j++) {
             if (!value_indexable(&p->values[j]))
                 continue;
-            ds_buf_t b = {0};
-            ds_enc_value(&b, &p->values[j]);
-            bool dup = false;
-            for (size_t k = 0; k < out->n && !dup; k++)
-                dup = out->v[k].n == b.n && memcmp(out->v[k].p, b.p, b.n) == 0;
-            if (dup)
-                ds_buf_free(&b);
-            else
-                out->v[out->n++] = b;
+            ds_enc_value(&out->v[out->n++], &p->values[j]);
         }
+        /* each distinct value once: sorted, then neighbours compared */
+        qsort(out->v, out->n, sizeof *out->v, cmp_encval);
+        size_t kept = 0;
+        for (size_t j = 0; j < out->n; j++) {
+            if (kept && cmp_encval(&out->v[kept - 1], &out->v[j]) == 0)
+                ds_buf_free(&out->v[j]);
+            else
+                out->v[kept++] = out->v[j];
+        }
+        out->n = kept;
         return;
     }
 }
@@ -324,13 +345,19 @@ static ds_composite_t *composites_of(das_ds_t *ds, const char *kind)
     return c;
 }
 
-/* The number of rows the composites of e's kind would give it. */
-static size_t composite_row_count(das_ds_t *ds, const das_ds_entity_t *e)
+/* The number of index rows e would have (an upper bound for the built-in ones: repeated values
+ * count twice), for the platform's cap on "exploding" indexes. */
+static size_t index_row_count(das_ds_t *ds, const das_ds_entity_t *e)
 {
+    size_t total = 1; /* the kind */
+    for (size_t i = 0; i < e->n; i++) {
+        const das_ds_prop_t *p = &e->props[i];
+        for (size_t j = 0; p->indexed && j < p->n; j++)
+            total += value_indexable(&p->values[j]) ? 2 : 0; /* ascending, descending */
+    }
     const char *kind = e->key.path[e->key.n - 1].kind;
     ds_composite_t *c = composites_of(ds, kind);
-    size_t total = 0;
-    for (size_t d = 0; c && d < c->n; d++) {
+    for (size_t d = 0; c && d < c->n && total <= MAX_INDEX_ROWS; d++) {
         const das_ds_index_def_t *def = &c->defs[d];
         size_t rows = def->ancestor ? e->key.n : 1;
         for (size_t i = 0; i < def->n && rows; i++) {
@@ -733,6 +760,7 @@ static int writer_begin(das_ds_t *ds, das_ds_err_t *err)
         pthread_mutex_unlock(&ds->write_lock);
         return ds_sqlite_fail(ds, ds->writer.db, rc, err, "starting a write");
     }
+    ds->n_txn_iids = 0;
     return AE_OK;
 }
 
@@ -748,7 +776,7 @@ static int writer_end(das_ds_t *ds, int rc, int64_t pending_before, das_ds_err_t
         if (!sqlite3_get_autocommit(ds->writer.db))
             exec_st(&ds->writer, ST_ROLLBACK);
         __atomic_store_n(&ds->pending, pending_before, __ATOMIC_RELAXED);
-        iids_reload(ds);
+        iids_forget_txn(ds);
         /* A reservation written in the rolled-back transaction is gone from the file: the
          * next id taken writes one again, or a reopened store would hand out ids again. */
         ds->seq_limit = meta_get(&ds->writer, "seq_limit", 1);
@@ -758,9 +786,22 @@ static int writer_end(das_ds_t *ds, int rc, int64_t pending_before, das_ds_err_t
     return rc;
 }
 
+static bool has_pending(ds_conn_t *c, const ds_buf_t *grp);
+
 int ds_apply_groups(das_ds_t *ds, const ds_buf_t *groups, size_t n, das_ds_err_t *err)
 {
     if (__atomic_load_n(&ds->pending, __ATOMIC_RELAXED) == 0)
+        return AE_OK;
+    /* Only a group with something pending needs the writer: reads of the others do not wait
+     * for commits in progress. */
+    ds_conn_t *c = ds_reader_take(ds, err);
+    if (!c)
+        return AE_EUNAVAILABLE;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = has_pending(c, &groups[i]);
+    ds_reader_give(ds, c);
+    if (!any)
         return AE_OK;
     int rc = writer_begin(ds, err);
     if (rc)
@@ -869,6 +910,8 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
     free(list);
     if (rc == AE_OK)
         __atomic_store_n(&ds->next_due, min_due_locked(ds), __ATOMIC_RELAXED);
+    else
+        *applied = 0; /* rolled back: nothing was */
     return writer_end(ds, rc, before, err);
 }
 
@@ -1497,6 +1540,13 @@ int das_ds_get(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, size_t
     for (size_t i = 0; i < n; i++)
         ds_group_of(&keys[i], &groups[i]);
     if (txn) {
+        const ds_buf_t **grps = calloc(n ? n : 1, sizeof *grps);
+        if (!grps)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            grps[i] = &groups[i];
+        rc = txn_check_groups(txn, grps, n, err); /* a batch joins whole or not at all */
+        free(grps);
         for (size_t i = 0; i < n && rc == AE_OK; i++)
             rc = ds_txn_read_group(ds, txn, &keys[i], &c, err);
     } else {
@@ -1534,9 +1584,7 @@ int das_ds_get(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, size_t
     for (size_t i = 0; i < n; i++)
         ds_buf_free(&groups[i]);
     free(groups);
-    pthread_mutex_lock(&ds->write_lock);
-    ds->stats.gets += n;
-    pthread_mutex_unlock(&ds->write_lock);
+    __atomic_add_fetch(&ds->stats.gets, n, __ATOMIC_RELAXED); /* no lock: reads never wait */
     return rc;
 }
 
@@ -1570,7 +1618,7 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
     for (size_t i = 0; i < n && rc == AE_OK; i++) {
         das_ds_key_t *k = &ents[i].key;
         das_ds_elem_t *last = &k->path[k->n - 1];
-        if (composite_row_count(ds, &ents[i]) > MAX_INDEX_ROWS)
+        if (index_row_count(ds, &ents[i]) > MAX_INDEX_ROWS)
             rc = ds_fail(err, AE_EINVAL, "Too many indexed properties for entity %s.",
                          last->kind);
         else if (!last->name && last->id == 0) {
@@ -1780,13 +1828,13 @@ static void composites_load(das_ds_t *ds)
         ds_buf_byte(&tmp, 0x40); /* decode the strings as string values */
         ds_buf_put(&tmp, p, n);
         das_ds_index_def_t def = {0};
-        das_ds_index_prop_t props[64];
+        das_ds_index_prop_t props[DAS_DS_MAX_QUERY_COMPONENTS + 1];
         if (ds_dec_value(tmp.p, tmp.n, &a, &v) == 0) {
             def.kind = v.u.s.p;
             i = ds_string_comp_len(p, n);
             if (i && i < n) {
                 def.ancestor = p[i++] != 0;
-                while (i < n && def.n < 64) {
+                while (i < n && def.n < DAS_DS_MAX_QUERY_COMPONENTS + 1) {
                     tmp.n = 0;
                     ds_buf_byte(&tmp, 0x40);
                     ds_buf_put(&tmp, p + i, n - i);
@@ -1869,7 +1917,7 @@ static int open_schema(das_ds_t *ds, das_ds_err_t *err)
     }
     int64_t version = meta_get(&ds->writer, "schema", 0);
     if (version == 0) {
-        if (meta_set(&ds->writer, "schema", SCHEMA_VERSION))
+        if ((rc = meta_set(&ds->writer, "schema", SCHEMA_VERSION)))
             return ds_sqlite_fail(ds, db, rc, err, "writing its version");
     } else if (version != SCHEMA_VERSION) {
         return ds_fail(err, AE_EIO,
@@ -1890,7 +1938,7 @@ static int open_schema(das_ds_t *ds, das_ds_err_t *err)
         }
         sqlite3_finalize(st);
     }
-    iids_reload(ds);
+    iids_load(ds);
     composites_load(ds);
     return AE_OK;
 }
@@ -1958,6 +2006,7 @@ void das_ds_close(das_ds_t *ds)
         free(ds->idle[i]);
     }
     free(ds->idle);
+    free(ds->txn_iids);
     ds_iid_t *e, *tmp;
     HASH_ITER(hh, ds->iids, e, tmp)
     {
@@ -1993,8 +2042,15 @@ void das_ds_close(das_ds_t *ds)
 
 void das_ds_stats(das_ds_t *ds, das_ds_stats_t *out)
 {
-    pthread_mutex_lock(&ds->write_lock);
-    *out = ds->stats;
-    out->pending = (uint64_t)ds->pending;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&ds->write_lock); /* gets and queries are counted without it */
+    out->entities = ds->stats.entities;
+    out->puts = ds->stats.puts;
+    out->deletes = ds->stats.deletes;
+    out->commits = ds->stats.commits;
+    out->contentions = ds->stats.contentions;
     pthread_mutex_unlock(&ds->write_lock);
+    out->gets = __atomic_load_n(&ds->stats.gets, __ATOMIC_RELAXED);
+    out->queries = __atomic_load_n(&ds->stats.queries, __ATOMIC_RELAXED);
+    out->pending = (uint64_t)__atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
 }

@@ -869,6 +869,30 @@ int das_ds_key_check(const das_ds_key_t *k, bool complete, das_ds_err_t *err)
 static int check_value(const char *prop, const das_ds_value_t *v, bool indexed, const char *app,
                        int depth, das_ds_err_t *err);
 
+static int cmp_name_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Each property name once (sorted, not pairwise: an entity may have tens of thousands). */
+static int check_names_unique(const das_ds_entity_t *e, das_ds_err_t *err)
+{
+    if (e->n < 2)
+        return AE_OK;
+    const char **names = malloc(e->n * sizeof *names);
+    if (!names)
+        abort();
+    for (size_t i = 0; i < e->n; i++)
+        names[i] = e->props[i].name;
+    qsort(names, e->n, sizeof *names, cmp_name_ptr);
+    int rc = AE_OK;
+    for (size_t i = 1; i < e->n && rc == AE_OK; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            rc = ds_fail(err, AE_EINVAL, "property %s is set twice (use a list)", names[i]);
+    free(names);
+    return rc;
+}
+
 static int check_props(const das_ds_entity_t *e, const char *app, int depth, das_ds_err_t *err)
 {
     for (size_t i = 0; i < e->n; i++) {
@@ -883,9 +907,6 @@ static int check_props(const das_ds_entity_t *e, const char *app, int depth, das
         if (ds_is_reserved(p->name))
             return ds_fail(err, AE_EINVAL, "cannot store entity with reserved property name '%s'",
                            p->name);
-        for (size_t j = 0; j < e->n; j++)
-            if (j != i && strcmp(e->props[j].name, p->name) == 0)
-                return ds_fail(err, AE_EINVAL, "property %s is set twice (use a list)", p->name);
         if (p->n > 1 && !p->multiple)
             return ds_fail(err, AE_EINVAL, "property %s has %zu values but is not a list",
                            p->name, p->n);
@@ -895,7 +916,8 @@ static int check_props(const das_ds_entity_t *e, const char *app, int depth, das
                 return rc;
         }
     }
-    return AE_OK;
+    return check_names_unique(e, err);
+
 }
 
 static int check_value(const char *prop, const das_ds_value_t *v, bool indexed, const char *app,

@@ -117,11 +117,13 @@ struct das_ds {
     pthread_mutex_t write_lock; /* the writer connection, the id counters, the PRNG */
     ds_conn_t writer;
 
-    pthread_mutex_t pool_lock; /* idle readers; the index maps */
+    pthread_mutex_t pool_lock; /* idle readers, iids, index.yaml as read */
     ds_conn_t **idle;
     size_t n_idle, cap_idle;
     ds_iid_t *iids;
-    ds_composite_t *composites;
+    ds_iid_t **txn_iids; /* iids the writer's open transaction created (write_lock) */
+    size_t n_txn_iids, cap_txn_iids;
+    ds_composite_t *composites; /* under write_lock */
     das_ds_index_file_t index_file; /* index.yaml as last read */
     das_ds_arena_t index_arena;
     int64_t index_mtime_ns;
@@ -138,7 +140,7 @@ struct das_ds {
      * watched are kept, so the table stays as small as the open transactions. */
     ds_version_t *versions;
 
-    das_ds_stats_t stats; /* under write_lock */
+    das_ds_stats_t stats; /* under write_lock; gets and queries atomic, without it */
 };
 
 uint64_t ds_random(das_ds_t *ds); /* under write_lock */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
+#include <uthash.h>
 
 #include "ds_internal.h"
 
@@ -1235,38 +1236,40 @@ static size_t group_prefix_len(plan_t *p, const unsigned char *sk, size_t n)
     return i;
 }
 
+/* The entity keys a merge of subqueries has returned (one entity may match several). */
+typedef struct keyset_entry {
+    UT_hash_handle hh;
+    size_t len;
+    unsigned char key[];
+} keyset_entry_t;
+
 typedef struct {
-    unsigned char **keys;
-    size_t *lens;
-    size_t n, cap;
+    keyset_entry_t *head;
 } keyset_t;
 
 static bool keyset_add(keyset_t *ks, const unsigned char *k, size_t n)
 {
-    for (size_t i = 0; i < ks->n; i++) /* a merge of subqueries: pages are small */
-        if (ks->lens[i] == n && memcmp(ks->keys[i], k, n) == 0)
-            return false;
-    if (ks->n == ks->cap) {
-        ks->cap = ks->cap ? ks->cap * 2 : 16;
-        ks->keys = realloc(ks->keys, ks->cap * sizeof *ks->keys);
-        ks->lens = realloc(ks->lens, ks->cap * sizeof *ks->lens);
-        if (!ks->keys || !ks->lens)
-            abort();
-    }
-    ks->keys[ks->n] = malloc(n ? n : 1);
-    if (!ks->keys[ks->n])
+    keyset_entry_t *e = NULL;
+    HASH_FIND(hh, ks->head, k, n, e);
+    if (e)
+        return false;
+    e = malloc(sizeof *e + n);
+    if (!e)
         abort();
-    memcpy(ks->keys[ks->n], k, n);
-    ks->lens[ks->n++] = n;
+    e->len = n;
+    memcpy(e->key, k, n);
+    HASH_ADD(hh, ks->head, key, e->len, e);
     return true;
 }
 
 static void keyset_free(keyset_t *ks)
 {
-    for (size_t i = 0; i < ks->n; i++)
-        free(ks->keys[i]);
-    free(ks->keys);
-    free(ks->lens);
+    keyset_entry_t *e, *tmp;
+    HASH_ITER(hh, ks->head, e, tmp)
+    {
+        HASH_DEL(ks->head, e);
+        free(e);
+    }
 }
 
 int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
@@ -1448,9 +1451,7 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
         sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
         ds_reader_give(ds, c);
     }
-    pthread_mutex_lock(&ds->write_lock);
-    ds->stats.queries++;
-    pthread_mutex_unlock(&ds->write_lock);
+    __atomic_add_fetch(&ds->stats.queries, 1, __ATOMIC_RELAXED); /* no lock: reads never wait */
 done:
     ds_buf_free(&start);
     ds_buf_free(&end);
