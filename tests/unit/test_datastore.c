@@ -2844,4 +2844,31 @@ TEST(test_datastore_garbage_file_fails_open_naming_clear_datastore)
     das_ds_close(ds);
 }
 
+/* The platform's cap on an entity's index rows (20,000) counts the built-in ones: a list of
+ * 10,000 indexed values (two rows each) is refused, not stored unindexed; unindexed, it is
+ * stored. */
+TEST(test_datastore_too_many_index_rows_is_refused)
+{
+    fake_clock_t clk;
+    das_ds_options_t o = base_opts(&clk);
+    das_ds_t *ds = open_store(&o);
+    CHECK(ds != NULL);
+    das_ds_arena_t a = {0};
+    enum { N = 10000 };
+    das_ds_value_t *vals = das_ds_alloc(&a, N * sizeof *vals);
+    for (int i = 0; i < N; i++)
+        vals[i] = vint(i);
+    das_ds_entity_t *e = entity(&a, key_name(&a, NULL, "Big", "b"));
+    set_values(&a, e, "tags", true, true, N, vals);
+    das_ds_err_t err;
+    CHECK_EQ(das_ds_put(ds, NULL, e, 1, &a, &err), AE_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "Too many indexed properties for entity");
+    CHECK(get1(ds, NULL, &a, key_name(&a, NULL, "Big", "b")) == NULL);
+    e->props[0].indexed = false;
+    CHECK_EQ(put1(ds, NULL, &a, e), AE_OK);
+    CHECK(get1(ds, NULL, &a, key_name(&a, NULL, "Big", "b")) != NULL);
+    das_ds_arena_dispose(&a);
+    das_ds_close(ds);
+}
+
 CHECK_MAIN()
