@@ -6,7 +6,7 @@
  *   idx(iid, k, multi)         every index row (see ds_internal.h); iid names the index
  *   indexes(iid, spec, kind, composite)  the index definitions that have rows
  *   pending(seq, cseq, grp, due, ekey, data)  committed writes not applied yet (NULL: delete)
- *   meta(k, v)                 schema version, app, id counters
+ *   meta(k, v)                 schema version, id counters
  * A commit, unless the policy is "consistent", adds its writes to `pending` in one SQLite
  * transaction: once it returns it is durable. It also bumps, in memory, the commit count of
  * each of its entity groups that an open transaction has read: what transactions check at
@@ -241,13 +241,6 @@ static void encvals_free(encvals_t *ev)
     ev->n = 0;
 }
 
-static int cmp_encval(const void *x, const void *y)
-{
-    const ds_buf_t *a = x, *b = y;
-    int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
-    return c ? c : (a->n > b->n) - (a->n < b->n);
-}
-
 static void encvals_of(const das_ds_entity_t *e, const char *name, encvals_t *out)
 {
     out->n = 0;
@@ -274,10 +267,10 @@ static void encvals_of(const das_ds_entity_t *e, const char *name, encvals_t *ou
             ds_enc_value(&out->v[out->n++], &p->values[j]);
         }
         /* each distinct value once: sorted, then neighbours compared */
-        qsort(out->v, out->n, sizeof *out->v, cmp_encval);
+        qsort(out->v, out->n, sizeof *out->v, ds_buf_cmp);
         size_t kept = 0;
         for (size_t j = 0; j < out->n; j++) {
-            if (kept && cmp_encval(&out->v[kept - 1], &out->v[j]) == 0)
+            if (kept && ds_buf_cmp(&out->v[kept - 1], &out->v[j]) == 0)
                 ds_buf_free(&out->v[j]);
             else
                 out->v[kept++] = out->v[j];
@@ -1031,17 +1024,10 @@ static int64_t draw_delay_ms(das_ds_t *ds)
     return 240000;
 }
 
-static int cmp_buf(const ds_buf_t *a, const ds_buf_t *b)
-{
-    size_t n = a->n < b->n ? a->n : b->n;
-    int c = memcmp(a->p, b->p, n);
-    return c ? c : (a->n > b->n) - (a->n < b->n);
-}
-
 static int cmp_write(const void *x, const void *y)
 {
     const write_t *a = x, *b = y;
-    int c = cmp_buf(&a->grp, &b->grp);
+    int c = ds_buf_cmp(&a->grp, &b->grp);
     return c;
 }
 
@@ -1055,7 +1041,7 @@ static int commit_writes(das_ds_t *ds, write_t *w, size_t n, das_ds_err_t *err)
     int rc = AE_OK;
     for (size_t i = 0; i < n && rc == AE_OK;) {
         size_t j = i;
-        while (j < n && cmp_buf(&w[j].grp, &w[i].grp) == 0)
+        while (j < n && ds_buf_cmp(&w[j].grp, &w[i].grp) == 0)
             j++;
         rc = apply_group_locked(ds, &w[i].grp, err);
         if (rc)
@@ -1300,7 +1286,7 @@ static bool has_pending(ds_conn_t *c, const ds_buf_t *grp)
 static bool txn_has_group(const das_ds_txn_t *t, const ds_buf_t *grp)
 {
     for (size_t i = 0; i < t->n_groups; i++)
-        if (cmp_buf(&t->groups[i].grp, grp) == 0)
+        if (ds_buf_cmp(&t->groups[i].grp, grp) == 0)
             return true;
     return false;
 }
@@ -1316,7 +1302,7 @@ static int txn_check_groups(const das_ds_txn_t *t, const ds_buf_t *const *grps, 
             continue;
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !txn_has_group(t, grps[j]) && cmp_buf(grps[j], grps[i]) == 0;
+            seen = !txn_has_group(t, grps[j]) && ds_buf_cmp(grps[j], grps[i]) == 0;
         fresh += !seen;
     }
     if (t->n_groups + fresh > 1 && !t->o.xg)
@@ -1332,7 +1318,7 @@ static int txn_check_groups(const das_ds_txn_t *t, const ds_buf_t *const *grps, 
 static int txn_group(das_ds_txn_t *t, const ds_buf_t *grp, txn_group_t **out, das_ds_err_t *err)
 {
     for (size_t i = 0; i < t->n_groups; i++) {
-        if (cmp_buf(&t->groups[i].grp, grp) == 0) {
+        if (ds_buf_cmp(&t->groups[i].grp, grp) == 0) {
             *out = &t->groups[i];
             return AE_OK;
         }
@@ -1488,7 +1474,7 @@ static int txn_write(das_ds_t *ds, das_ds_txn_t *t, const ds_buf_t *ekey, const 
             return ds_fail(err, AE_EINTERNAL, "an entity does not copy");
     }
     for (size_t i = 0; i < t->n_writes; i++) {
-        if (cmp_buf(&t->writes[i].ekey, ekey) == 0) {
+        if (ds_buf_cmp(&t->writes[i].ekey, ekey) == 0) {
             t->writes[i].e = e;
             return AE_OK;
         }
@@ -1640,7 +1626,7 @@ int das_ds_put(das_ds_t *ds, das_ds_txn_t *txn, das_ds_entity_t *ents, size_t n,
         ds_group_of(&ents[i].key, &x.grp);
         x.e = &ents[i];
         size_t j;
-        for (j = 0; j < nw && cmp_buf(&w[j].ekey, &x.ekey) != 0; j++)
+        for (j = 0; j < nw && ds_buf_cmp(&w[j].ekey, &x.ekey) != 0; j++)
             ;
         if (j < nw) { /* the same key twice: the last one wins */
             ds_buf_free(&x.ekey);
@@ -1690,7 +1676,7 @@ int das_ds_delete(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_key_t *keys, siz
         ds_enc_key(&x.ekey, &keys[i], true);
         ds_group_of(&keys[i], &x.grp);
         size_t j;
-        for (j = 0; j < nw && cmp_buf(&w[j].ekey, &x.ekey) != 0; j++)
+        for (j = 0; j < nw && ds_buf_cmp(&w[j].ekey, &x.ekey) != 0; j++)
             ;
         if (j < nw) {
             ds_buf_free(&x.ekey);

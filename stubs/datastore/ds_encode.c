@@ -51,6 +51,18 @@ void ds_buf_varint(ds_buf_t *b, uint64_t v)
     } while (v);
 }
 
+int ds_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn)
+{
+    int c = an && bn ? memcmp(a, b, an < bn ? an : bn) : 0;
+    return c ? c : (an > bn) - (an < bn);
+}
+
+int ds_buf_cmp(const void *a, const void *b)
+{
+    const ds_buf_t *x = a, *y = b;
+    return ds_bytes_cmp(x->p, x->n, y->p, y->n);
+}
+
 void ds_buf_free(ds_buf_t *b)
 {
     free(b->p);

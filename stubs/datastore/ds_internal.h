@@ -34,6 +34,9 @@ void ds_buf_put(ds_buf_t *b, const void *p, size_t n);
 void ds_buf_byte(ds_buf_t *b, unsigned char c);
 void ds_buf_varint(ds_buf_t *b, uint64_t v);
 void ds_buf_free(ds_buf_t *b);
+/* memcmp order, a prefix first: how SQLite compares blobs, so index rows sort as compared. */
+int ds_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn);
+int ds_buf_cmp(const void *a, const void *b); /* two ds_buf_t *; fits qsort */
 
 /* ---- order-preserving components ---- */
 

@@ -465,13 +465,23 @@ static int compile(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q, pla
     ds_enc_string(&p->sig, q->kind ? q->kind : "", q->kind ? strlen(q->kind) : 0);
     ds_buf_byte(&p->sig, q->ancestor ? 1 : 0);
     ds_buf_put(&p->sig, p->anc_comp.p, p->anc_comp.n);
+    /* the filters as a set: the order they were given in does not make another query */
+    ds_buf_t *fs = calloc(q->n_filters + 1, sizeof *fs);
+    if (!fs)
+        abort();
     for (size_t i = 0; i < q->n_filters; i++) {
         const das_ds_filter_t *f = &q->filters[i];
-        ds_enc_string(&p->sig, f->prop, strlen(f->prop));
-        ds_buf_byte(&p->sig, (unsigned char)f->op);
+        ds_enc_string(&fs[i], f->prop, strlen(f->prop));
+        ds_buf_byte(&fs[i], (unsigned char)f->op);
         for (size_t j = 0; j < (f->op == DAS_DS_IN ? f->n : 1); j++)
-            ds_enc_value(&p->sig, &f->values[j]);
+            ds_enc_value(&fs[i], &f->values[j]);
     }
+    qsort(fs, q->n_filters, sizeof *fs, ds_buf_cmp);
+    for (size_t i = 0; i < q->n_filters; i++) {
+        ds_buf_put(&p->sig, fs[i].p, fs[i].n);
+        ds_buf_free(&fs[i]);
+    }
+    free(fs);
     ds_buf_byte(&p->sig, 0xee);
     for (size_t i = 0; i < p->n_ord; i++) {
         ds_enc_string(&p->sig, p->ord[i].name, strlen(p->ord[i].name));
@@ -482,12 +492,6 @@ static int compile(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q, pla
 }
 
 /* ---- streams: one range of one index (or of the entities) ---- */
-
-static int cmp_bytes(const unsigned char *a, size_t an, const unsigned char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c ? c : (an > bn) - (an < bn);
-}
 
 
 typedef struct {
@@ -518,7 +522,7 @@ static int stream_open(plan_t *p, ds_conn_t *c, stream_t *s, int64_t iid, das_ds
 static int stream_seek(stream_t *s, const unsigned char *from, size_t n)
 {
     sqlite3_reset(s->st);
-    if (from && cmp_bytes(from, n, s->lo.p, s->lo.n) > 0)
+    if (from && ds_bytes_cmp(from, n, s->lo.p, s->lo.n) > 0)
         sqlite3_bind_blob(s->st, 2, from, (int)n, SQLITE_TRANSIENT);
     else
         sqlite3_bind_blob(s->st, 2, s->lo.p, (int)s->lo.n, SQLITE_STATIC);
@@ -587,7 +591,7 @@ static void key_bound(sub_t *s, das_ds_op_t op, const das_ds_value_t *v)
     if (op == DAS_DS_GT || op == DAS_DS_GE) {
         if (op == DAS_DS_GT)
             ds_buf_byte(&b, 0x00); /* just after the key */
-        if (!s->has_key_lo || cmp_bytes(b.p, b.n, s->key_lo.p, s->key_lo.n) > 0) {
+        if (!s->has_key_lo || ds_bytes_cmp(b.p, b.n, s->key_lo.p, s->key_lo.n) > 0) {
             s->key_lo.n = 0;
             ds_buf_put(&s->key_lo, b.p, b.n);
             s->has_key_lo = true;
@@ -595,7 +599,7 @@ static void key_bound(sub_t *s, das_ds_op_t op, const das_ds_value_t *v)
     } else {
         if (op == DAS_DS_LE)
             ds_buf_byte(&b, 0x00);
-        if (!s->has_key_hi || cmp_bytes(b.p, b.n, s->key_hi.p, s->key_hi.n) < 0) {
+        if (!s->has_key_hi || ds_bytes_cmp(b.p, b.n, s->key_hi.p, s->key_hi.n) < 0) {
             s->key_hi.n = 0;
             ds_buf_put(&s->key_hi, b.p, b.n);
             s->has_key_hi = true;
@@ -606,9 +610,9 @@ static void key_bound(sub_t *s, das_ds_op_t op, const das_ds_value_t *v)
 
 static bool key_in_bounds(const sub_t *s, const unsigned char *ek, size_t n)
 {
-    if (s->has_key_lo && cmp_bytes(ek, n, s->key_lo.p, s->key_lo.n) < 0)
+    if (s->has_key_lo && ds_bytes_cmp(ek, n, s->key_lo.p, s->key_lo.n) < 0)
         return false;
-    if (s->has_key_hi && cmp_bytes(ek, n, s->key_hi.p, s->key_hi.n) >= 0)
+    if (s->has_key_hi && ds_bytes_cmp(ek, n, s->key_hi.p, s->key_hi.n) >= 0)
         return false;
     return true;
 }
@@ -710,7 +714,7 @@ static int sub_advance(sub_t *s, bool first, const unsigned char *from, size_t f
                     best_n = en;
                     continue;
                 }
-                int c = cmp_bytes(ek, en, best, best_n);
+                int c = ds_bytes_cmp(ek, en, best, best_n);
                 if (c != 0)
                     all_equal = false;
                 if (c > 0) {
@@ -727,7 +731,7 @@ static int sub_advance(sub_t *s, bool first, const unsigned char *from, size_t f
             ds_buf_put(&ek, best, best_n);
             for (size_t i = 0; i < s->n_streams; i++) {
                 stream_t *st = &s->streams[i];
-                if (cmp_bytes(st->k + st->prefix.n, st->kn - st->prefix.n, ek.p, ek.n) >= 0)
+                if (ds_bytes_cmp(st->k + st->prefix.n, st->kn - st->prefix.n, ek.p, ek.n) >= 0)
                     continue;
                 target.n = 0;
                 ds_buf_put(&target, st->prefix.p, st->prefix.n);
@@ -742,7 +746,7 @@ static int sub_advance(sub_t *s, bool first, const unsigned char *from, size_t f
             ds_buf_free(&target);
             ds_buf_free(&ek);
         }
-        if (s->has_key_hi && cmp_bytes(s->ekey, s->ekey_n, s->key_hi.p, s->key_hi.n) >= 0) {
+        if (s->has_key_hi && ds_bytes_cmp(s->ekey, s->ekey_n, s->key_hi.p, s->key_hi.n) >= 0) {
             s->done = true;
             return AE_OK;
         }
@@ -797,11 +801,11 @@ static void scan_bound(sub_t *s, stream_t *st, das_ds_op_t op, const das_ds_valu
     case DAS_DS_LE: hi = has_end ? &end : NULL; break;
     default: break;
     }
-    if (lo && cmp_bytes(lo->p, lo->n, st->lo.p, st->lo.n) > 0) {
+    if (lo && ds_bytes_cmp(lo->p, lo->n, st->lo.p, st->lo.n) > 0) {
         st->lo.n = 0;
         ds_buf_put(&st->lo, lo->p, lo->n);
     }
-    if (hi && cmp_bytes(hi->p, hi->n, st->hi.p, st->hi.n) < 0) {
+    if (hi && ds_bytes_cmp(hi->p, hi->n, st->hi.p, st->hi.n) < 0) {
         st->hi.n = 0;
         ds_buf_put(&st->hi, hi->p, hi->n);
     }
@@ -960,7 +964,7 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
          * before, at or after the cursor's */
         const ds_buf_t *z = &s->zprefix;
         if (z->n && (n < z->n || memcmp(cursor, z->p, z->n) != 0)) {
-            if (cmp_bytes(cursor, n, z->p, z->n) < 0)
+            if (ds_bytes_cmp(cursor, n, z->p, z->n) < 0)
                 return sub_advance(s, true, NULL, 0);
             s->done = true;
             return AE_OK;
@@ -992,7 +996,7 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
             ds_buf_put(&own, s->eqv[p->ord[o].eq].p, s->eqv[p->ord[o].eq].n);
             if (p->ord[o].desc)
                 ds_invert(&own, 0);
-            int c = cmp_bytes(cursor + i, l, own.p, own.n);
+            int c = ds_bytes_cmp(cursor + i, l, own.p, own.n);
             ds_buf_free(&own);
             if (c != 0) {
                 exact = false;
@@ -1020,7 +1024,7 @@ static int sub_start(sub_t *s, const unsigned char *cursor, size_t n)
     }
     ds_buf_free(&from);
     ds_buf_free(&end);
-    while (rc == AE_OK && !s->done && cmp_bytes(s->sortkey.p, s->sortkey.n, cursor, n) <= 0)
+    while (rc == AE_OK && !s->done && ds_bytes_cmp(s->sortkey.p, s->sortkey.n, cursor, n) <= 0)
         rc = sub_advance(s, false, NULL, 0);
     return rc;
 }
@@ -1076,11 +1080,11 @@ static bool entity_sortkey_in(const sub_t *s, const das_ds_entity_t *e, const un
         const ds_buf_t *k = &rows->rows[i].k;
         const unsigned char *ek;
         size_t ekn;
-        if (cmp_bytes(k->p, k->n, st->lo.p, st->lo.n) < 0 ||
-            cmp_bytes(k->p, k->n, st->hi.p, st->hi.n) >= 0 ||
+        if (ds_bytes_cmp(k->p, k->n, st->lo.p, st->lo.n) < 0 ||
+            ds_bytes_cmp(k->p, k->n, st->hi.p, st->hi.n) >= 0 ||
             !row_sortkey(s, k->p, k->n, &sk, &ek, &ekn) || !key_in_bounds(s, ek, ekn))
             continue;
-        if (!found || cmp_bytes(sk.p, sk.n, out->p, out->n) < 0) {
+        if (!found || ds_bytes_cmp(sk.p, sk.n, out->p, out->n) < 0) {
             out->n = 0;
             ds_buf_put(out, sk.p, sk.n);
             found = true;
@@ -1105,7 +1109,7 @@ static bool shown_elsewhere(sub_t *subs, size_t n_subs, size_t i, const das_ds_e
     bool elsewhere = false;
     for (size_t j = 0; j < n_subs && !elsewhere; j++)
         elsewhere = entity_sortkey_in(&subs[j], e, s->ekey, s->ekey_n, &rows, &sk) &&
-                    cmp_bytes(sk.p, sk.n, s->sortkey.p, s->sortkey.n) < 0;
+                    ds_bytes_cmp(sk.p, sk.n, s->sortkey.p, s->sortkey.n) < 0;
     ds_buf_free(&sk);
     ds_rows_free(&rows);
     return elsewhere;
@@ -1216,7 +1220,7 @@ static int smallest(sub_t *subs, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (subs[i].done)
             continue;
-        if (best < 0 || cmp_bytes(subs[i].sortkey.p, subs[i].sortkey.n, subs[best].sortkey.p,
+        if (best < 0 || ds_bytes_cmp(subs[i].sortkey.p, subs[i].sortkey.n, subs[best].sortkey.p,
                                   subs[best].sortkey.n) < 0)
             best = (int)i;
     }
@@ -1360,7 +1364,7 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
         if (i < 0)
             break;
         sub_t *s = &subs[i];
-        if (has_end && cmp_bytes(s->sortkey.p, s->sortkey.n, end.p, end.n) > 0)
+        if (has_end && ds_bytes_cmp(s->sortkey.p, s->sortkey.n, end.p, end.n) > 0)
             break;
         bool emit = true;
         das_ds_entity_t *e = NULL;
@@ -1370,7 +1374,7 @@ int das_ds_run_query(das_ds_t *ds, das_ds_txn_t *txn, const das_ds_query_t *q,
             emit = keyset_add(&seen, s->ekey, s->ekey_n);
         if (emit && q->distinct) {
             size_t g = group_prefix_len(&p, s->sortkey.p, s->sortkey.n);
-            emit = !has_group || cmp_bytes(s->sortkey.p, g, group.p, group.n) != 0;
+            emit = !has_group || ds_bytes_cmp(s->sortkey.p, g, group.p, group.n) != 0;
             if (emit) {
                 group.n = 0;
                 ds_buf_put(&group, s->sortkey.p, g);
