@@ -3,7 +3,8 @@
  * A watcher thread reads inotify events for APPDIR and its subdirectories, waits until the
  * changes settle (`settle_ms` without a new event, so an editor's save-as-rename counts once),
  * and then calls on_change once on its own thread. Only files whose names end in .c, .h, .yaml
- * or .yml count; new subdirectories are watched as they appear. `ignore` (an absolute path,
+ * or .yml count, except APPDIR/index.yaml (the datastore writes it; it is not the app's code);
+ * new subdirectories are watched as they appear. `ignore` (an absolute path,
  * or NULL) and what is below it is never watched: the storage path, when it is inside APPDIR,
  * where every build would otherwise look like a change.
  */
