@@ -655,6 +655,19 @@ das_sched_status_t das_sched_reached(das_sched_t *s, int task, const das_sched_a
     return s->final;
 }
 
+void das_sched_cancel(das_sched_t *s, int task)
+{
+    assert(task >= 0 && task < s->n_tasks && task != s->running);
+    task_t *t = &s->tasks[task];
+    if (t->state == DAS_TASK_ENDED)
+        return;
+    t->state = DAS_TASK_ENDED;
+    action_dispose(&t->pending);
+    for (size_t i = s->n_locks; i-- > 0;)
+        if (s->locks[i].holder == task)
+            lock_drop(s, s->locks[i].id, task);
+}
+
 int das_sched_tasks(const das_sched_t *s)
 {
     return s->n_tasks;
@@ -750,7 +763,8 @@ void das_sched_deadlock_report(const das_sched_t *s, das_buf_t *out)
         append_site(out, t->pending.site);
         if (holder >= 0) {
             das_sched_task_name(holder, name);
-            das_buf_printf(out, " held by %s", name);
+            das_buf_printf(out, " held by %s%s", name,
+                           s->tasks[holder].state == DAS_TASK_ENDED ? ", which ended" : "");
         }
     }
 }
@@ -1022,14 +1036,13 @@ das_sched_strategy_t *das_sched_explorer_strategy(das_sched_explorer_t *e)
     return &e->base;
 }
 
-const int *das_sched_explorer_prefix(const das_sched_explorer_t *e, size_t *n)
+const int *das_sched_explorer_prefix(das_sched_explorer_t *e, size_t *n)
 {
-    das_sched_explorer_t *m = (das_sched_explorer_t *)e; /* the scratch copy only */
-    grow((void **)&m->prefix, &m->cap_prefix, e->n_path + 1, sizeof *m->prefix);
+    grow((void **)&e->prefix, &e->cap_prefix, e->n_path + 1, sizeof *e->prefix);
     for (size_t i = 0; i < e->n_path; i++)
-        m->prefix[i] = e->path[i].chosen;
+        e->prefix[i] = e->path[i].chosen;
     *n = e->n_path;
-    return m->prefix;
+    return e->prefix;
 }
 
 int das_sched_explorer_bound(const das_sched_explorer_t *e)

@@ -212,6 +212,11 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task);
  * replay expected another action from this task. */
 das_sched_status_t das_sched_reached(das_sched_t *s, int task, const das_sched_action_t *a);
 
+/* A task that is not running ends without a step: its instance crashed while it waited, or
+ * the driver failed it after a deadlock. It lets go of every lock it holds. Not in the step
+ * log (the trace records why). No-op on a task that already ended. */
+void das_sched_cancel(das_sched_t *s, int task);
+
 /* What the running task did without stopping. An acquire the scheduler did not grant (an
  * uncontended mutex costs no point) must be told before a point of another task waits on it;
  * `site` may be NULL. A signal wakes the earliest waiter on `cond` (all of them if
@@ -281,7 +286,7 @@ void das_sched_explorer_destroy(das_sched_explorer_t *e); /* NULL ok */
 das_sched_strategy_t *das_sched_explorer_strategy(das_sched_explorer_t *e);
 /* The decisions the next schedule will be forced through before the search goes on its own.
  * Borrowed, valid until the next advance. */
-const int *das_sched_explorer_prefix(const das_sched_explorer_t *e, size_t *n);
+const int *das_sched_explorer_prefix(das_sched_explorer_t *e, size_t *n);
 /* The preemption bound of the next schedule: it has exactly that many preemptions. */
 int das_sched_explorer_bound(const das_sched_explorer_t *e);
 das_explore_status_t das_sched_explorer_advance(das_sched_explorer_t *e);

@@ -820,6 +820,32 @@ TEST(test_two_tasks_locking_two_mutexes_in_opposite_orders_deadlock)
     das_buf_dispose(&b);
     int t;
     CHECK_EQ(das_sched_next(s, &t), DAS_SCHED_DEADLOCK);
+    /* The driver fails one task: its mutexes are free, and the other goes on to its end. */
+    das_sched_cancel(s, 0);
+    CHECK_EQ(das_sched_lock_holder(s, 0x1), -1);
+    CHECK_EQ(das_sched_lock_holder(s, 0x2), 1);
+    CHECK_EQ(das_sched_next(s, &t), DAS_SCHED_STEP);
+    CHECK_EQ(t, 1);
+    CHECK_EQ(das_sched_step(s, 4)->action.kind, DAS_SCHED_LOCK);
+    CHECK(!das_sched_step(s, 4)->preemption);
+    CHECK_EQ(das_sched_lock_holder(s, 0x1), 1);
+    das_sched_action_t end = {.kind = DAS_SCHED_END};
+    das_sched_reached(s, 1, &end);
+    CHECK_EQ(das_sched_next(s, &t), DAS_SCHED_IDLE);
+    das_sched_destroy(s);
+
+    /* A task that ends holding a mutex is named as such. */
+    static const sim_op_t keeps[] = {{OP_LOCK, NULL, NULL, 0x3, 0, false, "k.c:1"}};
+    static const sim_op_t wants[] = {{OP_CALL, "get", "x", 0, 0, false, "k.c:5"},
+                                     {OP_LOCK, NULL, NULL, 0x3, 0, false, "k.c:6"}};
+    sim_script_t kw[] = {{keeps, 1, 0}, {wants, 2, 0}};
+    int dk[] = {0};
+    das_sched_options_t ok = {.replay = true, .decisions = dk, .n_decisions = 1};
+    CHECK_EQ(sim_run(kw, 2, &ok, &w, &s), DAS_SCHED_DEADLOCK);
+    das_buf_t kb = {0};
+    das_sched_deadlock_report(s, &kb);
+    CHECK_STR_EQ(kb.data, "B waits for mutex 0x3 (k.c:6) held by A, which ended");
+    das_buf_dispose(&kb);
     das_sched_destroy(s);
 
     /* Over every schedule: those where one task ends before the other starts pass, the
