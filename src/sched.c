@@ -980,22 +980,24 @@ static int explorer_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
     size_t j = e->depth++;
     if (j < e->n_path)
         return e->path[j].chosen;
-    for (int i = 0; i < c->n; i++)
-        assert(c->could[i] < 64);
     node_t node = {c->could[0], 0};
     if (c->prev_could) {
         node.chosen = c->prev;
         for (int i = 0; i < c->n; i++) {
             if (c->could[i] == c->prev)
                 continue;
-            if (e->max < 0 || c->preemptions + 1 <= e->max)
+            if ((e->max < 0 || c->preemptions + 1 <= e->max) && c->could[i] < 64)
                 queue_push(&e->next, e->path, j, c->could[i]);
             else
                 e->beyond = true;
         }
     } else {
-        for (int i = 1; i < c->n; i++)
-            node.rest |= 1ull << c->could[i];
+        for (int i = 1; i < c->n; i++) {
+            if (c->could[i] < 64)
+                node.rest |= 1ull << c->could[i];
+            else
+                e->beyond = true; /* past the documented limit: the search is not complete */
+        }
     }
     grow((void **)&e->path, &e->cap_path, j + 1, sizeof *e->path);
     e->path[j] = node;

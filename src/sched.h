@@ -267,9 +267,10 @@ bool das_sched_action_same(const das_sched_action_t *a, const das_sched_action_t
  * kept for the next bound as the decision prefix leading to it.
  *
  * Use: give das_sched_explorer_strategy(e) to each schedule's scheduler; after each schedule
- * (whatever its outcome) call das_sched_explorer_advance(e), until it says DONE. Tasks must
- * be numbered below 64, and the runs deterministic: the same decisions must lead to the same
- * choices (a forced decision that cannot be taken stops that run as diverged). */
+ * (whatever its outcome) call das_sched_explorer_advance(e), until it says DONE. Choices of
+ * tasks numbered 64 and above are not explored (the search then says it is not complete). The
+ * runs must be deterministic: the same decisions must lead to the same choices (a forced
+ * decision that cannot be taken stops that run as diverged). */
 typedef enum {
     DAS_EXPLORE_NEXT = 0,   /* run another schedule at the same bound */
     DAS_EXPLORE_NEXT_BOUND, /* every schedule at this bound ran; the next has one preemption
