@@ -1,5 +1,5 @@
-/* sched.c - the deterministic scheduler: tasks, steps, decisions, strategies, replay checks,
- * deadlocks, the exhaustive explorer and the schedule string (see sched.h for the model).
+/* scheduler.c - the deterministic scheduler: tasks, steps, decisions, strategies, replay checks,
+ * deadlocks, the exhaustive explorer and the schedule string (see scheduler.h for the model).
  *
  * Design: plain data driven by one thread. Tasks live in an array indexed by their number;
  * the tasks that can proceed are found by a scan in index order at every step, which makes
@@ -8,7 +8,7 @@
  * (the task's pending action, moved there when the step is taken). Strategies draw from
  * xoshiro256**, seeded per schedule from (seed, schedule number) through splitmix64.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <assert.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* sched.h - the deterministic scheduler: which request goes on next, and the record of it.
+/* scheduler.h - the deterministic scheduler: which request goes on next, and the record of it.
  *
  * Under deterministic dispatch at most one request runs at any moment, across all instances,
  * and it switches only where this module lets it. The model, in the words used everywhere

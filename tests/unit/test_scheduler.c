@@ -1,4 +1,4 @@
-/* test_sched.c - the deterministic scheduler driven by simulated tasks: exhaustive counts
+/* test_scheduler.c - the deterministic scheduler driven by simulated tasks: exhaustive counts
  * against the closed form, decisions and preemptions, the seeded strategies, replay and its
  * divergence report, deadlocks, and the schedule string.
  *
@@ -7,7 +7,7 @@
  * signal are not; a contended lock, a condition wait and a sleep are. No processes, no time.
  */
 #include "check.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #include <stdbool.h>
 #include <stdint.h>
