@@ -1,4 +1,5 @@
-/* clock.c - the real clock backend and time/randomness formatting helpers. */
+/* clock.c - the clocks (real, manual, and the virtual one of deterministic dispatch with a
+ * random stream per task), request deadlines, and time/randomness formatting helpers. */
 #include "clock.h"
 
 #include <errno.h>
@@ -172,6 +173,119 @@ void das_clock_manual_destroy(das_clock_t *c)
     manual_clock_t *m = (manual_clock_t *)c;
     pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+/* ---------------------------------------------------------------- the virtual clock */
+
+#define VIRTUAL_STEP_NS 1000000 /* a scheduler step moves virtual time 1 ms */
+
+typedef struct virtual_clock virtual_clock_t;
+
+/* A task's view: the owner's time, its own random stream (drawn under the owner's lock). */
+typedef struct {
+    das_clock_t base;
+    virtual_clock_t *owner;
+    uint64_t prng[4];
+} task_view_t;
+
+struct virtual_clock {
+    manual_clock_t time; /* first: the clock is a manual clock to its own methods */
+    uint64_t seed;
+    task_view_t **views; /* by task number; NULL until asked for */
+    size_t n_views;
+};
+
+/* The stream (seed, task): a seed of its own, spread by splitmix64. */
+static void stream_init(uint64_t st[4], uint64_t seed, uint64_t task)
+{
+    uint64_t x = seed ^ (task + 1) * 0xd1b54a32d192ed03ull;
+    for (int i = 0; i < 4; i++)
+        st[i] = splitmix64(&x);
+}
+
+static int64_t view_monotonic_ns(das_clock_t *c)
+{
+    return manual_monotonic_ns(&((task_view_t *)c)->owner->time.base);
+}
+
+static void view_wall(das_clock_t *c, struct timespec *ts)
+{
+    manual_wall(&((task_view_t *)c)->owner->time.base, ts);
+}
+
+static void view_random(das_clock_t *c, void *buf, size_t n)
+{
+    task_view_t *v = (task_view_t *)c;
+    pthread_mutex_lock(&v->owner->time.lock);
+    fill_random(v->prng, buf, n);
+    pthread_mutex_unlock(&v->owner->time.lock);
+}
+
+static const das_clock_methods_t view_methods = {view_monotonic_ns, view_wall, view_random};
+
+das_clock_t *das_clock_virtual_create(int64_t start_wall_ns, uint64_t seed)
+{
+    virtual_clock_t *v = calloc(1, sizeof *v);
+    if (!v)
+        abort();
+    v->time.base.m = &manual_methods;
+    pthread_mutex_init(&v->time.lock, NULL);
+    v->time.mono_ns = 1000000000;
+    v->time.wall_ns = start_wall_ns;
+    v->seed = seed;
+    stream_init(v->time.prng, seed, UINT32_MAX + (uint64_t)1); /* not any task's */
+    return &v->time.base;
+}
+
+das_clock_t *das_clock_virtual_task(das_clock_t *c, uint32_t task)
+{
+    virtual_clock_t *v = (virtual_clock_t *)c;
+    pthread_mutex_lock(&v->time.lock);
+    if (task >= v->n_views) {
+        size_t n = v->n_views ? v->n_views : 16;
+        while (n <= task)
+            n *= 2;
+        task_view_t **views = realloc(v->views, n * sizeof *views);
+        if (!views)
+            abort();
+        memset(views + v->n_views, 0, (n - v->n_views) * sizeof *views);
+        v->views = views;
+        v->n_views = n;
+    }
+    if (!v->views[task]) {
+        task_view_t *t = calloc(1, sizeof *t);
+        if (!t)
+            abort();
+        t->base.m = &view_methods;
+        t->owner = v;
+        stream_init(t->prng, v->seed, task);
+        v->views[task] = t;
+    }
+    das_clock_t *view = &v->views[task]->base;
+    pthread_mutex_unlock(&v->time.lock);
+    return view;
+}
+
+void das_clock_virtual_step(das_clock_t *c)
+{
+    das_clock_manual_advance(c, VIRTUAL_STEP_NS);
+}
+
+void das_clock_virtual_advance(das_clock_t *c, int64_t ns)
+{
+    das_clock_manual_advance(c, ns);
+}
+
+void das_clock_virtual_destroy(das_clock_t *c)
+{
+    if (!c)
+        return;
+    virtual_clock_t *v = (virtual_clock_t *)c;
+    for (size_t i = 0; i < v->n_views; i++)
+        free(v->views[i]);
+    free(v->views);
+    pthread_mutex_destroy(&v->time.lock);
+    free(v);
 }
 
 /* ---------------------------------------------------------------- deadlines */

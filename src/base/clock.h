@@ -59,6 +59,19 @@ das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed);
 void das_clock_manual_advance(das_clock_t *c, int64_t ns);
 void das_clock_manual_destroy(das_clock_t *c); /* NULL ok */
 
+/* The virtual clock of deterministic dispatch (issue 10): a manual clock whose time starts at
+ * `start_wall_ns` (recorded in the trace) and moves 1 ms per scheduler step
+ * (das_clock_virtual_step) and by a sleep's length (das_clock_virtual_advance). Its random
+ * bytes come from one stream per task: das_clock_virtual_task(c, i) is a view of the same time
+ * drawing from the stream (seed, i), so what task i draws never depends on which thread drew
+ * first or on what other tasks drew. The clock itself draws from a stream of its own. A view
+ * belongs to the clock and lives as long as it; asking twice gives the same view. */
+das_clock_t *das_clock_virtual_create(int64_t start_wall_ns, uint64_t seed);
+das_clock_t *das_clock_virtual_task(das_clock_t *c, uint32_t task);
+void das_clock_virtual_step(das_clock_t *c);
+void das_clock_virtual_advance(das_clock_t *c, int64_t ns);
+void das_clock_virtual_destroy(das_clock_t *c); /* NULL ok; its views too */
+
 /* A request's deadline. It belongs to the request, not to a socket read: a dispatch policy
  * may pause it while the server holds the request (a reply it has not released yet), and
  * the time paused is not counted. Used by the one thread that owns the request. */
