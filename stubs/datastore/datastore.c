@@ -37,7 +37,8 @@ static const char *const SQL[ST_COUNT] = {
     [ST_DEL_ENTITY] = "DELETE FROM entities WHERE ekey=?1",
     [ST_PUT_ROW] = "INSERT OR REPLACE INTO idx(iid,k,multi) VALUES(?1,?2,?3)",
     [ST_DEL_ROW] = "DELETE FROM idx WHERE iid=?1 AND k=?2",
-    [ST_PENDING_OF_GROUP] = "SELECT seq,ekey,data FROM pending WHERE grp=?1 ORDER BY seq",
+    [ST_PENDING_OF_GROUP] = "SELECT seq,cseq,grp,due,ekey,data FROM pending WHERE grp=?1 "
+                            "ORDER BY seq",
     [ST_PENDING_ADD] = "INSERT INTO pending(cseq,grp,due,ekey,data) VALUES(?1,?2,?3,?4,?5)",
     [ST_PENDING_DEL] = "DELETE FROM pending WHERE seq=?1",
     [ST_PENDING_DUE] = "SELECT seq,cseq,grp,due,ekey,data FROM pending WHERE due<=?1 "
@@ -691,6 +692,65 @@ out:
     return rc;
 }
 
+/* Pending writes, read out of `pending` before they are applied (applying writes to the
+ * table being read). */
+typedef struct {
+    int64_t seq;
+    ds_buf_t ekey, data;
+    bool del;
+} pending_write_t;
+
+typedef struct {
+    pending_write_t *w;
+    size_t n, cap;
+} pending_list_t;
+
+/* Adds the current row of a statement selecting seq, cseq, grp, due, ekey, data. */
+static void pending_list_add(pending_list_t *l, sqlite3_stmt *st)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->w = realloc(l->w, l->cap * sizeof *l->w);
+        if (!l->w)
+            abort();
+    }
+    pending_write_t *p = &l->w[l->n++];
+    memset(p, 0, sizeof *p);
+    p->seq = sqlite3_column_int64(st, 0);
+    ds_buf_put(&p->ekey, sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
+    p->del = sqlite3_column_type(st, 5) == SQLITE_NULL;
+    ds_buf_put(&p->data, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5));
+}
+
+/* Applies the list's writes in order while rc is AE_OK, deleting each applied one from
+ * `pending`; frees the list. Returns the first failure, or rc. */
+static int pending_list_apply(das_ds_t *ds, pending_list_t *l, int rc, das_ds_err_t *err)
+{
+    ds_conn_t *w = &ds->writer;
+    for (size_t i = 0; i < l->n && rc == AE_OK; i++) {
+        pending_write_t *p = &l->w[i];
+        rc = apply_write(ds, p->ekey.p, p->ekey.n, p->del ? NULL : p->data.p, p->data.n, NULL,
+                         err);
+        if (rc != AE_OK)
+            break;
+        sqlite3_stmt *st = ds_stmt(w, ST_PENDING_DEL);
+        sqlite3_bind_int64(st, 1, p->seq);
+        int src = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (src != SQLITE_DONE)
+            rc = ds_sqlite_fail(ds, w->db, src, err, "applying a commit");
+        else
+            __atomic_sub_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        ds_buf_free(&l->w[i].ekey);
+        ds_buf_free(&l->w[i].data);
+    }
+    free(l->w);
+    memset(l, 0, sizeof *l);
+    return rc;
+}
+
 /* Applies every pending write of one group, in order. */
 static int apply_group_locked(das_ds_t *ds, const ds_buf_t *grp, das_ds_err_t *err)
 {
@@ -699,50 +759,13 @@ static int apply_group_locked(das_ds_t *ds, const ds_buf_t *grp, das_ds_err_t *e
     ds_conn_t *w = &ds->writer;
     sqlite3_stmt *st = ds_stmt(w, ST_PENDING_OF_GROUP);
     sqlite3_bind_blob(st, 1, grp->p, (int)grp->n, SQLITE_STATIC);
-    /* Collect first: applying writes to the table being read. */
-    typedef struct {
-        int64_t seq;
-        ds_buf_t ekey, data;
-        bool del;
-    } pw_t;
-    pw_t *list = NULL;
-    size_t n = 0, cap = 0;
+    pending_list_t list = {0};
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4;
-            list = realloc(list, cap * sizeof *list);
-            if (!list)
-                abort();
-        }
-        pw_t *p = &list[n++];
-        memset(p, 0, sizeof *p);
-        p->seq = sqlite3_column_int64(st, 0);
-        ds_buf_put(&p->ekey, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
-        p->del = sqlite3_column_type(st, 2) == SQLITE_NULL;
-        ds_buf_put(&p->data, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
-    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        pending_list_add(&list, st);
     sqlite3_reset(st);
     int rc = src == SQLITE_DONE ? AE_OK : ds_sqlite_fail(ds, w->db, src, err, "reading commits");
-    for (size_t i = 0; i < n; i++) {
-        if (rc == AE_OK)
-            rc = apply_write(ds, list[i].ekey.p, list[i].ekey.n,
-                             list[i].del ? NULL : list[i].data.p, list[i].data.n, NULL, err);
-        if (rc == AE_OK) {
-            st = ds_stmt(w, ST_PENDING_DEL);
-            sqlite3_bind_int64(st, 1, list[i].seq);
-            src = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (src != SQLITE_DONE)
-                rc = ds_sqlite_fail(ds, w->db, src, err, "applying a commit");
-            else
-                __atomic_sub_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
-        }
-        ds_buf_free(&list[i].ekey);
-        ds_buf_free(&list[i].data);
-    }
-    free(list);
-    return rc;
+    return pending_list_apply(ds, &list, rc, err);
 }
 
 static int writer_begin(das_ds_t *ds, das_ds_err_t *err)
@@ -837,13 +860,7 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
         return rc;
     int64_t before = __atomic_load_n(&ds->pending, __ATOMIC_RELAXED);
     ds_conn_t *w = &ds->writer;
-    typedef struct {
-        int64_t seq;
-        ds_buf_t ekey, data;
-        bool del;
-    } pw_t;
-    pw_t *list = NULL;
-    size_t n = 0, cap = 0;
+    pending_list_t list = {0};
     sqlite3_stmt *st = ds_stmt(w, ST_PENDING_DUE);
     sqlite3_bind_int64(st, 1, how == APPLY_DUE ? now : INT64_MAX);
     int64_t last_cseq = -1;
@@ -863,44 +880,14 @@ static int apply_where(das_ds_t *ds, apply_how_t how, int max, int *applied,
             last_grp.n = 0;
             ds_buf_put(&last_grp, grp, grp_n);
         }
-        if (!go)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            list = realloc(list, cap * sizeof *list);
-            if (!list)
-                abort();
-        }
-        pw_t *p = &list[n++];
-        memset(p, 0, sizeof *p);
-        p->seq = sqlite3_column_int64(st, 0);
-        ds_buf_put(&p->ekey, sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4));
-        p->del = sqlite3_column_type(st, 5) == SQLITE_NULL;
-        ds_buf_put(&p->data, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5));
+        if (go)
+            pending_list_add(&list, st);
     }
     sqlite3_reset(st);
     ds_buf_free(&last_grp);
     if (src != SQLITE_DONE && src != SQLITE_ROW)
         rc = ds_sqlite_fail(ds, w->db, src, err, "reading commits");
-    for (size_t i = 0; i < n && rc == AE_OK; i++) {
-        rc = apply_write(ds, list[i].ekey.p, list[i].ekey.n, list[i].del ? NULL : list[i].data.p,
-                         list[i].data.n, NULL, err);
-        if (rc == AE_OK) {
-            st = ds_stmt(w, ST_PENDING_DEL);
-            sqlite3_bind_int64(st, 1, list[i].seq);
-            src = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (src != SQLITE_DONE)
-                rc = ds_sqlite_fail(ds, w->db, src, err, "applying a commit");
-            else
-                __atomic_sub_fetch(&ds->pending, 1, __ATOMIC_RELAXED);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        ds_buf_free(&list[i].ekey);
-        ds_buf_free(&list[i].data);
-    }
-    free(list);
+    rc = pending_list_apply(ds, &list, rc, err);
     if (rc == AE_OK)
         __atomic_store_n(&ds->next_due, min_due_locked(ds), __ATOMIC_RELAXED);
     else
@@ -1140,8 +1127,8 @@ static bool key_in_use(das_ds_t *ds, const das_ds_key_t *k, int64_t id)
         st = ds_stmt(&ds->writer, ST_PENDING_OF_GROUP);
         sqlite3_bind_blob(st, 1, grp.p, (int)grp.n, SQLITE_STATIC);
         while (!used && sqlite3_step(st) == SQLITE_ROW)
-            used = (size_t)sqlite3_column_bytes(st, 1) == ekey.n &&
-                   memcmp(sqlite3_column_blob(st, 1), ekey.p, ekey.n) == 0;
+            used = (size_t)sqlite3_column_bytes(st, 4) == ekey.n &&
+                   memcmp(sqlite3_column_blob(st, 4), ekey.p, ekey.n) == 0;
         sqlite3_reset(st);
     }
     ds_buf_free(&ekey);
