@@ -32,45 +32,6 @@ uint32_t das_rpc_ds_method_op(const char *method)
     return 0;
 }
 
-/* ---------------------------------------------------------------- arena */
-
-struct das_rpc_ds_block {
-    das_rpc_ds_block_t *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-};
-
-#define BLOCK_BYTES 4096
-
-void *das_rpc_ds_alloc(das_rpc_ds_arena_t *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    das_rpc_ds_block_t *b = a->head;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > BLOCK_BYTES ? n : BLOCK_BYTES;
-        b = malloc(sizeof *b + cap);
-        if (!b)
-            abort();
-        b->used = 0;
-        b->cap = cap;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-void das_rpc_ds_arena_dispose(das_rpc_ds_arena_t *a)
-{
-    for (das_rpc_ds_block_t *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    a->head = NULL;
-}
-
 /* Decoded arrays grow as their items are read, from room for a few: a count on the wire costs
  * memory only once its items are there. Allocated whole at its count (which the payload's
  * remaining bytes bound, not what is left once the earlier items are read), a list at each of
@@ -78,20 +39,20 @@ void das_rpc_ds_arena_dispose(das_rpc_ds_arena_t *a)
  * Put made the decoder zero about 1 GB before it found the payload short. */
 #define FIRST_ITEMS 8u
 
-static void *start_array(das_rpc_ds_arena_t *a, uint32_t n, uint32_t *cap, size_t size)
+static void *start_array(das_arena_t *a, uint32_t n, uint32_t *cap, size_t size)
 {
     *cap = n < FIRST_ITEMS ? (n ? n : 1) : FIRST_ITEMS;
-    return das_rpc_ds_alloc(a, *cap * size);
+    return das_arena_calloc(a, *cap * size);
 }
 
 /* The array `items` (room for *cap, `used` read) with room for at least one more. */
-static void *grow_array(das_rpc_ds_arena_t *a, const void *items, uint32_t *cap, uint32_t used,
+static void *grow_array(das_arena_t *a, const void *items, uint32_t *cap, uint32_t used,
                         size_t size)
 {
     if (used < *cap)
         return (void *)items;
     uint32_t ncap = *cap * 2; /* <= 2 * DAS_RPC_DS_MAX_ITEMS */
-    void *grown = das_rpc_ds_alloc(a, (size_t)ncap * size);
+    void *grown = das_arena_calloc(a, (size_t)ncap * size);
     memcpy(grown, items, (size_t)used * size);
     *cap = ncap;
     return grown;
@@ -215,7 +176,7 @@ static bool get_bool(das_rpc_reader_t *r)
     return v == 1;
 }
 
-void das_rpc_ds_get_key(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *k)
+void das_rpc_ds_get_key(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_key_t *k)
 {
     k->app = get_opt_str(r);
     k->ns = das_rpc_get_str(r);
@@ -232,10 +193,10 @@ void das_rpc_ds_get_key(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_k
         k->n = 0;
 }
 
-static void get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_entity_t *e,
+static void get_entity(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_entity_t *e,
                        int depth);
 
-static void get_value(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_value_t *v,
+static void get_value(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_value_t *v,
                       int depth)
 {
     v->type = das_rpc_get_u32(r);
@@ -259,11 +220,11 @@ static void get_value(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_val
         v->u.user.user_id = das_rpc_get_str(r);
         break;
     case DAS_RPC_DS_KEY:
-        v->u.key = das_rpc_ds_alloc(a, sizeof *v->u.key);
+        v->u.key = das_arena_calloc(a, sizeof *v->u.key);
         das_rpc_ds_get_key(r, a, v->u.key);
         break;
     case DAS_RPC_DS_ENTITY:
-        v->u.entity = das_rpc_ds_alloc(a, sizeof *v->u.entity);
+        v->u.entity = das_arena_calloc(a, sizeof *v->u.entity);
         if (depth >= DAS_RPC_DS_MAX_DEPTH)
             r->bad = 1;
         else
@@ -275,7 +236,7 @@ static void get_value(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_val
         v->type = DAS_RPC_DS_NULL;
 }
 
-static void get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_entity_t *e,
+static void get_entity(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_entity_t *e,
                        int depth)
 {
     das_rpc_ds_get_key(r, a, &e->key);
@@ -304,23 +265,23 @@ static void get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_en
         e->n = 0;
 }
 
-void das_rpc_ds_get_value(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_value_t *v)
+void das_rpc_ds_get_value(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_value_t *v)
 {
     get_value(r, a, v, 0);
 }
 
-void das_rpc_ds_get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_entity_t *e)
+void das_rpc_ds_get_entity(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_entity_t *e)
 {
     get_entity(r, a, e, 0);
 }
 
-void das_rpc_ds_get_query(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_query_t *q)
+void das_rpc_ds_get_query(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_query_t *q)
 {
     memset(q, 0, sizeof *q);
     q->ns = das_rpc_get_str(r);
     q->kind = get_opt_str(r);
     if (get_bool(r)) {
-        q->ancestor = das_rpc_ds_alloc(a, sizeof *q->ancestor);
+        q->ancestor = das_arena_calloc(a, sizeof *q->ancestor);
         das_rpc_ds_get_key(r, a, q->ancestor);
     }
     q->n_filters = das_rpc_get_count(r, MIN_FILTER, DAS_RPC_DS_MAX_ITEMS);
@@ -409,7 +370,7 @@ int das_rpc_ds_decode_request(const void *data, size_t len, uint32_t op,
     das_rpc_reader_init(r, data, len);
     memset(rq, 0, sizeof *rq);
     rq->op = op;
-    das_rpc_ds_arena_t *a = &rq->storage_;
+    das_arena_t *a = &rq->storage_;
     uint32_t cap;
     switch (op) {
     case DAS_RPC_DS_GET:
@@ -457,7 +418,7 @@ int das_rpc_ds_decode_request(const void *data, size_t len, uint32_t op,
 
 void das_rpc_ds_request_dispose(das_rpc_ds_request_t *rq)
 {
-    das_rpc_ds_arena_dispose(&rq->storage_);
+    das_arena_dispose(&rq->storage_);
     rq->n = 0;
     rq->keys = NULL;
     rq->entities = NULL;
@@ -504,7 +465,7 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
     das_rpc_reader_t rd, *r = &rd;
     das_rpc_reader_init(r, data, len);
     memset(rp, 0, sizeof *rp);
-    das_rpc_ds_arena_t *a = &rp->storage_;
+    das_arena_t *a = &rp->storage_;
     uint32_t cap;
     switch (op) {
     case DAS_RPC_DS_GET:
@@ -514,7 +475,7 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
             rp->entities = grow_array(a, rp->entities, &cap, i, sizeof *rp->entities);
             if (!get_bool(r))
                 continue;
-            rp->entities[i] = das_rpc_ds_alloc(a, sizeof *rp->entities[i]);
+            rp->entities[i] = das_arena_calloc(a, sizeof *rp->entities[i]);
             das_rpc_ds_get_entity(r, a, rp->entities[i]);
         }
         break;
@@ -531,7 +492,7 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
         rp->entities = start_array(a, rp->n, &cap, sizeof *rp->entities);
         for (uint32_t i = 0; !r->bad && i < rp->n; i++) {
             rp->entities = grow_array(a, rp->entities, &cap, i, sizeof *rp->entities);
-            rp->entities[i] = das_rpc_ds_alloc(a, sizeof *rp->entities[i]);
+            rp->entities[i] = das_arena_calloc(a, sizeof *rp->entities[i]);
             das_rpc_ds_get_entity(r, a, rp->entities[i]);
         }
         rp->cursor = get_opt_str(r);
@@ -558,7 +519,7 @@ int das_rpc_ds_decode_reply(const void *data, size_t len, uint32_t op, das_rpc_d
 
 void das_rpc_ds_reply_dispose(das_rpc_ds_reply_t *rp)
 {
-    das_rpc_ds_arena_dispose(&rp->storage_);
+    das_arena_dispose(&rp->storage_);
     rp->n = 0;
     rp->entities = NULL;
     rp->keys = NULL;
@@ -692,7 +653,7 @@ static bool pb_bytes(pb_t *pb, const uint8_t **data, size_t *len)
 }
 
 /* A string field, copied NUL-terminated into the arena; NULs inside are refused. */
-static bool pb_string(pb_t *pb, das_rpc_ds_arena_t *a, const char **out)
+static bool pb_string(pb_t *pb, das_arena_t *a, const char **out)
 {
     const uint8_t *data;
     size_t len;
@@ -700,14 +661,14 @@ static bool pb_string(pb_t *pb, das_rpc_ds_arena_t *a, const char **out)
         return false;
     if (memchr(data, 0, len))
         return pb_fail(pb, "a string holds a NUL byte");
-    char *s = das_rpc_ds_alloc(a, len + 1);
+    char *s = das_arena_calloc(a, len + 1);
     memcpy(s, data, len);
     *out = s;
     return true;
 }
 
 /* One Path.Element, after its start-group tag, up to and including its end-group tag. */
-static bool pb_element(pb_t *pb, das_rpc_ds_arena_t *a, das_rpc_ds_elem_t *e)
+static bool pb_element(pb_t *pb, das_arena_t *a, das_rpc_ds_elem_t *e)
 {
     bool has_id = false;
     memset(e, 0, sizeof *e);
@@ -751,7 +712,7 @@ static bool pb_element(pb_t *pb, das_rpc_ds_arena_t *a, das_rpc_ds_elem_t *e)
     return true;
 }
 
-static bool pb_path(pb_t *outer, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *k)
+static bool pb_path(pb_t *outer, das_arena_t *a, das_rpc_ds_key_t *k)
 {
     const uint8_t *data;
     size_t len;
@@ -769,7 +730,7 @@ static bool pb_path(pb_t *outer, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *k)
         }
         if (k->n == cap) {
             cap = cap ? cap * 2 : 4;
-            das_rpc_ds_elem_t *grown = das_rpc_ds_alloc(a, cap * sizeof *grown);
+            das_rpc_ds_elem_t *grown = das_arena_calloc(a, cap * sizeof *grown);
             if (k->n)
                 memcpy(grown, k->path, k->n * sizeof *grown);
             k->path = grown;
@@ -834,7 +795,7 @@ static bool unbase64(const char *s, uint8_t **out, size_t *out_len, const char *
     return true;
 }
 
-int das_rpc_ds_key_from_urlsafe(const char *s, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *out,
+int das_rpc_ds_key_from_urlsafe(const char *s, das_arena_t *a, das_rpc_ds_key_t *out,
                                 const char **why)
 {
     const char *reason = NULL;

@@ -32,7 +32,7 @@
  *   AllocateIds      request key, i64 size, i64 max     reply i64 start, i64 end
  * A txn of 0 is none. Part of the codec library.
  *
- * Memory: a decoded message's arrays live in its own arena (das_rpc_ds_arena_t, freed by the
+ * Memory: a decoded message's arrays live in its own arena (das_arena_t, freed by the
  * message's dispose); its strings are borrowed from the payload (NUL-terminated by the codec),
  * so the payload must outlive the message.
  */
@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "rpc_codec.h"
 
 #define DAS_RPC_SERVICE_DATASTORE "datastore_v3"
@@ -63,16 +64,6 @@ typedef enum {
 /* The method name of `op` (NULL for none), and the op a method name names (0 for none). */
 const char *das_rpc_ds_method_name(uint32_t op);
 uint32_t das_rpc_ds_method_op(const char *method);
-
-/* ---------------------------------------------------------------- an arena */
-
-typedef struct das_rpc_ds_block das_rpc_ds_block_t;
-typedef struct {
-    das_rpc_ds_block_t *head;
-} das_rpc_ds_arena_t; /* zero-initialised is empty */
-
-void *das_rpc_ds_alloc(das_rpc_ds_arena_t *a, size_t n); /* zeroed; aborts on OOM */
-void das_rpc_ds_arena_dispose(das_rpc_ds_arena_t *a);
 
 /* ---------------------------------------------------------------- the model */
 
@@ -197,10 +188,10 @@ void das_rpc_ds_put_query(das_rpc_buf_t *b, const das_rpc_ds_query_t *q);
 /* Read one piece, arrays in `a`, strings borrowed from the payload. A malformed piece (an
  * unknown type or operator, nesting deeper than DAS_RPC_DS_MAX_DEPTH, a count the payload
  * cannot hold) sets r->bad. */
-void das_rpc_ds_get_key(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *k);
-void das_rpc_ds_get_value(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_value_t *v);
-void das_rpc_ds_get_entity(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_entity_t *e);
-void das_rpc_ds_get_query(das_rpc_reader_t *r, das_rpc_ds_arena_t *a, das_rpc_ds_query_t *q);
+void das_rpc_ds_get_key(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_key_t *k);
+void das_rpc_ds_get_value(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_value_t *v);
+void das_rpc_ds_get_entity(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_entity_t *e);
+void das_rpc_ds_get_query(das_rpc_reader_t *r, das_arena_t *a, das_rpc_ds_query_t *q);
 
 /* ---------------------------------------------------------------- requests and replies */
 
@@ -215,7 +206,7 @@ typedef struct {
     bool xg, read_only;             /* BEGIN */
     das_rpc_ds_key_t model;         /* ALLOCATE_IDS */
     int64_t size, max;              /* ALLOCATE_IDS */
-    das_rpc_ds_arena_t storage_;
+    das_arena_t storage_;
 } das_rpc_ds_request_t;
 
 typedef struct {
@@ -227,7 +218,7 @@ typedef struct {
     int64_t count, skipped;
     uint64_t handle;                /* BEGIN */
     int64_t start, end;             /* ALLOCATE_IDS */
-    das_rpc_ds_arena_t storage_;
+    das_arena_t storage_;
 } das_rpc_ds_reply_t;
 
 /* Appends the request body to `b` (rq->op says which fields). */
@@ -254,7 +245,7 @@ int das_rpc_ds_key_to_urlsafe(const das_rpc_ds_key_t *k, const char *app, das_rp
  * in `a`. Returns 0, or -EINVAL, with `*why` (when not NULL) set to a static reason: not
  * base64, an unknown or malformed field, a string holding a NUL, cut short, no app, no path,
  * a path element without its kind, or with neither or both of an id and a name, an id <= 0. */
-int das_rpc_ds_key_from_urlsafe(const char *s, das_rpc_ds_arena_t *a, das_rpc_ds_key_t *out,
+int das_rpc_ds_key_from_urlsafe(const char *s, das_arena_t *a, das_rpc_ds_key_t *out,
                                 const char **why);
 
 #endif

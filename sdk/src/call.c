@@ -19,7 +19,7 @@ das_rpc_buf_t *ae__call_begin(ae_request_t *rq, ae__call_t *c, const char *servi
 
 static void set_last_error(ae_request_t *rq, const char *detail, size_t len)
 {
-    rq->last_error = ae__arena_strndup(&rq->arena, detail, len);
+    rq->last_error = das_arena_strndup(&rq->arena, detail, len);
 }
 
 int ae__fail(ae_request_t *rq, int code, const char *fmt, ...)
@@ -80,7 +80,7 @@ int ae_apiproxy_call(ae_request_t *rq, const char *service, const char *method,
     das_rpc_put_raw(out, body, len);
     int rc = ae__call_send(rq, &c);
     if (rc == AE_OK) {
-        char *copy = ae__arena_strndup(&rq->arena, c.reply, c.reply_len);
+        char *copy = das_arena_strndup(&rq->arena, c.reply, c.reply_len);
         if (reply)
             *reply = copy;
         if (reply_len)

@@ -86,14 +86,14 @@ struct ae_datastore_query {
 
 static void *alloc(ae_request_t *rq, size_t n)
 {
-    void *p = ae__arena_alloc(&rq->arena, n ? n : 1);
+    void *p = das_arena_alloc(&rq->arena, n ? n : 1);
     memset(p, 0, n ? n : 1);
     return p;
 }
 
 static const char *dup_str(ae_request_t *rq, const char *s)
 {
-    return s ? ae__arena_strndup(&rq->arena, s, strlen(s)) : NULL;
+    return s ? das_arena_strndup(&rq->arena, s, strlen(s)) : NULL;
 }
 
 /* Grows an arena array of `*cap` items of `size` bytes to hold one more. */
@@ -123,7 +123,7 @@ static ae_datastore_value_t copy_value(ae_request_t *rq, ae_datastore_value_t v)
     case AE_DATASTORE_BYTES:
     case AE_DATASTORE_TEXT:
     case AE_DATASTORE_BLOB:
-        v.u.s.p = ae__arena_strndup(&rq->arena, v.u.s.p ? v.u.s.p : "", v.u.s.p ? v.u.s.n : 0);
+        v.u.s.p = das_arena_strndup(&rq->arena, v.u.s.p ? v.u.s.p : "", v.u.s.p ? v.u.s.n : 0);
         break;
     case AE_DATASTORE_USER:
         v.u.user.email = dup_str(rq, v.u.user.email ? v.u.user.email : "");
@@ -423,12 +423,12 @@ static int fail_empty_name(ae_request_t *rq)
 
 /* ---------------------------------------------------------------- to and from the wire */
 
-static void key_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_key_t *k, das_rpc_ds_key_t *w)
+static void key_to_wire(das_arena_t *a, const ae_datastore_key_t *k, das_rpc_ds_key_t *w)
 {
     w->app = k->app;
     w->ns = k->ns;
     w->n = (uint32_t)k->n;
-    w->path = das_rpc_ds_alloc(a, (k->n ? k->n : 1) * sizeof *w->path);
+    w->path = das_arena_calloc(a, (k->n ? k->n : 1) * sizeof *w->path);
     for (size_t i = 0; i < k->n; i++) {
         w->path[i].kind = k->path[i].kind;
         w->path[i].id = k->path[i].id;
@@ -436,10 +436,10 @@ static void key_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_key_t *k, das_
     }
 }
 
-static void entity_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_entity_t *e,
+static void entity_to_wire(das_arena_t *a, const ae_datastore_entity_t *e,
                            das_rpc_ds_entity_t *w, int depth);
 
-static void value_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_value_t *v,
+static void value_to_wire(das_arena_t *a, const ae_datastore_value_t *v,
                           das_rpc_ds_value_t *w, int depth)
 {
     w->type = (uint32_t)v->type;
@@ -469,7 +469,7 @@ static void value_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_value_t *v,
             w->type = DAS_RPC_DS_NULL;
             break;
         }
-        w->u.key = das_rpc_ds_alloc(a, sizeof *w->u.key);
+        w->u.key = das_arena_calloc(a, sizeof *w->u.key);
         key_to_wire(a, v->u.key, w->u.key);
         break;
     case AE_DATASTORE_ENTITY:
@@ -479,14 +479,14 @@ static void value_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_value_t *v,
             w->type = DAS_RPC_DS_NULL;
             break;
         }
-        w->u.entity = das_rpc_ds_alloc(a, sizeof *w->u.entity);
+        w->u.entity = das_arena_calloc(a, sizeof *w->u.entity);
         entity_to_wire(a, v->u.entity, w->u.entity, depth + 1);
         break;
     default: w->type = DAS_RPC_DS_NULL; break;
     }
 }
 
-static void entity_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_entity_t *e,
+static void entity_to_wire(das_arena_t *a, const ae_datastore_entity_t *e,
                            das_rpc_ds_entity_t *w, int depth)
 {
     if (e->key)
@@ -494,7 +494,7 @@ static void entity_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_entity_t *e
     else
         w->key = (das_rpc_ds_key_t){.ns = ""};
     w->n = (uint32_t)e->n;
-    w->props = das_rpc_ds_alloc(a, (e->n ? e->n : 1) * sizeof *w->props);
+    w->props = das_arena_calloc(a, (e->n ? e->n : 1) * sizeof *w->props);
     for (size_t i = 0; i < e->n; i++) {
         const prop_t *p = &e->props[i];
         das_rpc_ds_prop_t *wp = &w->props[i];
@@ -502,7 +502,7 @@ static void entity_to_wire(das_rpc_ds_arena_t *a, const ae_datastore_entity_t *e
         wp->indexed = p->indexed;
         wp->multiple = p->multiple;
         wp->n = (uint32_t)p->n;
-        wp->values = das_rpc_ds_alloc(a, (p->n ? p->n : 1) * sizeof *wp->values);
+        wp->values = das_arena_calloc(a, (p->n ? p->n : 1) * sizeof *wp->values);
         for (size_t j = 0; j < p->n; j++)
             value_to_wire(a, &p->values[j], &wp->values[j], depth);
     }
@@ -743,7 +743,7 @@ static int call(ae_request_t *rq, das_rpc_ds_request_t *body, das_rpc_ds_reply_t
     }
     int rc = ae__call_send(rq, &c);
     if (rc == AE_OK) {
-        void *copy = ae__arena_alloc(&rq->arena, c.reply_len ? c.reply_len : 1);
+        void *copy = das_arena_alloc(&rq->arena, c.reply_len ? c.reply_len : 1);
         if (c.reply_len)
             memcpy(copy, c.reply, c.reply_len);
         if (das_rpc_ds_decode_reply(copy, c.reply_len, body->op, rp) < 0)
@@ -767,10 +767,10 @@ int ae_datastore_get_multi(ae_request_t *rq, const ae_datastore_key_t *const *ke
         if (key_has_empty_name(keys[i]))
             return fail_empty_name(rq);
     }
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_GET, .txn = rq->datastore_txn,
                                  .n = (uint32_t)n};
-    body.keys = das_rpc_ds_alloc(&a, (n ? n : 1) * sizeof *body.keys);
+    body.keys = das_arena_calloc(&a, (n ? n : 1) * sizeof *body.keys);
     for (size_t i = 0; i < n; i++)
         key_to_wire(&a, keys[i], &body.keys[i]);
     das_rpc_ds_reply_t rp;
@@ -784,7 +784,7 @@ int ae_datastore_get_multi(ae_request_t *rq, const ae_datastore_key_t *const *ke
             statuses[i] = rc != AE_OK ? rc : out[i] ? AE_OK : AE_ENOTFOUND;
     }
     das_rpc_ds_reply_dispose(&rp);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     return rc;
 }
 
@@ -807,12 +807,12 @@ int ae_datastore_put_multi(ae_request_t *rq, ae_datastore_entity_t *const *entit
         else if (entity_has_empty_name(entities[i], 0))
             rc = fail_empty_name(rq);
     }
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_reply_t rp = {0};
     if (rc == AE_OK) {
         das_rpc_ds_request_t body = {.op = DAS_RPC_DS_PUT, .txn = rq->datastore_txn,
                                      .n = (uint32_t)n};
-        body.entities = das_rpc_ds_alloc(&a, (n ? n : 1) * sizeof *body.entities);
+        body.entities = das_arena_calloc(&a, (n ? n : 1) * sizeof *body.entities);
         for (size_t i = 0; i < n; i++)
             entity_to_wire(&a, entities[i], &body.entities[i], 0);
         rc = call(rq, &body, &rp);
@@ -835,7 +835,7 @@ int ae_datastore_put_multi(ae_request_t *rq, ae_datastore_entity_t *const *entit
     for (size_t i = 0; statuses && i < n; i++)
         statuses[i] = rc;
     das_rpc_ds_reply_dispose(&rp);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     return rc;
 }
 
@@ -855,16 +855,16 @@ int ae_datastore_delete_multi(ae_request_t *rq, const ae_datastore_key_t *const 
             rc = fail_empty_name(rq);
     }
     if (rc == AE_OK) {
-        das_rpc_ds_arena_t a = {0};
+        das_arena_t a = {0};
         das_rpc_ds_request_t body = {.op = DAS_RPC_DS_DELETE, .txn = rq->datastore_txn,
                                      .n = (uint32_t)n};
-        body.keys = das_rpc_ds_alloc(&a, (n ? n : 1) * sizeof *body.keys);
+        body.keys = das_arena_calloc(&a, (n ? n : 1) * sizeof *body.keys);
         for (size_t i = 0; i < n; i++)
             key_to_wire(&a, keys[i], &body.keys[i]);
         das_rpc_ds_reply_t rp;
         rc = call(rq, &body, &rp);
         das_rpc_ds_reply_dispose(&rp);
-        das_rpc_ds_arena_dispose(&a);
+        das_arena_dispose(&a);
     }
     for (size_t i = 0; statuses && i < n; i++)
         statuses[i] = rc;
@@ -883,7 +883,7 @@ int ae_datastore_allocate_ids(ae_request_t *rq, const ae_datastore_key_t *model,
         return ae__fail(rq, AE_EINVAL, "allocate_ids: the model key is NULL");
     if (key_has_empty_name(model))
         return fail_empty_name(rq);
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_ALLOCATE_IDS, .size = n};
     key_to_wire(&a, model, &body.model);
     das_rpc_ds_reply_t rp;
@@ -893,7 +893,7 @@ int ae_datastore_allocate_ids(ae_request_t *rq, const ae_datastore_key_t *model,
     if (end)
         *end = rc == AE_OK ? rp.end : 0;
     das_rpc_ds_reply_dispose(&rp);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     return rc;
 }
 
@@ -901,27 +901,27 @@ int ae_datastore_allocate_ids(ae_request_t *rq, const ae_datastore_key_t *model,
 
 const char *ae_datastore_key_urlsafe(ae_request_t *rq, const ae_datastore_key_t *k)
 {
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_key_t w;
     key_to_wire(&a, k, &w);
     das_rpc_buf_t b = {0};
     int rc = das_rpc_ds_key_to_urlsafe(&w, own_app(rq), &b);
-    const char *s = rc == 0 ? ae__arena_strndup(&rq->arena, (const char *)b.data, b.len) : NULL;
+    const char *s = rc == 0 ? das_arena_strndup(&rq->arena, (const char *)b.data, b.len) : NULL;
     if (!s)
         ae__fail(rq, AE_EINVAL, "Cannot encode an incomplete key %s", ae_datastore_key_string(k));
     das_rpc_buf_dispose(&b);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     return s;
 }
 
 int ae_datastore_key_from_urlsafe(ae_request_t *rq, const char *s, ae_datastore_key_t **out)
 {
     *out = NULL;
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_key_t w;
     const char *why = NULL;
     if (das_rpc_ds_key_from_urlsafe(s, &a, &w, &why) < 0) {
-        das_rpc_ds_arena_dispose(&a);
+        das_arena_dispose(&a);
         return ae__fail(rq, AE_EINVAL, "Invalid string key %.200s. Details: %s", s ? s : "",
                         why ? why : "malformed");
     }
@@ -934,7 +934,7 @@ int ae_datastore_key_from_urlsafe(ae_request_t *rq, const char *s, ae_datastore_
     for (uint32_t i = 0; i < w.n; i++)
         k->path[i] = (elem_t){dup_str(rq, w.path[i].kind), w.path[i].id,
                               dup_str(rq, w.path[i].name)};
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     *out = k;
     return AE_OK;
 }
@@ -1028,29 +1028,29 @@ static int run_query(ae_request_t *rq, ae_datastore_query_t *q, int64_t limit,
         for (size_t j = 0; j < q->filters[i].n; j++)
             if (value_has_empty_name(&q->filters[i].values[j], 0))
                 return fail_empty_name(rq);
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_request_t body = {.op = DAS_RPC_DS_RUN_QUERY, .txn = rq->datastore_txn};
     das_rpc_ds_query_t *w = &body.query;
     w->ns = q->ns;
     w->kind = q->kind;
     if (q->ancestor) {
-        w->ancestor = das_rpc_ds_alloc(&a, sizeof *w->ancestor);
+        w->ancestor = das_arena_calloc(&a, sizeof *w->ancestor);
         key_to_wire(&a, q->ancestor, w->ancestor);
     }
     w->n_filters = (uint32_t)q->n_filters;
-    w->filters = das_rpc_ds_alloc(&a, (q->n_filters ? q->n_filters : 1) * sizeof *w->filters);
+    w->filters = das_arena_calloc(&a, (q->n_filters ? q->n_filters : 1) * sizeof *w->filters);
     for (size_t i = 0; i < q->n_filters; i++) {
         const filter_t *f = &q->filters[i];
         das_rpc_ds_filter_t *wf = &w->filters[i];
         wf->prop = f->name;
         wf->op = f->op;
         wf->n = (uint32_t)f->n;
-        wf->values = das_rpc_ds_alloc(&a, (f->n ? f->n : 1) * sizeof *wf->values);
+        wf->values = das_arena_calloc(&a, (f->n ? f->n : 1) * sizeof *wf->values);
         for (size_t j = 0; j < f->n; j++)
             value_to_wire(&a, &f->values[j], &wf->values[j], 0);
     }
     w->n_orders = (uint32_t)q->n_orders;
-    w->orders = das_rpc_ds_alloc(&a, (q->n_orders ? q->n_orders : 1) * sizeof *w->orders);
+    w->orders = das_arena_calloc(&a, (q->n_orders ? q->n_orders : 1) * sizeof *w->orders);
     for (size_t i = 0; i < q->n_orders; i++)
         w->orders[i] = (das_rpc_ds_order_t){q->orders[i].name, q->orders[i].desc};
     w->keys_only = q->keys_only;
@@ -1063,7 +1063,7 @@ static int run_query(ae_request_t *rq, ae_datastore_query_t *q, int64_t limit,
     w->end_cursor = q->end_cursor;
     w->count_only = count_only;
     int rc = call(rq, &body, rp);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     return rc;
 }
 

@@ -58,7 +58,7 @@ int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
         statuses[i] = rc == AE_OK ? rp.items[i].status : rc;
         if (statuses[i] != AE_OK)
             continue;
-        values[i].data = ae__arena_strndup(&rq->arena, rp.items[i].value,
+        values[i].data = das_arena_strndup(&rq->arena, rp.items[i].value,
                                            rp.items[i].value_len);
         values[i].len = rp.items[i].value_len;
         values[i].flags = rp.items[i].flags;

@@ -1,4 +1,4 @@
-/* request.c - the SDK's request and response objects, and the per-request arena.
+/* request.c - the SDK's request and response objects, in the request's arena (arena.h).
  *
  * Everything here runs on one handler thread for one request: no locks.
  */
@@ -10,62 +10,16 @@
 #include "httptext.h"
 #include "sdk_internal.h"
 
-/* ---------------------------------------------------------------- arena */
-
-struct ae_arena_chunk {
-    ae_arena_chunk_t *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-};
-
-#define ARENA_CHUNK 8192
-
-void *ae__arena_alloc(ae_arena_t *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    ae_arena_chunk_t *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            abort();
-        c->used = 0;
-        c->cap = cap;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-void ae__arena_dispose(ae_arena_t *a)
-{
-    for (ae_arena_chunk_t *c = a->head, *next; c; c = next) {
-        next = c->next;
-        free(c);
-    }
-    a->head = NULL;
-}
-
 void ae__request_dispose(ae_request_t *rq)
 {
     das_rpc_buf_dispose(&rq->log_batch);
-    ae__arena_dispose(&rq->arena);
-}
-
-char *ae__arena_strndup(ae_arena_t *a, const char *s, size_t n)
-{
-    char *p = ae__arena_alloc(a, n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
+    das_arena_dispose(&rq->arena);
 }
 
 /* ---------------------------------------------------------------- parsing */
 
 /* Appends the pairs of "a=1&b=2" to `*pairs`. */
-static void parse_urlencoded(ae_arena_t *a, const char *text, size_t len, ae_pair_t **pairs,
+static void parse_urlencoded(das_arena_t *a, const char *text, size_t len, ae_pair_t **pairs,
                              size_t *n, size_t *cap)
 {
     const char *end = text + len;
@@ -77,16 +31,16 @@ static void parse_urlencoded(ae_arena_t *a, const char *text, size_t len, ae_pai
             const char *name_end = eq ? eq : stop;
             if (*n == *cap) {
                 size_t ncap = *cap ? *cap * 2 : 8;
-                ae_pair_t *grown = ae__arena_alloc(a, ncap * sizeof *grown);
+                ae_pair_t *grown = das_arena_alloc(a, ncap * sizeof *grown);
                 if (*n)
                     memcpy(grown, *pairs, *n * sizeof *grown);
                 *pairs = grown;
                 *cap = ncap;
             }
             ae_pair_t *pair = &(*pairs)[(*n)++];
-            pair->name = ae__arena_strndup(a, p, (size_t)(name_end - p));
-            pair->value = eq ? ae__arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
-                             : ae__arena_strndup(a, "", 0);
+            pair->name = das_arena_strndup(a, p, (size_t)(name_end - p));
+            pair->value = eq ? das_arena_strndup(a, eq + 1, (size_t)(stop - eq - 1))
+                             : das_arena_strndup(a, "", 0);
             das_pct_decode(pair->name, strlen(pair->name), DAS_PCT_PLUS);
             das_pct_decode(pair->value, strlen(pair->value), DAS_PCT_PLUS);
         }
@@ -117,15 +71,15 @@ static void parse_cookies(ae_request_t *rq)
         for (const char *p = rq->wire.headers[h].value; das_cookie_next(&p, &c);) {
             if (rq->n_cookies == cap) {
                 size_t ncap = cap ? cap * 2 : 8;
-                ae_pair_t *grown = ae__arena_alloc(&rq->arena, ncap * sizeof *grown);
+                ae_pair_t *grown = das_arena_alloc(&rq->arena, ncap * sizeof *grown);
                 if (rq->n_cookies)
                     memcpy(grown, rq->cookies, rq->n_cookies * sizeof *grown);
                 rq->cookies = grown;
                 cap = ncap;
             }
             ae_pair_t *pair = &rq->cookies[rq->n_cookies++];
-            pair->name = ae__arena_strndup(&rq->arena, c.name, c.name_len);
-            pair->value = ae__arena_strndup(&rq->arena, c.value, c.value_len);
+            pair->name = das_arena_strndup(&rq->arena, c.name, c.name_len);
+            pair->value = das_arena_strndup(&rq->arena, c.value, c.value_len);
         }
     }
 }
@@ -225,12 +179,12 @@ bool ae_request_user_is_admin(const ae_request_t *rq)
 
 void *ae_request_alloc(ae_request_t *rq, size_t n)
 {
-    return ae__arena_alloc(&rq->arena, n);
+    return das_arena_alloc(&rq->arena, n);
 }
 
 char *ae_request_strdup(ae_request_t *rq, const char *s)
 {
-    return ae__arena_strndup(&rq->arena, s, strlen(s));
+    return das_arena_strndup(&rq->arena, s, strlen(s));
 }
 
 char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)
@@ -240,7 +194,7 @@ char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    char *p = ae__arena_alloc(&rq->arena, n > 0 ? (size_t)n + 1 : 1);
+    char *p = das_arena_alloc(&rq->arena, n > 0 ? (size_t)n + 1 : 1);
     vsnprintf(p, n > 0 ? (size_t)n + 1 : 1, fmt, ap2);
     va_end(ap2);
     return p;
@@ -248,7 +202,7 @@ char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- response */
 
-void ae__response_init(ae_response_t *rs, ae_arena_t *arena)
+void ae__response_init(ae_response_t *rs, das_arena_t *arena)
 {
     memset(rs, 0, sizeof *rs);
     rs->status = 200;
@@ -270,14 +224,14 @@ void ae_response_add_header(ae_response_t *rs, const char *name, const char *val
 {
     if (rs->n_headers == rs->cap_headers) {
         size_t ncap = rs->cap_headers ? rs->cap_headers * 2 : 8;
-        das_rpc_pair_t *grown = ae__arena_alloc(rs->arena, ncap * sizeof *grown);
+        das_rpc_pair_t *grown = das_arena_alloc(rs->arena, ncap * sizeof *grown);
         if (rs->n_headers)
             memcpy(grown, rs->headers, rs->n_headers * sizeof *grown);
         rs->headers = grown;
         rs->cap_headers = ncap;
     }
-    rs->headers[rs->n_headers].name = ae__arena_strndup(rs->arena, name, strlen(name));
-    rs->headers[rs->n_headers].value = ae__arena_strndup(rs->arena, value, strlen(value));
+    rs->headers[rs->n_headers].name = das_arena_strndup(rs->arena, name, strlen(name));
+    rs->headers[rs->n_headers].value = das_arena_strndup(rs->arena, value, strlen(value));
     rs->n_headers++;
 }
 

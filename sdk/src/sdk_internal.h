@@ -7,19 +7,8 @@
 
 #include <appengine/appengine.h>
 
+#include "arena.h"
 #include "rpc_codec.h"
-
-typedef struct ae_arena_chunk ae_arena_chunk_t;
-
-/* A bump allocator; chunks are freed together by ae__arena_dispose(). */
-typedef struct {
-    ae_arena_chunk_t *head;
-} ae_arena_t;
-
-void *ae__arena_alloc(ae_arena_t *a, size_t n);
-/* The `n` bytes at `s`, NUL-terminated, in the arena. */
-char *ae__arena_strndup(ae_arena_t *a, const char *s, size_t n);
-void ae__arena_dispose(ae_arena_t *a);
 
 typedef struct {
     char *name;
@@ -42,7 +31,7 @@ struct ae_request {
     const char *memcache_ns;
     const char *datastore_ns; /* arena; NULL: the default namespace */
     uint64_t datastore_txn;   /* the transaction set on the request (datastore.c); 0: none */
-    ae_arena_t arena;
+    das_arena_t arena;
     ae_pair_t *params;      /* parsed lazily */
     size_t n_params;
     bool params_parsed;
@@ -57,7 +46,7 @@ struct ae_response {
     size_t n_headers, cap_headers;
     char *body; /* malloc'd */
     size_t len, cap;
-    ae_arena_t *arena;
+    das_arena_t *arena;
 };
 
 /* One service call, for the SDK's service modules (memcache.c, log.c, ...), so that none of
@@ -91,7 +80,7 @@ int ae__fail(ae_request_t *rq, int code, const char *fmt, ...)
  * the testbed call ae_log_flush() when a handler returns, then this. */
 void ae__request_dispose(ae_request_t *rq);
 
-void ae__response_init(ae_response_t *rs, ae_arena_t *arena);
+void ae__response_init(ae_response_t *rs, das_arena_t *arena);
 void ae__response_dispose(ae_response_t *rs);
 
 #endif

@@ -189,12 +189,12 @@ static void query_from_wire(das_ds_arena_t *a, const das_rpc_ds_query_t *w, das_
 }
 
 /* Stub results to the wire: arrays in `a`, strings shared with the stub's arena. */
-static void key_to_wire(das_rpc_ds_arena_t *a, const das_ds_key_t *k, das_rpc_ds_key_t *w)
+static void key_to_wire(das_arena_t *a, const das_ds_key_t *k, das_rpc_ds_key_t *w)
 {
     w->app = k->app;
     w->ns = k->ns ? k->ns : "";
     w->n = (uint32_t)k->n;
-    w->path = das_rpc_ds_alloc(a, (k->n ? k->n : 1) * sizeof *w->path);
+    w->path = das_arena_calloc(a, (k->n ? k->n : 1) * sizeof *w->path);
     for (size_t i = 0; i < k->n; i++) {
         w->path[i].kind = k->path[i].kind;
         w->path[i].id = k->path[i].id;
@@ -202,10 +202,10 @@ static void key_to_wire(das_rpc_ds_arena_t *a, const das_ds_key_t *k, das_rpc_ds
     }
 }
 
-static void entity_to_wire(das_rpc_ds_arena_t *a, const das_ds_entity_t *e,
+static void entity_to_wire(das_arena_t *a, const das_ds_entity_t *e,
                            das_rpc_ds_entity_t *w);
 
-static void value_to_wire(das_rpc_ds_arena_t *a, const das_ds_value_t *v, das_rpc_ds_value_t *w)
+static void value_to_wire(das_arena_t *a, const das_ds_value_t *v, das_rpc_ds_value_t *w)
 {
     w->type = (uint32_t)v->type;
     switch (v->type) {
@@ -230,23 +230,23 @@ static void value_to_wire(das_rpc_ds_arena_t *a, const das_ds_value_t *v, das_rp
         w->u.user.user_id = v->u.user.user_id;
         break;
     case DAS_DS_KEY:
-        w->u.key = das_rpc_ds_alloc(a, sizeof *w->u.key);
+        w->u.key = das_arena_calloc(a, sizeof *w->u.key);
         key_to_wire(a, v->u.key, w->u.key);
         break;
     case DAS_DS_ENTITY:
-        w->u.entity = das_rpc_ds_alloc(a, sizeof *w->u.entity);
+        w->u.entity = das_arena_calloc(a, sizeof *w->u.entity);
         entity_to_wire(a, v->u.entity, w->u.entity);
         break;
     default: w->type = DAS_RPC_DS_NULL; break;
     }
 }
 
-static void entity_to_wire(das_rpc_ds_arena_t *a, const das_ds_entity_t *e,
+static void entity_to_wire(das_arena_t *a, const das_ds_entity_t *e,
                            das_rpc_ds_entity_t *w)
 {
     key_to_wire(a, &e->key, &w->key);
     w->n = (uint32_t)e->n;
-    w->props = das_rpc_ds_alloc(a, (e->n ? e->n : 1) * sizeof *w->props);
+    w->props = das_arena_calloc(a, (e->n ? e->n : 1) * sizeof *w->props);
     for (size_t i = 0; i < e->n; i++) {
         const das_ds_prop_t *p = &e->props[i];
         das_rpc_ds_prop_t *wp = &w->props[i];
@@ -254,7 +254,7 @@ static void entity_to_wire(das_rpc_ds_arena_t *a, const das_ds_entity_t *e,
         wp->indexed = p->indexed;
         wp->multiple = p->multiple;
         wp->n = (uint32_t)p->n;
-        wp->values = das_rpc_ds_alloc(a, (p->n ? p->n : 1) * sizeof *wp->values);
+        wp->values = das_arena_calloc(a, (p->n ? p->n : 1) * sizeof *wp->values);
         for (size_t j = 0; j < p->n; j++)
             value_to_wire(a, &p->values[j], &wp->values[j]);
     }
@@ -384,7 +384,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     das_ds_txn_t *txn = t ? t->txn : NULL;
     das_ds_err_t err;
     err.msg[0] = '\0';
-    das_rpc_ds_arena_t wa = {0};
+    das_arena_t wa = {0};
     das_rpc_ds_reply_t rp = {0};
     int rc = AE_OK;
     switch (rq->op) {
@@ -396,11 +396,11 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
         if ((rc = das_ds_get(svc->ds, txn, keys, rq->n, a, found, &err)) < 0)
             break;
         rp.n = rq->n;
-        rp.entities = das_rpc_ds_alloc(&wa, (rq->n ? rq->n : 1) * sizeof *rp.entities);
+        rp.entities = das_arena_calloc(&wa, (rq->n ? rq->n : 1) * sizeof *rp.entities);
         for (uint32_t i = 0; i < rq->n; i++) {
             if (!found[i])
                 continue;
-            rp.entities[i] = das_rpc_ds_alloc(&wa, sizeof *rp.entities[i]);
+            rp.entities[i] = das_arena_calloc(&wa, sizeof *rp.entities[i]);
             entity_to_wire(&wa, found[i], rp.entities[i]);
         }
         break;
@@ -412,7 +412,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
         if ((rc = das_ds_put(svc->ds, txn, ents, rq->n, a, &err)) < 0)
             break;
         rp.n = rq->n;
-        rp.keys = das_rpc_ds_alloc(&wa, (rq->n ? rq->n : 1) * sizeof *rp.keys);
+        rp.keys = das_arena_calloc(&wa, (rq->n ? rq->n : 1) * sizeof *rp.keys);
         for (uint32_t i = 0; i < rq->n; i++)
             key_to_wire(&wa, &ents[i].key, &rp.keys[i]);
         break;
@@ -432,9 +432,9 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
         if ((rc = das_ds_run_query(svc->ds, txn, &q, a, &res, &err)) < 0)
             break;
         rp.n = (uint32_t)res.n;
-        rp.entities = das_rpc_ds_alloc(&wa, (res.n ? res.n : 1) * sizeof *rp.entities);
+        rp.entities = das_arena_calloc(&wa, (res.n ? res.n : 1) * sizeof *rp.entities);
         for (size_t i = 0; i < res.n; i++) {
-            rp.entities[i] = das_rpc_ds_alloc(&wa, sizeof *rp.entities[i]);
+            rp.entities[i] = das_arena_calloc(&wa, sizeof *rp.entities[i]);
             entity_to_wire(&wa, res.entities[i], rp.entities[i]);
         }
         rp.cursor = res.cursor;
@@ -452,7 +452,7 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     }
     if (rc == AE_OK)
         das_rpc_ds_encode_reply(out->body, &rp, rq->op);
-    das_rpc_ds_arena_dispose(&wa);
+    das_arena_dispose(&wa);
     return rc < 0 ? stub_fail(out, rc, &err) : AE_OK;
 }
 

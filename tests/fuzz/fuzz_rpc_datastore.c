@@ -390,7 +390,7 @@ typedef enum { PIECE_KEY, PIECE_VALUE, PIECE_ENTITY, PIECE_QUERY } piece_t;
  * whole, and checks it is the same and a fixed point. */
 static void fuzz_piece(const input_t *in, piece_t kind)
 {
-    das_rpc_ds_arena_t a = {0}, a2 = {0};
+    das_arena_t a = {0}, a2 = {0};
     das_rpc_reader_t r;
     das_rpc_reader_init(&r, in->data, in->size);
     union {
@@ -472,8 +472,8 @@ static void fuzz_piece(const input_t *in, piece_t kind)
     }
     das_rpc_buf_dispose(&b1);
     das_rpc_buf_dispose(&b2);
-    das_rpc_ds_arena_dispose(&a);
-    das_rpc_ds_arena_dispose(&a2);
+    das_arena_dispose(&a);
+    das_arena_dispose(&a2);
 }
 
 /* ---------------------------------------------------------------- URL-safe key strings */
@@ -481,7 +481,7 @@ static void fuzz_piece(const input_t *in, piece_t kind)
 /* A key string decoded: the key is a valid one and its own string gives it back. */
 static void fuzz_urlsafe(const char *s)
 {
-    das_rpc_ds_arena_t a = {0}, a2 = {0};
+    das_arena_t a = {0}, a2 = {0};
     das_rpc_ds_key_t k, k2;
     const char *why = NULL;
     int rc = das_rpc_ds_key_from_urlsafe(s, &a, &k, &why);
@@ -489,7 +489,7 @@ static void fuzz_urlsafe(const char *s)
         FUZZ_CHECK(rc == -EINVAL);
         FUZZ_CHECK(why != NULL && why[0]);
         FUZZ_CHECK(k.n == 0 && k.ns != NULL && k.ns[0] == '\0');
-        das_rpc_ds_arena_dispose(&a);
+        das_arena_dispose(&a);
         return;
     }
     FUZZ_CHECK(k.app != NULL && k.app[0]);
@@ -512,8 +512,8 @@ static void fuzz_urlsafe(const char *s)
     FUZZ_CHECK(bytes_eq(b1.data, b1.len, b2.data, b2.len));
     das_rpc_buf_dispose(&b1);
     das_rpc_buf_dispose(&b2);
-    das_rpc_ds_arena_dispose(&a);
-    das_rpc_ds_arena_dispose(&a2);
+    das_arena_dispose(&a);
+    das_arena_dispose(&a2);
 }
 
 /* The bytes as unpadded URL-safe base64 (malloc'd). */

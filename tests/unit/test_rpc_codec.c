@@ -688,7 +688,7 @@ TEST(test_rpc_datastore_urlsafe_known_answer_and_round_trip)
     CHECK_OK(das_rpc_ds_key_to_urlsafe(&k, "dev~guestbook", &b));
     CHECK_STR_EQ((char *)b.data, "ag1kZXZ-Z3Vlc3Rib29rci4LEglHdWVzdGJvb2siEWRlZmF1bHRfZ3Vlc3Rib29rDA"
                                  "sSCEdyZWV0aW5nGCoMogEDbnMx");
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_key_t back;
     const char *why = NULL;
     CHECK_OK(das_rpc_ds_key_from_urlsafe((char *)b.data, &a, &back, &why));
@@ -728,7 +728,7 @@ TEST(test_rpc_datastore_urlsafe_known_answer_and_round_trip)
     CHECK_EQ(das_rpc_ds_key_to_urlsafe(&k, NULL, &b), -EINVAL);
     k = (das_rpc_ds_key_t){"dev~a", "", 0, path};
     CHECK_EQ(das_rpc_ds_key_to_urlsafe(&k, NULL, &b), -EINVAL);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
     das_rpc_buf_dispose(&b);
 }
 
@@ -756,7 +756,7 @@ static const char *b64(const unsigned char *p, size_t n, char *out)
 
 TEST(test_rpc_datastore_urlsafe_refuses_malformed_strings)
 {
-    das_rpc_ds_arena_t a = {0};
+    das_arena_t a = {0};
     das_rpc_ds_key_t k;
     const char *why;
     static const char *const bad_text[] = {
@@ -810,7 +810,7 @@ TEST(test_rpc_datastore_urlsafe_refuses_malformed_strings)
                                          &a, &k, &why));
     CHECK_STR_EQ(k.app, "a");
     CHECK_EQ(k.path[0].id, 1);
-    das_rpc_ds_arena_dispose(&a);
+    das_arena_dispose(&a);
 }
 
 CHECK_MAIN()

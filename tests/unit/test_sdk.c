@@ -42,7 +42,7 @@ TEST(test_sdk_params_come_from_query_then_form_body_decoded)
     CHECK_STR_EQ(ae_request_param(&rq, "enc"), "\xE2\x82\xAC");
     CHECK_STR_EQ(ae_request_param(&rq, "flag"), "");
     CHECK(ae_request_param(&rq, "missing") == NULL);
-    ae__arena_dispose(&rq.arena);
+    das_arena_dispose(&rq.arena);
 }
 
 TEST(test_sdk_cookies_and_headers)
@@ -58,7 +58,7 @@ TEST(test_sdk_cookies_and_headers)
     CHECK_STR_EQ(ae_request_user_email(&rq), "u@x.org");
     CHECK(ae_request_user_is_admin(&rq));
     CHECK_STR_EQ(ae_request_user_id(&rq), "123");
-    ae__arena_dispose(&rq.arena);
+    das_arena_dispose(&rq.arena);
 }
 
 TEST(test_sdk_arena_strings_outlive_many_allocations)
@@ -72,12 +72,12 @@ TEST(test_sdk_arena_strings_outlive_many_allocations)
     memset(big, 'x', 1 << 20);
     CHECK_STR_EQ(first, "n-42");
     CHECK_STR_EQ(ae_request_strdup(&rq, "copy"), "copy");
-    ae__arena_dispose(&rq.arena);
+    das_arena_dispose(&rq.arena);
 }
 
 TEST(test_sdk_response_headers_replace_or_add_and_body_grows)
 {
-    ae_arena_t arena = {0};
+    das_arena_t arena = {0};
     ae_response_t rs;
     ae__response_init(&rs, &arena);
     CHECK_EQ(rs.status, 200);
@@ -98,7 +98,7 @@ TEST(test_sdk_response_headers_replace_or_add_and_body_grows)
     CHECK_EQ(rs.status, 503);
     CHECK_EQ(rs.len, strlen("unavailable: ") + sizeof long_text - 1);
     ae__response_dispose(&rs);
-    ae__arena_dispose(&arena);
+    das_arena_dispose(&arena);
 }
 
 /* A transport that answers every call with AE_OK and an empty body, counting calls and the
