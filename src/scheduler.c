@@ -5,8 +5,8 @@
  * the tasks that can proceed are found by a scan in index order at every step, which makes
  * every pick a total order and costs nothing next to a step (a round trip to an instance).
  * Locks held are a small table in acquisition order. The step log keeps each step's action
- * (the task's pending action, moved there when the step is taken). Strategies draw from
- * xoshiro256**, seeded per schedule from (seed, schedule number) through splitmix64.
+ * (the task's pending action, moved there when the step is taken). Strategies draw from the
+ * clock module's seeded PRNG, one stream per schedule: (seed, schedule number).
  */
 #include "scheduler.h"
 
@@ -17,59 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- the PRNG */
-
-typedef struct {
-    uint64_t s[4];
-} rng_t;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* The stream (seed, stream): two seeds, or two schedules of one seed, share no state. */
-static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = stream;
-    x = seed ^ splitmix64(&x);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
-        r->s[0] = 1;
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t *st = r->s;
-    uint64_t result = rotl(st[1] * 5, 7) * 9;
-    uint64_t t = st[1] << 17;
-    st[2] ^= st[0];
-    st[3] ^= st[1];
-    st[1] ^= st[2];
-    st[0] ^= st[3];
-    st[2] ^= t;
-    st[3] = rotl(st[3], 45);
-    return result;
-}
-
-/* Uniform in [0, n), n >= 1, without modulo bias. */
-static uint64_t rng_below(rng_t *r, uint64_t n)
-{
-    uint64_t limit = (UINT64_MAX / n) * n, v;
-    do
-        v = rng_next(r);
-    while (v >= limit);
-    return v % n;
-}
+#include "clock.h"
 
 /* ---------------------------------------------------------------- private types */
 
@@ -774,19 +722,19 @@ void das_sched_deadlock_report(const das_sched_t *s, das_buf_t *out)
 typedef struct {
     das_sched_strategy_t base;
     uint64_t seed, schedule;
-    rng_t rng;
+    das_prng_t rng;
 } random_strategy_t;
 
 static void random_begin(das_sched_strategy_t *st)
 {
     random_strategy_t *r = (random_strategy_t *)st;
-    rng_seed(&r->rng, r->seed, r->schedule++);
+    das_prng_init(&r->rng, r->seed, r->schedule++);
 }
 
 static int random_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
 {
     random_strategy_t *r = (random_strategy_t *)st;
-    return c->could[rng_below(&r->rng, (uint64_t)c->n)];
+    return c->could[das_prng_below(&r->rng, (uint64_t)c->n)];
 }
 
 static void plain_destroy(das_sched_strategy_t *st)
@@ -821,7 +769,7 @@ void das_sched_strategy_destroy(das_sched_strategy_t *st)
 typedef struct {
     das_sched_strategy_t base;
     uint64_t seed, schedule;
-    rng_t rng;
+    das_prng_t rng;
     int depth;
     uint64_t longest;  /* decisions in the longest run so far: k */
     uint64_t *prio;    /* by task number */
@@ -833,13 +781,13 @@ typedef struct {
 static void pct_begin(das_sched_strategy_t *st)
 {
     pct_strategy_t *p = (pct_strategy_t *)st;
-    rng_seed(&p->rng, p->seed, p->schedule++);
+    das_prng_init(&p->rng, p->seed, p->schedule++);
     uint64_t k = p->longest ? p->longest : DAS_SCHED_PCT_FIRST_K;
     p->n_changes = (uint64_t)(p->depth - 1) < k ? p->depth - 1 : (int)k;
     for (int i = 0; i < p->n_changes; i++) {
         bool again;
         do {
-            p->changes[i] = rng_below(&p->rng, k);
+            p->changes[i] = das_prng_below(&p->rng, k);
             again = false;
             for (int j = 0; j < i; j++)
                 again |= p->changes[j] == p->changes[i];
@@ -851,7 +799,7 @@ static void pct_arrive(das_sched_strategy_t *st, int task)
 {
     pct_strategy_t *p = (pct_strategy_t *)st;
     grow((void **)&p->prio, &p->cap_prio, (size_t)task + 1, sizeof *p->prio);
-    p->prio[task] = PCT_HIGH + (rng_next(&p->rng) >> 24);
+    p->prio[task] = PCT_HIGH + (das_prng_next(&p->rng) >> 24);
 }
 
 static int pct_highest(const pct_strategy_t *p, const das_sched_choice_t *c)

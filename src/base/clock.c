@@ -143,6 +143,30 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+void das_prng_init(das_prng_t *r, uint64_t seed, uint64_t stream)
+{
+    uint64_t x = stream;
+    x = seed ^ splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+        r->s[0] = 1;
+}
+
+uint64_t das_prng_next(das_prng_t *r)
+{
+    return xoshiro_next(r->s);
+}
+
+uint64_t das_prng_below(das_prng_t *r, uint64_t n)
+{
+    uint64_t limit = (UINT64_MAX / n) * n, v;
+    do
+        v = xoshiro_next(r->s);
+    while (v >= limit);
+    return v % n;
+}
+
 das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed)
 {
     manual_clock_t *m = calloc(1, sizeof *m);
@@ -195,12 +219,12 @@ struct virtual_clock {
     size_t n_views;
 };
 
-/* The stream (seed, task): a seed of its own, spread by splitmix64. */
+/* The stream (seed, task): a state of its own. */
 static void stream_init(uint64_t st[4], uint64_t seed, uint64_t task)
 {
-    uint64_t x = seed ^ (task + 1) * 0xd1b54a32d192ed03ull;
-    for (int i = 0; i < 4; i++)
-        st[i] = splitmix64(&x);
+    das_prng_t r;
+    das_prng_init(&r, seed, task);
+    memcpy(st, r.s, sizeof r.s);
 }
 
 static int64_t view_monotonic_ns(das_clock_t *c)
