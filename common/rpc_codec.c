@@ -336,6 +336,9 @@ void das_rpc_encode_request(das_rpc_buf_t *b, const das_rpc_request_t *rq)
     put_pairs(b, rq->headers, rq->n_headers);
     put_pairs(b, rq->env, rq->n_env);
     das_rpc_put_bytes(b, rq->body, rq->body_len);
+    das_rpc_put_i64(b, rq->virtual_now_ns);
+    das_rpc_put_u64(b, rq->random_seed);
+    das_rpc_put_u64(b, rq->random_stream);
 }
 
 int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq)
@@ -350,6 +353,9 @@ int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq)
     das_rpc_pair_t *h = get_pairs(&r, &rq->n_headers);
     das_rpc_pair_t *e = get_pairs(&r, &rq->n_env);
     rq->body = das_rpc_get_bytes(&r, &rq->body_len);
+    rq->virtual_now_ns = das_rpc_get_i64(&r);
+    rq->random_seed = das_rpc_get_u64(&r);
+    rq->random_stream = das_rpc_get_u64(&r);
     /* One allocation owns both lists. */
     das_rpc_pair_t *all = xrealloc(h, ((size_t)rq->n_headers + rq->n_env) * sizeof *all);
     if (rq->n_env)
@@ -407,9 +413,16 @@ size_t das_rpc_call_begin(das_rpc_buf_t *b, const char *service, const char *met
     das_rpc_put_str(b, service);
     das_rpc_put_str(b, method);
     das_rpc_put_u32(b, seq);
+    das_rpc_put_u64(b, 0); /* the call site, set by das_rpc_call_set_site */
     size_t mark = b->len;
     das_rpc_put_u32(b, 0);
     return mark;
+}
+
+void das_rpc_call_set_site(das_rpc_buf_t *b, size_t mark, uint64_t site)
+{
+    patch_u32(b, mark - 8, (uint32_t)site);
+    patch_u32(b, mark - 4, (uint32_t)(site >> 32));
 }
 
 void das_rpc_call_end(das_rpc_buf_t *b, size_t mark)
@@ -428,6 +441,7 @@ int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c)
     c->service = das_rpc_get_bytes(&r, &service_len);
     c->method = das_rpc_get_bytes(&r, &method_len);
     c->seq = das_rpc_get_u32(&r);
+    c->site = das_rpc_get_u64(&r);
     c->body = das_rpc_get_bytes(&r, &c->body_len);
     if (!das_rpc_reader_done(&r) || service_len > DAS_RPC_MAX_NAME ||
         method_len > DAS_RPC_MAX_NAME || strlen(c->service) != service_len ||
@@ -442,6 +456,7 @@ int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c)
 
 size_t das_rpc_reply_begin(das_rpc_buf_t *b)
 {
+    das_rpc_put_i64(b, 0); /* the virtual time, set by das_rpc_reply_set_time */
     size_t mark = b->len;
     das_rpc_put_u32(b, 0); /* status */
     das_rpc_put_u32(b, 0); /* body length */
@@ -459,11 +474,20 @@ void das_rpc_reply_end(das_rpc_buf_t *b, size_t mark, int32_t status, const char
     das_rpc_put_str(b, detail);
 }
 
+void das_rpc_reply_set_time(das_rpc_buf_t *b, int64_t now_ns)
+{
+    if (b->len < 8)
+        return;
+    patch_u32(b, 0, (uint32_t)(uint64_t)now_ns);
+    patch_u32(b, 4, (uint32_t)((uint64_t)now_ns >> 32));
+}
+
 int das_rpc_decode_reply(const void *data, size_t len, das_rpc_reply_t *r)
 {
     das_rpc_reader_t rd;
     das_rpc_reader_init(&rd, data, len);
     memset(r, 0, sizeof *r);
+    r->now_ns = das_rpc_get_i64(&rd);
     r->status = (int32_t)das_rpc_get_u32(&rd);
     r->body = das_rpc_get_bytes(&rd, &r->body_len);
     r->detail = das_rpc_get_str(&rd);

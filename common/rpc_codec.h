@@ -113,6 +113,11 @@ typedef struct {
     uint32_t n_env;
     const char *body;
     size_t body_len;
+    /* Deterministic dispatch: the virtual wall time at the request's start step, and the
+     * stream (seed, stream) its app draws random values from. now_ns 0: real time. */
+    int64_t virtual_now_ns;
+    uint64_t random_seed;
+    uint64_t random_stream;
     void *storage_; /* decoder-owned; freed by das_rpc_request_dispose() */
 } das_rpc_request_t;
 
@@ -144,12 +149,16 @@ typedef struct {
     const char *service; /* "memcache" */
     const char *method;  /* "Get" */
     uint32_t seq;        /* the call's number within its request: 1, 2, ... */
+    uint64_t site;       /* where the app made the call: the return address's offset in the
+                            app's shared object, plus 1; 0 when unknown */
     const void *body;    /* the method's own layout */
     size_t body_len;
 } das_rpc_call_t;
 
 /* The answer to a call. `detail` is "" when there is nothing to say. */
 typedef struct {
+    int64_t now_ns; /* deterministic dispatch: the virtual wall time the reply is released at;
+                       0: real time */
     int32_t status; /* AE_OK or an AE_* code */
     const char *detail;
     const void *body;
@@ -162,6 +171,8 @@ typedef struct {
 size_t das_rpc_call_begin(das_rpc_buf_t *b, const char *service, const char *method,
                           uint32_t seq);
 void das_rpc_call_end(das_rpc_buf_t *b, size_t mark);
+/* Sets the call site of the call begun at `mark` (0 until set). */
+void das_rpc_call_set_site(das_rpc_buf_t *b, size_t mark, uint64_t site);
 /* Borrowed pointers into `data`. Returns 0, or -EPROTO when the envelope is malformed: cut
  * short, with bytes after the body, or a name over DAS_RPC_MAX_NAME bytes or holding a NUL (the
  * body is not looked at). */
@@ -171,6 +182,8 @@ int das_rpc_decode_call(const void *data, size_t len, das_rpc_call_t *c);
  * status and detail, and drops the body when the status is not AE_OK. */
 size_t das_rpc_reply_begin(das_rpc_buf_t *b);
 void das_rpc_reply_end(das_rpc_buf_t *b, size_t mark, int32_t status, const char *detail);
+/* Sets the virtual time of a reply that starts at byte 0 of `b` (0 until set). */
+void das_rpc_reply_set_time(das_rpc_buf_t *b, int64_t now_ns);
 int das_rpc_decode_reply(const void *data, size_t len, das_rpc_reply_t *r);
 
 #endif

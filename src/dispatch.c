@@ -220,7 +220,14 @@ static void task_call(void *arg, const void *payload, size_t len, das_rpc_buf_t 
     das_call_ctx_t call = t->ctx;
     call.seq = ++t->ctx.seq;
     call.time_left_ms = das_deadline_left_ms(&t->deadline);
+    /* A deterministic hook holds the call until the scheduler picks it: that wait is not the
+     * request's own time. */
+    bool held = t->d->o.policy == DAS_DISPATCH_DETERMINISTIC && call.task;
+    if (held)
+        das_deadline_pause(&t->deadline);
     t->d->o.hooks.on_call(t->d->o.ctx, &call, payload, len, reply);
+    if (held)
+        das_deadline_resume(&t->deadline);
 }
 
 /* Sends an encoded request on `slot` of `inst` with the request hooks around it (start has
@@ -246,7 +253,7 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     char *so = das_xstrdup(d->so_path);
     char **envp = copy_env(d->envp);
     uint64_t generation = d->generation;
-    int n_slots = d->o.policy == DAS_DISPATCH_CONCURRENT ? d->o.max_concurrent : 1;
+    int n_slots = d->o.slots;
     d->n_starting++;
     pthread_mutex_unlock(&d->lock);
 
@@ -258,7 +265,7 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
         .ready_timeout_ms = d->o.start_timeout_ms,
     };
     das_instance_t *inst = NULL;
-    int rc = das_instance_spawn(&spec, d->o.clock, &inst, err);
+    int rc = das_instance_spawn(&spec, d->o.ids ? d->o.ids : d->o.clock, &inst, err);
     if (rc == 0 && d->o.make_warmup) {
         das_rpc_buf_t req = {0}, resp = {0};
         char log_id[41] = "";
@@ -269,7 +276,7 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
                                     : w == -ETIMEDOUT ? DAS_REQUEST_DEADLINE
                                     : shutting_down(d)  ? DAS_REQUEST_CANCELLED
                                                         : DAS_REQUEST_CRASHED;
-            d->o.hooks.on_request_end(d->o.ctx, &t.ctx, ended);
+            d->o.hooks.on_request_end(d->o.ctx, &t.ctx, ended, w == 0 ? &resp : NULL);
             if (w < 0) {
                 char how[160] = "did not answer";
                 if (w == -ETIMEDOUT)
@@ -344,12 +351,24 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
         }
         int64_t now = now_ms(d);
         int have = live_count_locked(d) + d->n_starting;
+        /* Deterministic: one request runs at a time and the others hold their slots while
+         * they wait at points, so waiting for a slot would wait forever. Start an instance at
+         * once, or refuse. */
+        bool det = d->o.policy == DAS_DISPATCH_DETERMINISTIC;
+        if (det && have >= d->o.max_instances) {
+            snprintf(res->detail, sizeof res->detail,
+                     "every slot of the %d instance%s (--max-instances) holds a request waiting "
+                     "for its turn under deterministic dispatch",
+                     have, have == 1 ? "" : "s");
+            rc = AE_EUNAVAILABLE;
+            break;
+        }
         /* A new instance when there is none; when this request has waited pending_wait_ms;
          * or when requests have queued without a break for that long (steady demand beyond
          * the pool, where each single request waits only briefly), one start at a time. */
         bool backlog = d->wait_head && d->n_starting == 0 &&
                        now - d->queued_since_ms >= d->o.pending_wait_ms;
-        if (have < d->o.max_instances && (have == 0 || now >= spawn_at || backlog)) {
+        if (have < d->o.max_instances && (det || have == 0 || now >= spawn_at || backlog)) {
             if (queued)
                 unqueue_locked(d, &w);
             queued = false;
@@ -498,13 +517,13 @@ void das_dispatch_prestart(das_dispatch_t *d)
 }
 
 int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char *log_id,
-                     das_rpc_buf_t *response, das_dispatch_result_t *res)
+                     void *task, das_rpc_buf_t *response, das_dispatch_result_t *res)
 {
     memset(res, 0, sizeof *res);
     member_t *m;
     int slot, rc, x;
     const char *id;
-    task_t t = {.d = d, .ctx = {.request_log_id = log_id ? log_id : ""}};
+    task_t t = {.d = d, .ctx = {.request_log_id = log_id ? log_id : "", .task = task}};
     das_rpc_buf_t req = {0};
     /* An instance that went away while idle (killed from outside) refuses the request before
      * it is delivered: retire it and try another. */
@@ -512,9 +531,10 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
         rc = acquire(d, &m, &slot, res);
         if (rc < 0) {
             if (attempt > 0) /* it started, on an instance that was gone (killed) */
-                d->o.hooks.on_request_end(d->o.ctx, &t.ctx, shutting_down(d)
-                                                                ? DAS_REQUEST_CANCELLED
-                                                                : DAS_REQUEST_CRASHED);
+                d->o.hooks.on_request_end(d->o.ctx, &t.ctx,
+                                          shutting_down(d) ? DAS_REQUEST_CANCELLED
+                                                           : DAS_REQUEST_CRASHED,
+                                          NULL);
             das_rpc_buf_dispose(&req);
             return rc;
         }
@@ -607,7 +627,7 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     }
     if (broken)
         das_log_error(d->o.log, "%s", res->detail);
-    d->o.hooks.on_request_end(d->o.ctx, &t.ctx, how);
+    d->o.hooks.on_request_end(d->o.ctx, &t.ctx, how, rc == 0 ? response : NULL);
     release(d, m, slot, broken);
     return rc;
 }

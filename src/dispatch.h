@@ -6,7 +6,10 @@
  * deadlines by retiring the instance. The server thus sees each request start and end in one
  * place; the deterministic policy (a later issue) will hold requests here and at service calls.
  *
- * Policies: serial gives each instance one slot; concurrent gives it max_concurrent slots.
+ * Policies: serial gives each instance one slot; concurrent gives it `slots`; deterministic
+ * lays instances out as threadsafe implies (the caller says how many slots) and, since its
+ * requests run one at a time, takes slots without waiting and keeps each reply's wait out of
+ * the request's deadline.
  * Picks are a total order: the busiest instance with a free slot, ties to the oldest.
  * Thread-safety: every function may be called from any thread; `lock` guards the pool.
  */
@@ -38,19 +41,22 @@ typedef struct {
     void (*on_request_start)(void *ctx, const das_call_ctx_t *rq);
     void (*on_call)(void *ctx, const das_call_ctx_t *call, const void *payload, size_t len,
                     das_rpc_buf_t *reply);
-    void (*on_request_end)(void *ctx, const das_call_ctx_t *rq, das_request_end_t how);
+    /* `response` is the encoded das_rpc_response_t when the handler returned, else NULL. */
+    void (*on_request_end)(void *ctx, const das_call_ctx_t *rq, das_request_end_t how,
+                           const das_rpc_buf_t *response);
 } das_dispatch_hooks_t;
 
 typedef struct {
     das_dispatch_policy_t policy;
     int max_instances;        /* >= 1 */
-    int max_concurrent;       /* slots per instance under the concurrent policy, >= 1 */
+    int slots;                /* requests an instance runs at once (its slots), >= 1 */
     int pending_wait_ms;      /* wait this long for a free slot before starting an instance */
     int queue_timeout_ms;     /* no slot within this long: 503 */
     int request_deadline_ms;  /* a request running longer gets a 500; its instance is replaced */
     int start_timeout_ms;     /* an instance must load within this long */
     const char *exe;          /* the devappserver binary (instance role) */
-    das_clock_t *clock;
+    das_clock_t *clock;       /* timeouts */
+    das_clock_t *ids;         /* instance ids (the virtual clock under deterministic dispatch) */
     das_log_t *log;
     /* Encodes the /_ah/warmup request for a new instance into `out` and writes its request
      * log id into `log_id`; returns false when the app has no warmup. Called without the
@@ -80,12 +86,14 @@ void das_dispatch_set_build(das_dispatch_t *d, const char *so_path, char *const 
 void das_dispatch_prestart(das_dispatch_t *d);
 
 /* Runs `rq` (its env gets INSTANCE_ID added) and stores the encoded response; `log_id` is its
- * REQUEST_LOG_ID, for the hooks. Returns 0;
+ * REQUEST_LOG_ID and `task` its deterministic task (NULL under the other policies), both for
+ * the hooks. Under the deterministic policy the caller runs one request at a time: a slot is
+ * taken at once, from a free one or a new instance, never waited for. Returns 0;
  * AE_EUNAVAILABLE when no instance could take it in time or the server is stopping (503);
  * AE_ETIMEOUT when the request passed its deadline (500); AE_EINTERNAL when the instance
  * crashed or could not start (500, `res->detail` says why). */
 int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char *log_id,
-                     das_rpc_buf_t *response, das_dispatch_result_t *res);
+                     void *task, das_rpc_buf_t *response, das_dispatch_result_t *res);
 
 /* Refuses new requests (503), lets running ones finish for up to `grace_ms`, then kills the
  * instances still busy and waits for their requests to return. */

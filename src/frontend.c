@@ -84,8 +84,10 @@ static const char *const dropped_response_headers[] = {
 
 /* ---------------------------------------------------------------- environment */
 
-static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, env_values_t *v,
-                     const char *method, const char *path, const char *query,
+/* `ids` draws the request's ids: the real clock, or under deterministic dispatch the task's
+ * own stream of the virtual clock. */
+static void base_env(das_server_t *s, das_app_t *app, das_clock_t *ids, pairs_t *env,
+                     env_values_t *v, const char *method, const char *path, const char *query,
                      const char *host_header, const char *remote, const char *protocol,
                      const das_login_user_t *user)
 {
@@ -98,8 +100,8 @@ static void base_env(das_server_t *s, das_app_t *app, pairs_t *env, env_values_t
             *colon = '\0';
     }
     snprintf(v->hostname, sizeof v->hostname, "%s:%d", s->o.host, s->port);
-    das_clock_random_hex(s->clock, v->log_id, 40);
-    das_clock_random_hex(s->clock, v->hash, 8);
+    das_clock_random_hex(ids, v->log_id, 40);
+    das_clock_random_hex(ids, v->hash, 8);
     for (char *c = v->hash; *c; c++)
         if (*c >= 'a' && *c <= 'f')
             *c = (char)(*c - 'a' + 'A');
@@ -490,6 +492,32 @@ static void serve_error_handler(das_server_t *s, das_app_t *app, das_http_respon
     das_buf_dispose(&page);
 }
 
+/* Makes the request a deterministic task, with what its trace line records. */
+static das_det_task_t *arrive(das_server_t *s, const das_http_request_t *rq,
+                              const das_login_user_t *user)
+{
+    /* The Host header names this run's port: it stays out of the trace (replay sends its
+     * own), so that the same requests give the same trace on any port. */
+    das_rpc_pair_t *headers = das_xcalloc(rq->n_headers + 1, sizeof *headers);
+    size_t n = 0;
+    for (size_t i = 0; i < rq->n_headers; i++)
+        if (strcasecmp(rq->headers[i].name, "Host") != 0)
+            headers[n++] = (das_rpc_pair_t){rq->headers[i].name, rq->headers[i].value};
+    das_trace_request_t tr = {
+        .method = rq->method,
+        .target = rq->raw_target,
+        .headers = headers,
+        .n_headers = n,
+        .body = rq->body,
+        .body_len = rq->body_len,
+        .user = user ? user->email : "",
+        .admin = user && user->admin,
+    };
+    das_det_task_t *t = das_det_arrive(s->det, &tr);
+    free(headers);
+    return t;
+}
+
 static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *route,
                          const das_http_request_t *rq, const das_login_user_t *user,
                          das_http_response_t *rs, char *instance_id)
@@ -507,8 +535,12 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         pairs_add(&headers, n, rq->headers[i].value);
     }
     pairs_add(&headers, "X-AppEngine-Country", "ZZ");
-    base_env(s, app, &env, &values, rq->method, rq->path, rq->query,
-             request_header(rq, "Host"), rq->remote_addr, rq->version, user);
+    /* Deterministic dispatch: the request is a task from here, numbered before its ids are
+     * drawn (from its own stream), and it waits for its start step. */
+    das_det_task_t *task = s->det ? arrive(s, rq, user) : NULL;
+    base_env(s, app, task ? das_det_task_clock(task) : s->clock, &env, &values, rq->method,
+             rq->path, rq->query, request_header(rq, "Host"), rq->remote_addr, rq->version,
+             user);
     das_rpc_request_t wire = {
         .script = route->target,
         .method = rq->method,
@@ -522,8 +554,18 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         .body_len = rq->body_len,
     };
     das_rpc_buf_t out = {0};
-    das_dispatch_result_t res;
-    int rc = das_dispatch_run(s->dispatch, &wire, values.log_id, &out, &res);
+    das_dispatch_result_t res = {.instance_id = ""};
+    int rc = 0;
+    if (task) {
+        rc = das_det_await_start(s->det, task, res.detail, sizeof res.detail);
+        wire.virtual_now_ns = das_clock_wall_ns(s->virtual_clock);
+        wire.random_seed = s->seed;
+        wire.random_stream = das_det_task_app_stream(task);
+    }
+    if (rc == 0)
+        rc = das_dispatch_run(s->dispatch, &wire, values.log_id, task, &out, &res);
+    if (task)
+        das_det_finish(s->det, task);
     snprintf(instance_id, 37, "%s", res.instance_id[0] ? res.instance_id : "-");
     if (rc == 0) {
         das_rpc_response_t ar;
@@ -757,8 +799,8 @@ bool das__frontend_make_warmup(void *ctx, const char *instance_id, das_rpc_buf_t
             das_login_user_id(admin.email, admin.user_id);
             pairs_t env = {0};
             env_values_t values;
-            base_env(s, app, &env, &values, "GET", "/_ah/warmup", "", NULL, "0.1.0.3",
-                     "HTTP/1.1", &admin);
+            base_env(s, app, s->app_clock, &env, &values, "GET", "/_ah/warmup", "", NULL,
+                     "0.1.0.3", "HTTP/1.1", &admin);
             pairs_add(&env, "INSTANCE_ID", instance_id);
             das_rpc_pair_t header = {"X-AppEngine-Country", "ZZ"};
             das_rpc_request_t wire = {

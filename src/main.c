@@ -61,6 +61,19 @@ static const char usage_text[] =
     "  --require-indexes             a query whose composite index is not in index.yaml\n"
     "                                fails, as in production (default: it runs and the index\n"
     "                                is added to index.yaml)\n"
+    "\n"
+    "deterministic dispatch (--dispatch deterministic): one request runs at a time, and a\n"
+    "seeded scheduler picks which goes on at each service call, so an interleaving can be\n"
+    "replayed with 'devappserver replay TRACE':\n"
+    "  --seed N                      the scheduler's seed (default: drawn at start, and shown)\n"
+    "  --strategy random|pct         uniform among the requests that can go on, or PCT\n"
+    "                                (default random)\n"
+    "  --pct-depth D                 PCT's depth (default 3)\n"
+    "  --gather-ms N                 requests arriving within N ms of the first are fired\n"
+    "                                together (default 20)\n"
+    "  --trace FILE                  where the trace goes (default:\n"
+    "                                STORAGE/traces/serve-NNNN.jsonl)\n"
+    "\n"
     "  --log-level LEVEL             debug, info, warning, error or critical (default info)\n"
     "  -h, --help                    show this help\n"
     "  --version                     show the version\n";
@@ -95,7 +108,8 @@ int main(int argc, char **argv)
     enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,
            OPT_DS_PATH, OPT_DS_CLEAR, OPT_DS_SYNC, OPT_DS_IDS, OPT_DS_CONSISTENCY, OPT_DS_SEED,
-           OPT_DS_REQUIRE_INDEXES };
+           OPT_DS_REQUIRE_INDEXES, OPT_SEED, OPT_STRATEGY, OPT_PCT_DEPTH, OPT_GATHER_MS,
+           OPT_TRACE };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
@@ -116,6 +130,11 @@ int main(int argc, char **argv)
         {"datastore-consistency-policy", required_argument, NULL, OPT_DS_CONSISTENCY},
         {"datastore-seed", required_argument, NULL, OPT_DS_SEED},
         {"require-indexes", no_argument, NULL, OPT_DS_REQUIRE_INDEXES},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"strategy", required_argument, NULL, OPT_STRATEGY},
+        {"pct-depth", required_argument, NULL, OPT_PCT_DEPTH},
+        {"gather-ms", required_argument, NULL, OPT_GATHER_MS},
+        {"trace", required_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -128,7 +147,9 @@ int main(int argc, char **argv)
         .request_deadline_s = 60,
         .log_level = DAS_LOG_INFO,
         .watch = true,
+        .gather_ms = -1,
     };
+    const char *det_only = NULL; /* the first option that needs --dispatch deterministic */
     das_memcache_service_options_t memcache = {0};
     /* The app id, the default file (STORAGE/datastore.db) and index.yaml's folder (APPDIR)
      * come from the server, which knows them once app.yaml is read. */
@@ -247,6 +268,42 @@ int main(int argc, char **argv)
                                    optarg);
             break;
         case OPT_DS_REQUIRE_INDEXES: datastore.require_indexes = true; break;
+        case OPT_SEED:
+            errno = 0;
+            o.seed = strtoull(optarg, &end, 10);
+            if (!(*optarg >= '0' && *optarg <= '9') || *end != '\0' || errno == ERANGE)
+                return usage_error("--seed must be a number from 0 to 2^64 - 1, not '%s'",
+                                   optarg);
+            o.has_seed = true;
+            det_only = det_only ? det_only : "--seed";
+            break;
+        case OPT_STRATEGY:
+            if (strcmp(optarg, "exhaustive") == 0)
+                return usage_error("%s", "--strategy exhaustive is for 'devappserver explore'; "
+                                         "serve takes random or pct");
+            if (strcmp(optarg, "random") != 0 && strcmp(optarg, "pct") != 0)
+                return usage_error("--strategy must be random or pct, not '%s'", optarg);
+            o.strategy = optarg;
+            det_only = det_only ? det_only : "--strategy";
+            break;
+        case OPT_PCT_DEPTH:
+            if (!parse_int(optarg, 1, 100, &o.pct_depth))
+                return usage_error("--pct-depth must be a number from 1 to 100, not '%s'",
+                                   optarg);
+            det_only = det_only ? det_only : "--pct-depth";
+            break;
+        case OPT_GATHER_MS:
+            if (!parse_int(optarg, 0, 60000, &o.gather_ms))
+                return usage_error("--gather-ms must be a number from 0 to 60000, not '%s'",
+                                   optarg);
+            det_only = det_only ? det_only : "--gather-ms";
+            break;
+        case OPT_TRACE:
+            if (!*optarg)
+                return usage_error("%s", "--trace needs a file name");
+            o.trace_path = optarg;
+            det_only = det_only ? det_only : "--trace";
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         case OPT_VERSION: printf("devappserver %s\n", DAS_VERSION); return 0;
         case ':':
@@ -260,6 +317,14 @@ int main(int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("unexpected argument '%s' (only one APPDIR)", argv[optind + 1]);
     o.app_path = argv[optind];
+    if (det_only && o.dispatch != DAS_DISPATCH_DETERMINISTIC)
+        return usage_error("%s is an option of deterministic dispatch: add --dispatch "
+                           "deterministic",
+                           det_only);
+    /* Deterministic: commits are applied to queries at steps, not by a thread at wall-clock
+     * moments the schedule does not see. */
+    if (o.dispatch == DAS_DISPATCH_DETERMINISTIC)
+        datastore.background_apply = false;
 
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -79,20 +79,31 @@ static void publish(das_server_t *s, das_app_t *app)
 static void on_request_start(void *ctx, const das_call_ctx_t *rq)
 {
     das_server_t *s = ctx;
+    if (rq->task)
+        das_det_started(s->det, rq->task, rq->instance_id);
     das_services_request_start(s->services, rq);
 }
 
+/* Under deterministic dispatch a scheduled request's call is a point (das_det_call runs it
+ * when its turn comes); a warmup's, outside the schedule, runs at once. */
 static void on_service_call(void *ctx, const das_call_ctx_t *call, const void *payload,
                             size_t len, das_rpc_buf_t *reply)
 {
     das_server_t *s = ctx;
-    das_services_call(s->services, call, payload, len, reply);
+    if (call->task)
+        das_det_call(s->det, call, payload, len, reply);
+    else
+        das_services_call(s->services, call, payload, len, reply);
 }
 
-static void on_request_end(void *ctx, const das_call_ctx_t *rq, das_request_end_t how)
+static void on_request_end(void *ctx, const das_call_ctx_t *rq, das_request_end_t how,
+                           const das_rpc_buf_t *response)
 {
     das_server_t *s = ctx;
     das_services_request_end(s->services, rq, how);
+    if (rq->task)
+        das_det_end(s->det, rq->task, how, response ? response->data : NULL,
+                    response ? response->len : 0);
 }
 
 static bool is_skipped(void *ctx, const char *relpath)
@@ -193,7 +204,7 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
     app->app_id = app_id_for(app->config);
     char digits[19];
     unsigned char rnd[18];
-    das_clock_random(s->clock, rnd, sizeof rnd);
+    das_clock_random(s->app_clock, rnd, sizeof rnd);
     for (int i = 0; i < 18; i++)
         digits[i] = (char)('0' + rnd[i] % 10);
     digits[18] = '\0';
@@ -237,6 +248,60 @@ fail:
     return rc;
 }
 
+/* ---------------------------------------------------------------- deterministic dispatch */
+
+static int slots_per_instance(const das_server_t *s)
+{
+    if (s->policy == DAS_DISPATCH_CONCURRENT ||
+        (s->policy == DAS_DISPATCH_DETERMINISTIC && s->threadsafe))
+        return s->max_concurrent;
+    return 1;
+}
+
+static const char *strategy_name(const das_server_t *s)
+{
+    return s->o.strategy && strcmp(s->o.strategy, "pct") == 0 ? "pct" : "random";
+}
+
+static int pct_depth(const das_server_t *s)
+{
+    return s->o.pct_depth > 0 ? s->o.pct_depth : DAS_SCHED_PCT_DEPTH;
+}
+
+/* Opens the trace of a new run: --trace's file for the first, else the next free
+ * STORAGE/traces/serve-NNNN.jsonl. NULL (logged) when it cannot be written. */
+static das_trace_t *open_trace(das_server_t *s, das_app_t *app, bool first)
+{
+    char *path;
+    if (first && s->o.trace_path) {
+        path = das_xstrdup(s->o.trace_path);
+    } else {
+        char *dir = das_xasprintf("%s/traces", s->storage_path);
+        das_mkdirs(dir, 0755);
+        path = das_trace_next_path(dir, "serve");
+        free(dir);
+    }
+    const char *slash = app->so_path ? strrchr(app->so_path, '/') : NULL;
+    das_trace_header_t h = {
+        .build = slash ? slash + 1 : app->so_path ? app->so_path : "",
+        .appdir = app->config->appdir,
+        .threadsafe = s->threadsafe,
+        .slots = slots_per_instance(s),
+        .max_instances = s->o.max_instances,
+        .strategy = strategy_name(s),
+        .seed = s->seed,
+        .pct_depth = pct_depth(s),
+        .gather_ms = s->o.gather_ms < 0 ? 20 : s->o.gather_ms,
+        .start_ns = DAS_VIRTUAL_START_NS,
+    };
+    das_trace_t *t = NULL;
+    das_err_t err = {0};
+    if (das_trace_create(path, &h, &t, &err) < 0)
+        das_log_error(s->log, "%s; this run has no trace", err.msg);
+    free(path);
+    return t;
+}
+
 /* Points the dispatcher at the snapshot's build. */
 static void adopt_build(das_server_t *s, das_app_t *app)
 {
@@ -267,6 +332,13 @@ static void on_change(void *ctx)
     das__app_release(s, old);
     /* A changed config (env_variables, say) also gets fresh instances, as on the platform. */
     adopt_build(s, app);
+    if (s->det) { /* a new build is a new run: its own trace, once the requests in flight end */
+        das_trace_t *trace = open_trace(s, app, false);
+        das_det_roll(s->det, trace);
+        if (trace)
+            das_log_info(s->log, "deterministic dispatch: the trace of the new run is %s",
+                         das_trace_path(trace));
+    }
     das_log_info(s->log, "reloaded%s; new requests go to the new %s", same_build ? "" : " and rebuilt",
                  app->build_error ? "(failing) build" : "instances");
     pthread_mutex_unlock(&s->reload_lock);
@@ -324,7 +396,7 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     s->sdk_include = das_build_find_sdk_include(o->exe);
 
     /* The storage path comes from the config (app name), so load it once without building. */
-    das_config_t *probe;
+    das_config_t *probe = NULL;
     char *app_id = NULL, *app_root = NULL;
     int rc = das_config_load(o->app_path, &probe, err);
     if (rc < 0)
@@ -341,11 +413,15 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     /* The services see the app as it is at start-up (a reload does not move the datastore). */
     app_id = app_id_for(probe);
     app_root = das_xstrdup(probe->appdir);
-    das_config_destroy(probe);
+    s->threadsafe = probe->threadsafe;
+    s->app_clock = s->clock;
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
-        rc = das_err_set(err, AE_EINVAL, "devappserver: --dispatch deterministic is not yet "
-                                         "available in this version; use serial or concurrent");
-        goto fail;
+        if (o->has_seed)
+            s->seed = o->seed;
+        else
+            das_clock_random(s->clock, &s->seed, sizeof s->seed);
+        s->virtual_clock = das_clock_virtual_create(DAS_VIRTUAL_START_NS, s->seed);
+        s->app_clock = s->virtual_clock;
     }
     int mk = das_mkdirs(s->storage_path, 0755);
     if (mk < 0) {
@@ -353,8 +429,10 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
                          s->storage_path, strerror(-mk));
         goto fail;
     }
+    das_config_destroy(probe);
+    probe = NULL;
     das_services_options_t sopts = {
-        .clock = s->clock,
+        .clock = s->app_clock,
         .log = s->log,
         .app_id = app_id,
         .storage_path = s->storage_path,
@@ -377,6 +455,7 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     *out = s;
     return 0;
 fail:
+    das_config_destroy(probe);
     free(app_id);
     free(app_root);
     das_server_destroy(s);
@@ -394,19 +473,37 @@ int das_server_start(das_server_t *s, das_err_t *err)
     das_dispatch_options_t dopts = {
         .policy = s->policy,
         .max_instances = o->max_instances,
-        .max_concurrent = s->max_concurrent,
+        .slots = slots_per_instance(s),
         .pending_wait_ms = 100,
         .queue_timeout_ms = 10000,
         .request_deadline_ms = (int)(o->request_deadline_s * 1000),
         .start_timeout_ms = 30000,
         .exe = o->exe,
         .clock = s->clock,
+        .ids = s->app_clock,
         .log = s->log,
         .make_warmup = das__frontend_make_warmup,
         .hooks = {on_request_start, on_service_call, on_request_end},
         .ctx = s,
     };
     s->dispatch = das_dispatch_create(&dopts);
+    if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
+        s->strategy = strcmp(strategy_name(s), "pct") == 0
+                          ? das_sched_pct_create(s->seed, pct_depth(s))
+                          : das_sched_random_create(s->seed);
+        das_det_options_t det = {
+            .strategy = s->strategy,
+            .gather_ms = o->gather_ms < 0 ? 20 : o->gather_ms,
+            .real = s->clock,
+            .virt = s->virtual_clock,
+            .services = s->services,
+            .log = s->log,
+            .trace = open_trace(s, s->app, true),
+        };
+        if (det.trace)
+            s->first_trace = das_xstrdup(das_trace_path(det.trace));
+        s->det = das_det_create(&det);
+    }
     adopt_build(s, s->app);
 
     das_http_options_t hopts = {
@@ -458,6 +555,8 @@ void das_server_stop(das_server_t *s)
     s->watcher = NULL;
     if (s->http)
         das_http_quiesce(s->http);
+    if (s->det)
+        das_det_shutdown(s->det);
     if (s->dispatch)
         das_dispatch_shutdown(s->dispatch, s->o.shutdown_grace_ms > 0 ? s->o.shutdown_grace_ms
                                                                       : SHUTDOWN_GRACE_MS);
@@ -468,6 +567,10 @@ void das_server_stop(das_server_t *s)
     s->http = NULL;
     das_dispatch_destroy(s->dispatch);
     s->dispatch = NULL;
+    das_det_destroy(s->det);
+    s->det = NULL;
+    das_sched_strategy_destroy(s->strategy);
+    s->strategy = NULL;
     if (s->services) {
         das_services_log_stats(s->services, "at shutdown");
         das_services_destroy(s->services);
@@ -488,6 +591,8 @@ void das_server_destroy(das_server_t *s)
     pthread_mutex_destroy(&s->app_lock);
     pthread_mutex_destroy(&s->reload_lock);
     das_log_destroy(s->log);
+    das_clock_virtual_destroy(s->virtual_clock);
+    free(s->first_trace);
     free(s);
 }
 
@@ -518,10 +623,15 @@ int das_server_run(const das_server_options_t *o)
     das_app_t *app = das__app_acquire(s);
     const char *h = s->o.host;
     bool v6 = strchr(h, ':') != NULL;
-    char limits[96];
-    int per = s->policy == DAS_DISPATCH_CONCURRENT ? s->max_concurrent : 1;
-    snprintf(limits, sizeof limits, "%d request%s per instance, up to %d instance%s", per,
-             per == 1 ? "" : "s", s->o.max_instances, s->o.max_instances == 1 ? "" : "s");
+    char limits[1200];
+    int per = slots_per_instance(s);
+    if (s->det) {
+        snprintf(limits, sizeof limits, "seed %llu, %s; trace %s", (unsigned long long)s->seed,
+                 strategy_name(s), s->first_trace ? s->first_trace : "(none)");
+    } else {
+        snprintf(limits, sizeof limits, "%d request%s per instance, up to %d instance%s", per,
+                 per == 1 ? "" : "s", s->o.max_instances, s->o.max_instances == 1 ? "" : "s");
+    }
     printf("devappserver: serving %s (version %s) at http://%s%s%s:%d/ with %s dispatch (%s)\n",
            app->app_id, app->config->version[0] ? app->config->version : "None", v6 ? "[" : "",
            h, v6 ? "]" : "", s->port, policy_name(s->policy), limits);

@@ -48,6 +48,13 @@ typedef struct {
     const das_service_def_t *const *extra_services;
     size_t n_extra_services;
     const char *exe;           /* the devappserver binary, for the instance role */
+    /* Deterministic dispatch (dispatch == DAS_DISPATCH_DETERMINISTIC). */
+    uint64_t seed;             /* with has_seed; else one is drawn at start */
+    bool has_seed;
+    const char *strategy;      /* "random" (default) or "pct" */
+    int pct_depth;             /* 0: 3 */
+    int gather_ms;             /* the gather window; < 0: 20 */
+    const char *trace_path;    /* NULL: STORAGE/traces/serve-NNNN.jsonl, a new one per run */
 } das_server_options_t;
 
 /* Loads app.yaml, makes the storage path, creates the services and builds the app (a compile

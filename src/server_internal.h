@@ -9,6 +9,7 @@
 #include "build.h"
 #include "clock.h"
 #include "config.h"
+#include "deterministic.h"
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
@@ -34,12 +35,21 @@ typedef struct {
 
 struct das_server {
     das_server_options_t o;
-    das_clock_t *clock;
+    das_clock_t *clock;  /* real: timeouts, the watchdog, log timestamps */
+    /* What the app can observe (ids, the services' time): the virtual clock under
+     * deterministic dispatch, else `clock`. */
+    das_clock_t *app_clock;
+    das_clock_t *virtual_clock;       /* deterministic dispatch only */
+    das_det_t *det;                   /* deterministic dispatch only */
+    das_sched_strategy_t *strategy;   /* deterministic dispatch only */
+    uint64_t seed;
+    char *first_trace;                /* the first run's trace file, for the start-up line */
     das_log_t *log;
     char *storage_path;
     char *build_dir;
     char *sdk_include;
     das_dispatch_policy_t policy;
+    bool threadsafe; /* app.yaml's, at start-up: the instance layout */
     int max_concurrent;
     das_dispatch_t *dispatch;
     das_services_t *services;
@@ -51,6 +61,9 @@ struct das_server {
     das_app_t *app; /* guarded by app_lock */
     pthread_mutex_t reload_lock; /* one reload at a time */
 };
+
+/* Virtual time under deterministic dispatch starts here: 2026-01-01T00:00:00Z. */
+#define DAS_VIRTUAL_START_NS (INT64_C(1767225600) * 1000000000)
 
 das_app_t *das__app_acquire(das_server_t *s);
 void das__app_release(das_server_t *s, das_app_t *app);

@@ -15,6 +15,7 @@
 #include "runtime.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 
 typedef struct {
     void *dl;
+    const void *base; /* where the app is loaded: call sites are offsets from it */
     int fd;
 } slot_t;
 
@@ -94,8 +96,11 @@ static int slot_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t 
     return AE_OK;
 }
 
-static void serve_one(void *dl, int fd, uint64_t id, das_rpc_buf_t *frame, das_rpc_buf_t *out)
+static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
+                      das_rpc_buf_t *out)
 {
+    void *dl = slot->dl;
+    int fd = slot->fd;
     ae_request_t rq;
     memset(&rq, 0, sizeof rq);
     slot_request_t sr = {fd, id};
@@ -105,10 +110,15 @@ static void serve_one(void *dl, int fd, uint64_t id, das_rpc_buf_t *frame, das_r
     ae__response_init(&rs, &rq.arena);
     current_fd = fd; /* a crash from here on is this request's */
     current_id = id;
-    if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0)
+    if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0) {
         ae_response_error(&rs, 500, "devappserver: malformed request frame\n");
-    else
+    } else {
+        if (rq.wire.virtual_now_ns) { /* deterministic dispatch */
+            ae__request_virtual(&rq);
+            rq.app_base = slot->base;
+        }
         run_handler(dl, &rq, &rs);
+    }
     ae_log_flush(&rq);
     current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
     das_rpc_response_t wire = {
@@ -155,7 +165,7 @@ static void *slot_main(void *arg)
             if (das_rpc_recv_frame(slot->fd, &type, &id, &frame) < 0)
                 break;
             if (type == DAS_RPC_REQUEST)
-                serve_one(slot->dl, slot->fd, id, &frame, &out);
+                serve_one(slot, id, &frame, &out);
         }
     }
     das_rpc_buf_dispose(&frame);
@@ -236,8 +246,11 @@ int das_runtime_main(const char *so_path, int n_slots)
     pthread_t *threads = calloc((size_t)n_slots, sizeof *threads);
     if (!slots || !threads)
         abort();
+    struct link_map *map = NULL;
+    const void *base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
     for (int i = 0; i < n_slots; i++) {
         slots[i].dl = dl;
+        slots[i].base = base;
         slots[i].fd = DAS_RPC_FIRST_SLOT_FD + i;
         if (pthread_create(&threads[i], NULL, slot_main, &slots[i]) != 0) {
             fprintf(stderr, "devappserver instance: cannot start handler thread: %s\n",

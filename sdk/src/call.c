@@ -14,6 +14,8 @@ das_rpc_buf_t *ae__call_begin(ae_request_t *rq, ae__call_t *c, const char *servi
 {
     memset(c, 0, sizeof *c);
     c->mark = das_rpc_call_begin(&c->out, service, method, ++rq->call_seq);
+    if (rq->app_base)
+        das_rpc_call_set_site(&c->out, c->mark, ae__call_site(rq));
     return &c->out;
 }
 
@@ -51,6 +53,8 @@ int ae__call_send(ae_request_t *rq, ae__call_t *c)
     if (das_rpc_decode_reply(c->in.data, c->in.len, &reply) < 0)
         return ae__fail(rq, AE_EINTERNAL, "malformed reply from the server (%zu bytes)",
                         c->in.len);
+    if (reply.now_ns)
+        rq->virtual_now_ns = reply.now_ns;
     if (reply.status != AE_OK) {
         const char *detail = reply.detail[0] ? reply.detail : ae_strerror(reply.status);
         set_last_error(rq, detail, strlen(detail));

@@ -28,10 +28,8 @@ void ae_logv(ae_request_t *rq, ae_log_level_t level, const char *fmt, va_list ap
         memcpy(line + len, AE_LOG_CUT_MARKER, sizeof AE_LOG_CUT_MARKER - 1);
         len = AE_LOG_MAX_LINE;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     das_rpc_put_u32(&rq->log_batch, (uint32_t)level);
-    das_rpc_put_i64(&rq->log_batch, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+    das_rpc_put_i64(&rq->log_batch, ae_time_now_ns(rq));
     das_rpc_put_bytes(&rq->log_batch, line, len);
     if (++rq->log_lines >= BATCH_LINES || rq->log_batch.len >= BATCH_BYTES)
         ae_log_flush(rq);

@@ -8,6 +8,7 @@
 #include <appengine/appengine.h>
 
 #include "arena.h"
+#include "prng.h"
 #include "rpc_codec.h"
 
 typedef struct {
@@ -32,6 +33,13 @@ struct ae_request {
     const char *datastore_ns; /* arena; NULL: the default namespace */
     uint64_t datastore_txn;   /* the transaction set on the request (datastore.c); 0: none */
     das_arena_t arena;
+    /* Deterministic dispatch: the virtual time (from the REQUEST, then each REPLY) and the
+     * task's random stream. virtual_now_ns 0: real time and randomness. */
+    int64_t virtual_now_ns;
+    das_prng_t prng;
+    /* The app's shared object's load address: each call then carries its call site
+     * (deterministic dispatch); NULL: none. */
+    const void *app_base;
     ae_pair_t *params;      /* parsed lazily */
     size_t n_params;
     bool params_parsed;
@@ -71,6 +79,13 @@ typedef struct {
 das_rpc_buf_t *ae__call_begin(ae_request_t *rq, ae__call_t *c, const char *service,
                               const char *method);
 int ae__call_send(ae_request_t *rq, ae__call_t *c);
+/* Starts deterministic mode for a request that carries virtual time (the runtime calls it). */
+void ae__request_virtual(ae_request_t *rq);
+/* The return address of the innermost frame in the app's object, as an offset in it; 0 when
+ * none is found. */
+uint64_t ae__call_site(const ae_request_t *rq);
+/* A sleep of `ns` in virtual time: a point of the schedule (deterministic dispatch only). */
+int ae__sleep(ae_request_t *rq, int64_t ns);
 void ae__call_dispose(ae__call_t *c);
 /* Records a failure found before any round trip (the SDK's own checks); returns `code`. */
 int ae__fail(ae_request_t *rq, int code, const char *fmt, ...)

@@ -38,40 +38,9 @@ static void os_random(void *buf, size_t n)
     }
 }
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-/* One step of xoshiro256** on `st`. */
-static uint64_t xoshiro_next(uint64_t st[4])
-{
-    uint64_t result = rotl(st[1] * 5, 7) * 9;
-    uint64_t t = st[1] << 17;
-    st[2] ^= st[0];
-    st[3] ^= st[1];
-    st[1] ^= st[2];
-    st[0] ^= st[3];
-    st[2] ^= t;
-    st[3] = rotl(st[3], 45);
-    return result;
-}
-
-static void fill_random(uint64_t st[4], void *buf, size_t n)
-{
-    unsigned char *p = buf;
-    while (n > 0) {
-        uint64_t v = xoshiro_next(st);
-        size_t k = n < sizeof v ? n : sizeof v;
-        memcpy(p, &v, k);
-        p += k;
-        n -= k;
-    }
-}
-
 /* xoshiro256** per thread, seeded from the kernel once: ids and nonces are drawn on every
  * request, and a getrandom() system call each time showed up in profiles. Not for secrets. */
-static _Thread_local uint64_t prng[4];
+static _Thread_local das_prng_t prng;
 static _Thread_local int prng_seeded;
 
 static void real_random(das_clock_t *c, void *buf, size_t n)
@@ -79,11 +48,11 @@ static void real_random(das_clock_t *c, void *buf, size_t n)
     (void)c;
     if (!prng_seeded) {
         do
-            os_random(prng, sizeof prng);
-        while (!(prng[0] | prng[1] | prng[2] | prng[3]));
+            os_random(prng.s, sizeof prng.s);
+        while (!(prng.s[0] | prng.s[1] | prng.s[2] | prng.s[3]));
         prng_seeded = 1;
     }
-    fill_random(prng, buf, n);
+    das_prng_fill(&prng, buf, n);
 }
 
 static const das_clock_methods_t real_methods = {real_monotonic_ns, real_wall, real_random};
@@ -101,7 +70,7 @@ typedef struct {
     pthread_mutex_t lock;
     int64_t mono_ns; /* guarded by lock, as are the two below */
     int64_t wall_ns;
-    uint64_t prng[4];
+    das_prng_t prng;
 } manual_clock_t;
 
 static int64_t manual_monotonic_ns(das_clock_t *c)
@@ -127,45 +96,12 @@ static void manual_random(das_clock_t *c, void *buf, size_t n)
 {
     manual_clock_t *m = (manual_clock_t *)c;
     pthread_mutex_lock(&m->lock);
-    fill_random(m->prng, buf, n);
+    das_prng_fill(&m->prng, buf, n);
     pthread_mutex_unlock(&m->lock);
 }
 
 static const das_clock_methods_t manual_methods = {manual_monotonic_ns, manual_wall,
                                                    manual_random};
-
-/* splitmix64: spreads one seed over the PRNG's 256 bits of state. */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void das_prng_init(das_prng_t *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = stream;
-    x = seed ^ splitmix64(&x);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
-        r->s[0] = 1;
-}
-
-uint64_t das_prng_next(das_prng_t *r)
-{
-    return xoshiro_next(r->s);
-}
-
-uint64_t das_prng_below(das_prng_t *r, uint64_t n)
-{
-    uint64_t limit = (UINT64_MAX / n) * n, v;
-    do
-        v = xoshiro_next(r->s);
-    while (v >= limit);
-    return v % n;
-}
 
 das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed)
 {
@@ -177,7 +113,7 @@ das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed)
     m->mono_ns = 1000000000; /* never 0: some callers treat 0 as "unset" */
     m->wall_ns = wall_ns;
     for (int i = 0; i < 4; i++)
-        m->prng[i] = splitmix64(&seed);
+        m->prng.s[i] = das_splitmix64(&seed);
     return &m->base;
 }
 
@@ -209,7 +145,7 @@ typedef struct virtual_clock virtual_clock_t;
 typedef struct {
     das_clock_t base;
     virtual_clock_t *owner;
-    uint64_t prng[4];
+    das_prng_t prng;
 } task_view_t;
 
 struct virtual_clock {
@@ -218,14 +154,6 @@ struct virtual_clock {
     task_view_t **views; /* by task number; NULL until asked for */
     size_t n_views;
 };
-
-/* The stream (seed, task): a state of its own. */
-static void stream_init(uint64_t st[4], uint64_t seed, uint64_t task)
-{
-    das_prng_t r;
-    das_prng_init(&r, seed, task);
-    memcpy(st, r.s, sizeof r.s);
-}
 
 static int64_t view_monotonic_ns(das_clock_t *c)
 {
@@ -241,7 +169,7 @@ static void view_random(das_clock_t *c, void *buf, size_t n)
 {
     task_view_t *v = (task_view_t *)c;
     pthread_mutex_lock(&v->owner->time.lock);
-    fill_random(v->prng, buf, n);
+    das_prng_fill(&v->prng, buf, n);
     pthread_mutex_unlock(&v->owner->time.lock);
 }
 
@@ -257,7 +185,7 @@ das_clock_t *das_clock_virtual_create(int64_t start_wall_ns, uint64_t seed)
     v->time.mono_ns = 1000000000;
     v->time.wall_ns = start_wall_ns;
     v->seed = seed;
-    stream_init(v->time.prng, seed, UINT32_MAX + (uint64_t)1); /* not any task's */
+    das_prng_init(&v->time.prng, seed, UINT32_MAX + (uint64_t)1); /* not any task's */
     return &v->time.base;
 }
 
@@ -282,7 +210,7 @@ das_clock_t *das_clock_virtual_task(das_clock_t *c, uint32_t task)
             abort();
         t->base.m = &view_methods;
         t->owner = v;
-        stream_init(t->prng, v->seed, task);
+        das_prng_init(&t->prng, v->seed, task);
         v->views[task] = t;
     }
     das_clock_t *view = &v->views[task]->base;

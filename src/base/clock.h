@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "prng.h" /* das_prng_t: the seeded PRNG, in common/ for the SDK too */
+
 typedef struct das_clock das_clock_t;
 
 typedef struct {
@@ -58,16 +60,6 @@ static inline void das_clock_random(das_clock_t *c, void *buf, size_t n)
 das_clock_t *das_clock_manual_create(int64_t wall_ns, uint64_t seed);
 void das_clock_manual_advance(das_clock_t *c, int64_t ns);
 void das_clock_manual_destroy(das_clock_t *c); /* NULL ok */
-
-/* A seeded PRNG (xoshiro256**) for what must replay from a seed: the stream (seed, stream),
- * spread by splitmix64, so two seeds, or two streams of one seed, share no state. */
-typedef struct {
-    uint64_t s[4];
-} das_prng_t;
-
-void das_prng_init(das_prng_t *r, uint64_t seed, uint64_t stream);
-uint64_t das_prng_next(das_prng_t *r);
-uint64_t das_prng_below(das_prng_t *r, uint64_t n); /* uniform in [0, n), n >= 1, unbiased */
 
 /* The virtual clock of deterministic dispatch (issue 10): a manual clock whose time starts at
  * `start_wall_ns` (recorded in the trace) and moves 1 ms per scheduler step

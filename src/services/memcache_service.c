@@ -181,13 +181,57 @@ KEYS_OF(DAS_RPC_MC_STORE, set_keys)
 KEYS_OF(DAS_RPC_MC_DELETE, delete_keys)
 KEYS_OF(DAS_RPC_MC_OFFSET, increment_keys)
 
+/* The values, for traces: each item's, joined by ", "; a miss reads as (none). */
+static void put_values(das_buf_t *out, const das_rpc_mc_item_t *items, uint32_t n, bool reply,
+                       uint32_t op)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            das_buf_puts(out, ", ");
+        const das_rpc_mc_item_t *it = &items[i];
+        if (op == DAS_RPC_MC_OFFSET && reply && it->status == 0)
+            das_buf_printf(out, "%llu", (unsigned long long)it->new_value);
+        else if (reply && it->status != 0)
+            das_buf_puts(out, "(none)");
+        else
+            das_buf_append(out, it->value, it->value_len);
+    }
+}
+
+/* What a Get read; what a Set wrote; the new value an Increment made. */
+static void value_of(const void *body, size_t len, const void *reply, size_t reply_len,
+                     uint32_t op, das_buf_t *out)
+{
+    if (op == DAS_RPC_MC_STORE) {
+        das_rpc_mc_request_t rq;
+        if (das_rpc_mc_decode_request(body, len, op, &rq) == 0)
+            put_values(out, rq.items, rq.n, false, op);
+        das_rpc_mc_request_dispose(&rq);
+    } else if (reply) {
+        das_rpc_mc_reply_t rp;
+        if (das_rpc_mc_decode_reply(reply, reply_len, op, &rp) == 0)
+            put_values(out, rp.items, rp.n, true, op);
+        das_rpc_mc_reply_dispose(&rp);
+    }
+}
+
+#define VALUE_OF(OP, fn)                                                                    \
+    static void fn(const void *body, size_t len, const void *reply, size_t reply_len,       \
+                   das_buf_t *out)                                                          \
+    {                                                                                       \
+        value_of(body, len, reply, reply_len, OP, out);                                     \
+    }
+VALUE_OF(DAS_RPC_MC_GET, get_value)
+VALUE_OF(DAS_RPC_MC_STORE, set_value)
+VALUE_OF(DAS_RPC_MC_OFFSET, increment_value)
+
 static const das_service_method_t methods[] = {
-    {"Get", DAS_ACCESS_READ, false, get_keys},
-    {"Set", DAS_ACCESS_WRITE, false, set_keys},
-    {"Delete", DAS_ACCESS_WRITE, false, delete_keys},
-    {"Increment", DAS_ACCESS_WRITE, false, increment_keys},
-    {"FlushAll", DAS_ACCESS_WRITE, true, NULL},
-    {"Stats", DAS_ACCESS_READ, true, NULL},
+    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false},
+    {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false},
+    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false},
+    {"Increment", DAS_ACCESS_WRITE, false, increment_keys, increment_value, false},
+    {"FlushAll", DAS_ACCESS_WRITE, true, NULL, NULL, false},
+    {"Stats", DAS_ACCESS_READ, true, NULL, NULL, false},
 };
 
 const das_service_def_t das_memcache_service = {

@@ -33,6 +33,8 @@ typedef struct {
     int slot;                   /* the instance's slot carrying the request; -1 when none */
     uint32_t seq;               /* the call's number within its request (1, 2, ...); 0 in hooks */
     int64_t time_left_ms;       /* before the request's deadline; INT64_MAX when it has none */
+    void *task;                 /* deterministic dispatch: the request's task (deterministic.h);
+                                   NULL otherwise, and for a warmup (outside the schedule) */
 } das_call_ctx_t;
 
 /* How a request ended, for the request_end hook: where an open transaction rolls back and an
@@ -63,6 +65,14 @@ typedef struct {
     /* Lists the keys a call's body touches; NULL when the method touches none or all.
      * Returns 0, or AE_EINVAL for a body that does not decode. */
     int (*keys)(const void *body, size_t len, das_key_cb emit, void *ctx);
+    /* Optional, for traces and reports: appends the value the call wrote (from its body) or
+     * read (from its reply body; NULL when the call failed) as a person reads it ("0"), or
+     * nothing when there is none. */
+    void (*value)(const void *body, size_t len, const void *reply, size_t reply_len,
+                  das_buf_t *out);
+    /* Nothing the app can read back depends on it (a log write): under deterministic
+     * dispatch it runs at once, not at a scheduling point. */
+    bool not_a_point;
 } das_service_method_t;
 
 /* What a call fills in: its reply body, and for a failure a detail message. */

@@ -106,6 +106,32 @@ AE_API char *ae_request_strdup(ae_request_t *rq, const char *s);
 AE_API char *ae_request_printf(ae_request_t *rq, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---------------------------------------------------------------- time, randomness, yields */
+
+/* The wall-clock time in nanoseconds since the Unix epoch. Under deterministic dispatch it is
+ * virtual: it starts at a fixed instant and moves 1 ms per scheduler step, so a replay sees the
+ * same times. */
+AE_API int64_t ae_time_now_ns(const ae_request_t *rq);
+/* Random bytes (not for secrets). Under deterministic dispatch they come from a stream seeded
+ * by the run's seed and this request's task number, so a replay draws the same bytes. */
+AE_API void ae_random_bytes(ae_request_t *rq, void *buf, size_t n);
+/* Under deterministic dispatch, a point: another request may run before this one goes on.
+ * Otherwise returns at once, with no round trip. Returns AE_OK, or AE_EUNAVAILABLE when the
+ * server is going away. */
+AE_API int ae_yield(ae_request_t *rq);
+
+/* An app-level assertion: when `cond` is false it logs an error naming the request and
+ * FILE:LINE, in every mode, and under `devappserver explore` it fails the schedule. */
+#define AE_CHECK(rq, cond)                                                                     \
+    do {                                                                                       \
+        if (!(cond))                                                                           \
+            ae__check_failed((rq), __FILE__, __LINE__, "AE_CHECK(%s) failed", #cond);          \
+    } while (0)
+/* The same, with a message of the app's own, for a check `if` cannot express. */
+#define ae_check_failed(rq, ...) ae__check_failed((rq), __FILE__, __LINE__, __VA_ARGS__)
+AE_API void ae__check_failed(ae_request_t *rq, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---------------------------------------------------------------- the response */
 
 /* 200 unless set. */

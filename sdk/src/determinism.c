@@ -1,0 +1,109 @@
+/* determinism.c - the SDK's time, randomness, yields and checks (appengine/appengine.h), and
+ * what makes them replayable under deterministic dispatch.
+ *
+ * Under deterministic dispatch a request carries the virtual time of its start step and a
+ * random stream (seed, stream) in its REQUEST frame; every REPLY brings the virtual time of the
+ * step that released it. Time is read from there, random bytes from the stream, and a yield or
+ * a check failure is a call to the scheduler itself (service "devappserver"). Otherwise time
+ * and randomness are the system's and a yield costs nothing.
+ */
+#include <appengine/appengine.h>
+#include <appengine/log.h>
+
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "sdk_internal.h"
+
+void ae__request_virtual(ae_request_t *rq)
+{
+    rq->virtual_now_ns = rq->wire.virtual_now_ns;
+    das_prng_init(&rq->prng, rq->wire.random_seed, rq->wire.random_stream);
+}
+
+uint64_t ae__call_site(const ae_request_t *rq)
+{
+    void *frames[32];
+    int n = backtrace(frames, 32);
+    for (int i = 1; i < n; i++) {
+        Dl_info info;
+        if (dladdr(frames[i], &info) && info.dli_fbase == rq->app_base)
+            return (uint64_t)((uintptr_t)frames[i] - (uintptr_t)rq->app_base);
+    }
+    return 0;
+}
+
+int64_t ae_time_now_ns(const ae_request_t *rq)
+{
+    if (rq && rq->virtual_now_ns)
+        return rq->virtual_now_ns;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void ae_random_bytes(ae_request_t *rq, void *buf, size_t n)
+{
+    if (rq && rq->virtual_now_ns) {
+        das_prng_fill(&rq->prng, buf, n);
+        return;
+    }
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got <= 0)
+            continue; /* EINTR; getrandom never fails otherwise once the pool is ready */
+        p += got;
+        n -= (size_t)got;
+    }
+}
+
+/* A call to the scheduler (deterministic dispatch only). */
+static int scheduler_call(ae_request_t *rq, const char *method, const void *body, size_t len)
+{
+    ae__call_t c;
+    das_rpc_buf_t *out = ae__call_begin(rq, &c, "devappserver", method);
+    das_rpc_put_raw(out, body, len);
+    int rc = ae__call_send(rq, &c);
+    ae__call_dispose(&c);
+    return rc;
+}
+
+int ae__sleep(ae_request_t *rq, int64_t ns)
+{
+    das_rpc_buf_t body = {0};
+    das_rpc_put_i64(&body, ns);
+    int rc = scheduler_call(rq, "Sleep", body.data, body.len);
+    das_rpc_buf_dispose(&body);
+    return rc;
+}
+
+int ae_yield(ae_request_t *rq)
+{
+    if (!rq || !rq->virtual_now_ns)
+        return AE_OK;
+    return ae__sleep(rq, 0);
+}
+
+void ae__check_failed(ae_request_t *rq, const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *slash = strrchr(file, '/');
+    ae_log(rq, AE_LOG_ERROR, "%s:%d: %s (request %s %s)", slash ? slash + 1 : file, line, msg,
+           ae_request_method(rq), ae_request_path(rq));
+    if (rq->virtual_now_ns) {
+        das_rpc_buf_t body = {0};
+        das_rpc_put_str(&body, msg);
+        scheduler_call(rq, "CheckFailed", body.data, body.len);
+        das_rpc_buf_dispose(&body);
+    }
+}

@@ -1,0 +1,557 @@
+/* deterministic.c - the deterministic dispatch driver (see deterministic.h).
+ *
+ * Design: a baton. Each request's own thread blocks on its task's condition variable at every
+ * point; the thread whose task reaches a point (or ends) takes the next step itself, under the
+ * driver's lock: das_sched_next() names a task, the virtual clock moves 1 ms, and that task's
+ * thread is woken. So exactly one request thread runs app code or a service call at a time, and
+ * nothing here needs a thread of its own. The gather window is closed by whichever waiting
+ * thread wakes first after it passed (or by an arrival after it passed).
+ *
+ * Trace lines are written only by the thread holding the baton, or under the lock at a step,
+ * so their order is the run's. A request line is written just before the first step after the
+ * task arrived (its arrival step), not when its HTTP thread got there.
+ */
+#include "deterministic.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc_codec.h"
+
+struct das_det_task {
+    int n;
+    pthread_cond_t cond;
+    bool go;         /* a step picked it: run to the next point */
+    int fail_rc;     /* failed while waiting: leave with this AE_* code */
+    char fail_detail[1024];
+    char instance_id[37];
+    bool ended;      /* das_det_end counted it */
+    char *line;      /* its request line, until it is written */
+    das_clock_t *clock; /* its view of the virtual clock */
+};
+
+struct das_det {
+    das_det_options_t o;
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* broadcast when a task is finished */
+    das_sched_t *sched;
+    das_trace_t *trace;
+    das_det_task_t **tasks;
+    size_t n_tasks, cap_tasks;
+    size_t traced;       /* request lines written: tasks [0, traced) */
+    int running;         /* the task that holds the baton; -1 when none */
+    int unfinished;      /* tasks that arrived and did not end */
+    int held;            /* tasks not finished by their threads */
+    bool window_open;
+    int64_t window_end_ns;
+    bool stopping;
+    bool over;           /* diverged or past the step bound: every task fails */
+    int checks_failed;   /* AE_CHECK failures in this run */
+    char over_detail[1024];
+};
+
+static void make_sched(das_det_t *det)
+{
+    das_sched_options_t so = {
+        .strategy = det->o.strategy,
+        .replay = det->o.replay,
+        .decisions = det->o.decisions,
+        .n_decisions = det->o.n_decisions,
+        .expect = det->o.expect,
+        .n_expect = det->o.n_expect,
+    };
+    det->sched = das_sched_create(&so);
+}
+
+das_det_t *das_det_create(const das_det_options_t *o)
+{
+    das_det_t *det = das_xcalloc(1, sizeof *det);
+    det->o = *o;
+    det->trace = o->trace;
+    det->running = -1;
+    pthread_mutex_init(&det->lock, NULL);
+    pthread_cond_init(&det->idle, NULL);
+    make_sched(det);
+    return det;
+}
+
+static void free_tasks(das_det_t *det)
+{
+    for (size_t i = 0; i < det->n_tasks; i++) {
+        das_det_task_t *t = det->tasks[i];
+        pthread_cond_destroy(&t->cond);
+        free(t->line);
+        free(t);
+    }
+    free(det->tasks);
+    det->tasks = NULL;
+    det->n_tasks = det->cap_tasks = det->traced = 0;
+}
+
+void das_det_destroy(das_det_t *det)
+{
+    if (!det)
+        return;
+    das_trace_close(det->trace, det->sched);
+    das_sched_destroy(det->sched);
+    free_tasks(det);
+    pthread_cond_destroy(&det->idle);
+    pthread_mutex_destroy(&det->lock);
+    free(det);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static void fail_task_locked(das_det_t *det, das_det_task_t *t, int rc, const char *detail)
+{
+    if (t->fail_rc)
+        return;
+    t->fail_rc = rc;
+    snprintf(t->fail_detail, sizeof t->fail_detail, "%s", detail);
+    das_sched_cancel(det->sched, t->n);
+    pthread_cond_signal(&t->cond);
+}
+
+/* Fails every task that waits at a point (not the running one, not the ended ones). */
+static void fail_waiting_locked(das_det_t *det, int rc, const char *detail)
+{
+    for (size_t i = 0; i < det->n_tasks; i++) {
+        das_sched_state_t st = das_sched_task_state(det->sched, (int)i);
+        if (st != DAS_TASK_RUNNING && st != DAS_TASK_ENDED)
+            fail_task_locked(det, det->tasks[i], rc, detail);
+    }
+}
+
+static void trace_arrivals_locked(das_det_t *det)
+{
+    for (; det->traced < det->n_tasks; det->traced++) {
+        das_det_task_t *t = det->tasks[det->traced];
+        if (det->trace && t->line)
+            das_trace_put_line(det->trace, t->line);
+        free(t->line);
+        t->line = NULL;
+    }
+}
+
+static void trace_step_locked(das_det_t *det, size_t i, int status, const das_buf_t *value)
+{
+    if (!det->trace)
+        return;
+    das_trace_step_t ts = {
+        .step = i,
+        .st = das_sched_step(det->sched, i),
+        .status = status,
+        .value = value ? value->data : NULL,
+        .value_len = value ? value->len : 0,
+        .has_value = value && value->len > 0,
+    };
+    das_trace_step(det->trace, &ts);
+}
+
+/* Takes steps until a task holds the baton, or none can (idle, deadlock handled, over). */
+static void advance_locked(das_det_t *det)
+{
+    while (!det->window_open && det->running < 0 && !det->over) {
+        trace_arrivals_locked(det);
+        int task;
+        das_sched_status_t st = das_sched_next(det->sched, &task);
+        if (st == DAS_SCHED_STEP) {
+            das_clock_virtual_step(det->o.virt);
+            det->running = task;
+            size_t i = das_sched_steps(det->sched) - 1;
+            /* A call's line is written once the call ran, with its result. */
+            if (das_sched_step(det->sched, i)->action.kind != DAS_SCHED_CALL)
+                trace_step_locked(det, i, 0, NULL);
+            det->tasks[task]->go = true;
+            pthread_cond_signal(&det->tasks[task]->cond);
+            return;
+        }
+        if (st == DAS_SCHED_IDLE)
+            return;
+        if (st == DAS_SCHED_DEADLOCK) {
+            das_buf_t report = {0};
+            das_buf_puts(&report, "deadlock under deterministic dispatch: ");
+            das_sched_deadlock_report(det->sched, &report);
+            das_log_error(det->o.log, "%s; failing those requests", (report.data ? report.data : ""));
+            fail_waiting_locked(det, AE_EINTERNAL, (report.data ? report.data : ""));
+            das_buf_dispose(&report);
+            continue;
+        }
+        /* DIVERGED or STEP_LIMIT: the run is over. */
+        det->over = true;
+        const char *why = st == DAS_SCHED_DIVERGED ? das_sched_divergence(det->sched)
+                                                   : "the run passed its step bound";
+        snprintf(det->over_detail, sizeof det->over_detail, "%s", why ? why : "diverged");
+        fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
+    }
+}
+
+static void close_window_if_due_locked(das_det_t *det)
+{
+    if (det->window_open && das_clock_monotonic_ns(det->o.real) >= det->window_end_ns) {
+        det->window_open = false;
+        advance_locked(det);
+    }
+}
+
+/* Blocks until a step picks `t` (0) or it is failed (its AE_* code). */
+static int wait_turn_locked(das_det_t *det, das_det_task_t *t)
+{
+    while (!t->go && !t->fail_rc) {
+        if (det->window_open) {
+            close_window_if_due_locked(det);
+            if (t->go || t->fail_rc || !det->window_open)
+                continue;
+            struct timespec ts = {.tv_sec = det->window_end_ns / 1000000000,
+                                  .tv_nsec = det->window_end_ns % 1000000000};
+            pthread_cond_timedwait(&t->cond, &det->lock, &ts);
+        } else {
+            pthread_cond_wait(&t->cond, &det->lock);
+        }
+    }
+    if (t->go) {
+        t->go = false;
+        return 0;
+    }
+    return t->fail_rc;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
+{
+    das_det_task_t *t = das_xcalloc(1, sizeof *t);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    das_buf_t what = {0};
+    das_buf_printf(&what, "%s %s", rq->method, rq->target);
+
+    pthread_mutex_lock(&det->lock);
+    close_window_if_due_locked(det); /* the first step comes before this one joins */
+    if (det->unfinished == 0 && det->running < 0 && !det->window_open) {
+        det->window_open = true;
+        det->window_end_ns = das_clock_monotonic_ns(det->o.real) +
+                             (int64_t)det->o.gather_ms * 1000000;
+    }
+    t->n = das_sched_add(det->sched, what.data);
+    t->clock = das_clock_virtual_task(det->o.virt, (uint32_t)t->n);
+    if (det->trace)
+        t->line = das_trace_request_line(t->n, das_sched_arrival(det->sched, t->n), rq);
+    if (det->n_tasks == det->cap_tasks) {
+        det->cap_tasks = det->cap_tasks ? 2 * det->cap_tasks : 16;
+        det->tasks = das_xrealloc(det->tasks, det->cap_tasks * sizeof *det->tasks);
+    }
+    det->tasks[det->n_tasks++] = t;
+    det->unfinished++;
+    det->held++;
+    if (det->stopping)
+        fail_task_locked(det, t, AE_EUNAVAILABLE, "the server is shutting down");
+    else if (det->over)
+        fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
+    advance_locked(det); /* nothing running and no window (after a deadlock): go on */
+    pthread_mutex_unlock(&det->lock);
+    das_buf_dispose(&what);
+    return t;
+}
+
+das_clock_t *das_det_task_clock(das_det_task_t *t)
+{
+    return t->clock;
+}
+
+int das_det_task_number(const das_det_task_t *t)
+{
+    return t->n;
+}
+
+uint64_t das_det_task_app_stream(const das_det_task_t *t)
+{
+    /* The front end's ids come from stream n (das_clock_virtual_task); the app's own draws
+     * from a stream no task's ids use. */
+    return (1ull << 32) | (uint64_t)t->n;
+}
+
+int das_det_await_start(das_det_t *det, das_det_task_t *t, char *detail, size_t cap)
+{
+    pthread_mutex_lock(&det->lock);
+    int rc = wait_turn_locked(det, t);
+    if (rc)
+        snprintf(detail, cap, "%s", t->fail_detail);
+    pthread_mutex_unlock(&det->lock);
+    return rc;
+}
+
+void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id)
+{
+    pthread_mutex_lock(&det->lock);
+    snprintf(t->instance_id, sizeof t->instance_id, "%s", instance_id ? instance_id : "");
+    pthread_mutex_unlock(&det->lock);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+typedef struct {
+    das_buf_t bytes;
+    size_t *offs;
+    size_t *lens;
+    size_t n, cap;
+} keys_t;
+
+static void add_key(void *ctx, const char *key, size_t len)
+{
+    keys_t *k = ctx;
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 4;
+        k->offs = das_xrealloc(k->offs, k->cap * sizeof *k->offs);
+        k->lens = das_xrealloc(k->lens, k->cap * sizeof *k->lens);
+    }
+    k->offs[k->n] = k->bytes.len;
+    k->lens[k->n++] = len;
+    das_buf_append(&k->bytes, key, len);
+}
+
+static void fail_reply(das_rpc_buf_t *reply, int rc, const char *detail)
+{
+    reply->len = 0;
+    size_t mark = das_rpc_reply_begin(reply);
+    das_rpc_reply_end(reply, mark, rc, detail);
+}
+
+/* The scheduler's own calls (service "devappserver"): Sleep (a point) and CheckFailed. */
+static bool scheduler_call(const das_rpc_call_t *call)
+{
+    return strcmp(call->service, "devappserver") == 0;
+}
+
+static void ok_reply(das_det_t *det, das_rpc_buf_t *reply)
+{
+    reply->len = 0;
+    size_t mark = das_rpc_reply_begin(reply);
+    das_rpc_reply_end(reply, mark, AE_OK, "");
+    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+}
+
+/* What the call is, for the scheduler: fills `a` (pointing into `call`, `keys`, `op`). */
+static void describe_call(das_det_t *det, const das_rpc_call_t *call, das_sched_action_t *a,
+                          keys_t *keys, char *op, const das_service_method_t **method)
+{
+    a->kind = DAS_SCHED_CALL;
+    a->service = call->service;
+    a->op = op;
+    for (size_t i = 0; call->method[i] && i < DAS_RPC_MAX_NAME; i++)
+        op[i] = (char)(call->method[i] >= 'A' && call->method[i] <= 'Z'
+                           ? call->method[i] - 'A' + 'a'
+                           : call->method[i]);
+    *method = das_services_method(det->o.services, call->service, call->method);
+    if (*method) {
+        a->write = (*method)->access == DAS_ACCESS_WRITE;
+        if ((*method)->keys)
+            (*method)->keys(call->body, call->body_len, add_key, keys);
+    }
+    if (scheduler_call(call) && strcmp(call->method, "Sleep") == 0) {
+        das_rpc_reader_t r;
+        das_rpc_reader_init(&r, call->body, call->body_len);
+        int64_t ns = das_rpc_get_i64(&r);
+        *a = (das_sched_action_t){.kind = DAS_SCHED_SLEEP, .sleep_ns = ns > 0 ? ns : 0};
+    }
+}
+
+/* The running task `t` reached the point `a`: the next step is taken, and this returns once
+ * one picks `t` again (0) or `t` was failed (its AE_* code). */
+static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a, size_t *step)
+{
+    pthread_mutex_lock(&det->lock);
+    int rc = t->fail_rc;
+    if (!rc && das_sched_task_state(det->sched, t->n) == DAS_TASK_RUNNING) {
+        det->running = -1;
+        if (das_sched_reached(det->sched, t->n, a) == DAS_SCHED_DIVERGED) {
+            det->over = true;
+            snprintf(det->over_detail, sizeof det->over_detail, "%s",
+                     das_sched_divergence(det->sched));
+            fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
+            fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
+        }
+        advance_locked(det);
+        rc = wait_turn_locked(det, t);
+    } else if (!rc) {
+        rc = AE_EINTERNAL;
+        snprintf(t->fail_detail, sizeof t->fail_detail, "a call from a task not running");
+    }
+    *step = das_sched_steps(det->sched) - 1;
+    if (!rc && a->kind == DAS_SCHED_SLEEP && a->sleep_ns > 0)
+        das_clock_virtual_advance(det->o.virt, a->sleep_ns);
+    pthread_mutex_unlock(&det->lock);
+    return rc;
+}
+
+static void check_failed(das_det_t *det, das_det_task_t *t, const das_rpc_call_t *call,
+                         const char *site, das_rpc_buf_t *reply)
+{
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, call->body, call->body_len);
+    const char *msg = das_rpc_get_str(&r);
+    pthread_mutex_lock(&det->lock);
+    if (det->trace)
+        das_trace_check_failed(det->trace, t->n, das_sched_steps(det->sched), msg, site);
+    det->checks_failed++;
+    pthread_mutex_unlock(&det->lock);
+    ok_reply(det, reply);
+}
+
+void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload, size_t len,
+                  das_rpc_buf_t *reply)
+{
+    das_det_task_t *t = ctx->task;
+    das_rpc_call_t call;
+    keys_t keys = {0};
+    char op[DAS_RPC_MAX_NAME + 1] = "", site[512] = "";
+    das_sched_action_t a = {.kind = DAS_SCHED_CALL, .service = "", .op = op};
+    const das_service_method_t *m = NULL;
+    if (das_rpc_decode_call(payload, len, &call) == 0) {
+        describe_call(det, &call, &a, &keys, op, &m);
+        if (call.site && det->o.resolve_site)
+            det->o.resolve_site(det->o.site_ctx, call.site, site, sizeof site);
+    }
+    if (scheduler_call(&call) && strcmp(call.method, "CheckFailed") == 0) {
+        check_failed(det, t, &call, site, reply);
+        das_buf_dispose(&keys.bytes);
+        free(keys.offs);
+        free(keys.lens);
+        return;
+    }
+    if (m && m->not_a_point) { /* a log write: at once, in this step */
+        das_services_call(det->o.services, ctx, payload, len, reply);
+        das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+        das_buf_dispose(&keys.bytes);
+        free(keys.offs);
+        free(keys.lens);
+        return;
+    }
+    das_sched_key_t *k = das_xcalloc(keys.n + 1, sizeof *k);
+    for (size_t i = 0; i < keys.n; i++)
+        k[i] = (das_sched_key_t){keys.bytes.data + keys.offs[i], keys.lens[i]};
+    a.keys = k;
+    a.n_keys = keys.n;
+    a.site = site[0] ? site : NULL;
+    size_t step;
+    int rc = point(det, t, &a, &step);
+    free(k);
+    das_buf_dispose(&keys.bytes);
+    free(keys.offs);
+    free(keys.lens);
+    if (rc) {
+        fail_reply(reply, rc, t->fail_detail);
+        return;
+    }
+    if (a.kind == DAS_SCHED_SLEEP) { /* its line was written at the step */
+        ok_reply(det, reply);
+        return;
+    }
+
+    /* Our step: the call runs alone. */
+    das_services_call(det->o.services, ctx, payload, len, reply);
+    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+    das_rpc_reply_t r;
+    int status = AE_EINTERNAL;
+    das_buf_t value = {0};
+    if (das_rpc_decode_reply(reply->data, reply->len, &r) == 0) {
+        status = r.status;
+        if (m && m->value)
+            m->value(call.body, call.body_len, status == 0 ? r.body : NULL,
+                     status == 0 ? r.body_len : 0, &value);
+    }
+    pthread_mutex_lock(&det->lock);
+    trace_step_locked(det, step, status, &value);
+    pthread_mutex_unlock(&det->lock);
+    das_buf_dispose(&value);
+}
+
+/* ---------------------------------------------------------------- ends */
+
+static void end_locked(das_det_t *det, das_det_task_t *t, das_request_end_t how,
+                       const void *response, size_t len)
+{
+    if (t->ended)
+        return;
+    t->ended = true;
+    das_sched_state_t st = das_sched_task_state(det->sched, t->n);
+    if (st == DAS_TASK_RUNNING) {
+        das_sched_action_t end = {.kind = DAS_SCHED_END};
+        das_sched_reached(det->sched, t->n, &end);
+        det->running = -1;
+    } else if (st != DAS_TASK_ENDED) {
+        das_sched_cancel(det->sched, t->n);
+    }
+    det->unfinished--;
+    if (det->trace) {
+        trace_arrivals_locked(det);
+        das_rpc_response_t rs;
+        bool decoded = response && das_rpc_decode_response(response, len, &rs) == 0;
+        das_trace_end(det->trace, t->n, das_sched_steps(det->sched),
+                      t->fail_rc ? "failed" : das_request_end_name(how),
+                      decoded ? (int)rs.status : 0, decoded ? rs.body : "",
+                      decoded ? rs.body_len : 0);
+        if (response)
+            das_rpc_response_dispose(&rs);
+    }
+    /* Its instance died: the other requests on it waited for replies that cannot arrive. */
+    if (how == DAS_REQUEST_CRASHED && t->instance_id[0]) {
+        for (size_t i = 0; i < det->n_tasks; i++) {
+            das_det_task_t *o = det->tasks[i];
+            if (o != t && !o->ended && strcmp(o->instance_id, t->instance_id) == 0 &&
+                das_sched_task_state(det->sched, o->n) != DAS_TASK_RUNNING)
+                fail_task_locked(det, o, AE_EUNAVAILABLE,
+                                 "its instance crashed while it waited for its turn");
+        }
+    }
+    advance_locked(det);
+}
+
+void das_det_end(das_det_t *det, das_det_task_t *t, das_request_end_t how,
+                 const void *response, size_t len)
+{
+    pthread_mutex_lock(&det->lock);
+    end_locked(det, t, how, response, len);
+    pthread_mutex_unlock(&det->lock);
+}
+
+void das_det_finish(das_det_t *det, das_det_task_t *t)
+{
+    pthread_mutex_lock(&det->lock);
+    end_locked(det, t, DAS_REQUEST_CANCELLED, NULL, 0);
+    det->held--;
+    pthread_cond_broadcast(&det->idle);
+    pthread_mutex_unlock(&det->lock);
+}
+
+void das_det_shutdown(das_det_t *det)
+{
+    pthread_mutex_lock(&det->lock);
+    det->stopping = true;
+    det->window_open = false;
+    fail_waiting_locked(det, AE_EUNAVAILABLE, "the server is shutting down");
+    pthread_mutex_unlock(&det->lock);
+}
+
+void das_det_roll(das_det_t *det, das_trace_t *trace)
+{
+    pthread_mutex_lock(&det->lock);
+    while (det->held > 0 || det->window_open)
+        pthread_cond_wait(&det->idle, &det->lock);
+    das_trace_close(det->trace, det->sched);
+    det->trace = trace;
+    das_sched_destroy(det->sched);
+    free_tasks(det);
+    make_sched(det);
+    pthread_mutex_unlock(&det->lock);
+}
+
+const das_sched_t *das_det_sched(const das_det_t *det)
+{
+    return det->sched;
+}

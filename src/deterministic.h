@@ -1,0 +1,101 @@
+/* deterministic.h - deterministic dispatch: runs the requests one at a time, in the order a
+ * seeded scheduler picks, and records the run in a trace.
+ *
+ * This is the driver between the request threads and the scheduler (scheduler.h, which has no
+ * I/O). Every request to an app handler is a task. The thread that carries it (an HTTP
+ * connection thread, or replay's) blocks here at each point, and goes on only when a step picks
+ * its task:
+ *
+ *   das_det_arrive()       the request arrived: a task, numbered in arrival order, with its own
+ *                          stream of random values (das_det_task_clock) for its ids.
+ *   das_det_await_start()  its start point: returns when a step starts it (then the dispatcher
+ *                          takes a slot, starting an instance if needed, and sends it).
+ *   das_det_call()         each service call: a point; when picked, the call runs on the
+ *                          services and its reply carries the virtual time.
+ *   das_det_end()          the request ended (its response came back, or its instance died).
+ *
+ * A request that arrives while no task is running or held opens a gather window of
+ * `gather_ms` of real time; the first step is taken when it closes, so requests fired together
+ * interleave by the seed. A later one joins at the next step. The virtual clock moves 1 ms per
+ * step. Calls from outside the schedule (a warmup: no task) go straight to the services.
+ *
+ * Thread-safety: every function may be called from any thread; one mutex guards the driver,
+ * and the scheduler, the virtual clock and the trace are touched only under it.
+ */
+#ifndef DAS_DETERMINISTIC_H
+#define DAS_DETERMINISTIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "log.h"
+#include "registry.h"
+#include "scheduler.h"
+#include "trace.h"
+
+typedef struct das_det das_det_t;
+typedef struct das_det_task das_det_task_t;
+
+typedef struct {
+    das_sched_strategy_t *strategy; /* borrowed; NULL with `replay` */
+    bool replay;                    /* follow `decisions` (and check `expect`) instead */
+    const int *decisions;
+    size_t n_decisions;
+    const das_sched_step_t *expect;
+    size_t n_expect;
+    int gather_ms;         /* the gather window, real time */
+    das_clock_t *real;     /* for the window */
+    das_clock_t *virt;     /* das_clock_virtual_create: stepped here */
+    das_services_t *services;
+    das_log_t *log;
+    das_trace_t *trace;    /* adopted: closed with the driver or at a roll; NULL: no trace */
+    /* Resolves a call site (the app's offset + 1) to "file:line"; NULL, or "" when unknown. */
+    void (*resolve_site)(void *ctx, uint64_t site, char *out, size_t cap);
+    void *site_ctx;
+} das_det_options_t;
+
+das_det_t *das_det_create(const das_det_options_t *o);
+void das_det_destroy(das_det_t *det); /* NULL ok; no task may be in flight */
+
+/* A request arrived. `rq` describes it for the trace and reports (borrowed for the call). */
+das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq);
+/* The task's view of the virtual clock: its ids and its app's random values come from the
+ * stream (seed, task number). */
+das_clock_t *das_det_task_clock(das_det_task_t *t);
+int das_det_task_number(const das_det_task_t *t);
+/* The stream the task's app draws from (das_rpc_request_t.random_stream). */
+uint64_t das_det_task_app_stream(const das_det_task_t *t);
+
+/* Waits for the task's start step. Returns 0 (it is now the running task), or an AE_* code
+ * when it was failed instead (AE_EUNAVAILABLE: the server stops; AE_EINTERNAL: a deadlock or
+ * a divergence; `detail` says which). */
+int das_det_await_start(das_det_t *det, das_det_task_t *t, char *detail, size_t cap);
+/* The running task started on an instance (for a crash: the others waiting on it end too). */
+void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id);
+
+/* A service call of the task (ctx->task): a point. Appends the REPLY payload to `reply`. */
+void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload, size_t len,
+                  das_rpc_buf_t *reply);
+
+/* The task ended: its handler returned `response` (an encoded das_rpc_response_t; NULL when
+ * there is none), or it did not (`how`). Called once or more: the first counts. */
+void das_det_end(das_det_t *det, das_det_task_t *t, das_request_end_t how,
+                 const void *response, size_t len);
+/* The request's thread is done with the task (it ends it first if nothing did, as cancelled).
+ * The task must not be used after. */
+void das_det_finish(das_det_t *det, das_det_task_t *t);
+
+/* The server stops: every task waiting at a point leaves with AE_EUNAVAILABLE. */
+void das_det_shutdown(das_det_t *det);
+
+/* Starts a new run (after a reload): waits until every task was finished, closes the trace,
+ * and goes on with a fresh scheduler (tasks numbered from 0 again) writing to `trace`
+ * (adopted; NULL: none). The virtual clock goes on. */
+void das_det_roll(das_det_t *det, das_trace_t *trace);
+
+/* The scheduler, for reports (replay, tests). Valid until the driver is destroyed; read it
+ * only once the tasks ended. */
+const das_sched_t *das_det_sched(const das_det_t *det);
+
+#endif

@@ -1,0 +1,125 @@
+/* trace.h - the trace of a deterministic run: JSON lines, written as the run goes and read
+ * back by `replay`.
+ *
+ * The format (version 1), one JSON object per line, in this order:
+ *   {"trace":"devappserver","format":1,"version":..,"build":"app-<sha1>.so","appdir":..,
+ *    "threadsafe":..,"slots":..,"max_instances":..,"strategy":..,"seed":"<u64>","pct_depth":..,
+ *    "gather_ms":..,"start_ns":..}
+ *   {"request":0,"task":"A","arrival":0,"method":"GET","target":"/racy?key=racy",
+ *    "headers":[["Name","value"],..],"body":"..","user":"","admin":false}   per request
+ *   {"step":0,"task":"A","action":"start","could":2,"decision":true,"preemption":false}
+ *   {"step":1,"task":"A","action":"call","service":"memcache","op":"get","keys":["/racy"],
+ *    "access":"read","status":"ok","value":"0","digest":"<16 hex>","site":"counter.c:41",..}
+ *   {"check_failed":"A","step":3,"message":"AE_CHECK(n > 0) failed","site":"a.c:9"}
+ *   {"end":"A","step":6,"how":"returned","status":200,"body":"1","digest":".."}  per request
+ *   {"close":true,"schedule":"s1.2.AABBB","steps":6,"preemptions":1}  when the run closes
+ * Strings that are not UTF-8 (bodies, keys, values) are written as {"base64":".."} instead.
+ * Seeds are strings, since JSON numbers lose 64-bit integers in many readers.
+ *
+ * Writing goes line by line, flushed, so a trace can be read while the server runs. Lines hold
+ * nothing that depends on timing (no wall time, pid or port), so the same run gives the same
+ * bytes. Not thread-safe: the deterministic driver writes under its lock.
+ */
+#ifndef DAS_TRACE_H
+#define DAS_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc_codec.h"
+#include "scheduler.h"
+#include "util.h"
+
+#define DAS_TRACE_FORMAT 1
+
+typedef struct das_trace das_trace_t;
+
+typedef struct {
+    const char *build;   /* "app-<sha1>.so" */
+    const char *appdir;
+    bool threadsafe;
+    int slots;
+    int max_instances;
+    const char *strategy; /* "random", "pct", "replay", ... */
+    uint64_t seed;
+    int pct_depth;
+    int gather_ms;
+    int64_t start_ns;     /* the virtual clock's start */
+} das_trace_header_t;
+
+/* A request as it arrived at the front end. */
+typedef struct {
+    const char *method;
+    const char *target; /* as sent: path and query */
+    const das_rpc_pair_t *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+    const char *user; /* logged-in email, "" when none */
+    bool admin;
+} das_trace_request_t;
+
+/* A step once performed: the scheduler's record, and for a call what it did. */
+typedef struct {
+    uint64_t step;
+    const das_sched_step_t *st;
+    int status;          /* CALL: the AE_* status */
+    const char *value;   /* CALL: the value read or written, as the service describes it */
+    size_t value_len;
+    bool has_value;
+} das_trace_step_t;
+
+/* Creates `path` (and its folder) and writes the header line. */
+int das_trace_create(const char *path, const das_trace_header_t *h, das_trace_t **out,
+                     das_err_t *err);
+const char *das_trace_path(const das_trace_t *t);
+/* A request's line, made when it arrives (caller frees) and written later with
+ * das_trace_put_line, at its place in the run. */
+char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq);
+void das_trace_put_line(das_trace_t *t, const char *line);
+void das_trace_step(das_trace_t *t, const das_trace_step_t *s);
+/* `status` is the HTTP status (0 when the request got none from its handler). */
+void das_trace_end(das_trace_t *t, int task, uint64_t step, const char *how, int status,
+                   const char *body, size_t len);
+/* An AE_CHECK failed in `task` (after `step` steps). */
+void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char *message,
+                            const char *site);
+/* Writes the closing line and closes the file. NULL ok. */
+void das_trace_close(das_trace_t *t, const das_sched_t *s);
+
+/* The first free "<dir>/<prefix>-NNNN.jsonl" (0001 and up). Caller frees. */
+char *das_trace_next_path(const char *dir, const char *prefix);
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct {
+    int task;
+    uint64_t arrival;
+    char *method, *target, *user;
+    das_rpc_pair_t *headers; /* strings owned by the file */
+    size_t n_headers;
+    char *body;
+    size_t body_len;
+    bool admin;
+} das_trace_file_request_t;
+
+typedef struct {
+    das_trace_header_t header;   /* strings owned by the file */
+    int format;
+    char *version;
+    das_trace_file_request_t *requests;
+    size_t n_requests;
+    das_sched_step_t *steps;     /* action strings owned by the file */
+    size_t n_steps;
+    int *decisions;              /* the tasks of the steps marked decision */
+    size_t n_decisions;
+    void *storage_;
+} das_trace_file_t;
+
+/* Reads a trace. Returns 0, or AE_EINVAL/AE_EIO with `err` naming the file and, for a bad
+ * line, its number. */
+int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err);
+void das_trace_file_dispose(das_trace_file_t *f);
+
+#endif
