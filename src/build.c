@@ -113,6 +113,22 @@ static const char *const cflags[] = {"-std=gnu11", "-O2", "-g", "-fPIC", "-fvisi
                                      "-Wall", "-Werror=implicit-function-declaration"};
 #define N_CFLAGS (sizeof cflags / sizeof cflags[0])
 
+/* The deterministic variant's link flags: these calls of the app's own objects go to the
+ * instance binary's __wrap_* (sdk/runtime/wrap.c); nothing else is touched. */
+static const char *const wrap_flags[] = {
+    "-Wl,--wrap=time", "-Wl,--wrap=gettimeofday", "-Wl,--wrap=clock_gettime",
+    "-Wl,--wrap=rand", "-Wl,--wrap=srand", "-Wl,--wrap=random", "-Wl,--wrap=srandom",
+    "-Wl,--wrap=getrandom", "-Wl,--wrap=sleep", "-Wl,--wrap=usleep", "-Wl,--wrap=nanosleep",
+    "-Wl,--wrap=sched_yield", "-Wl,--wrap=pthread_mutex_lock",
+    "-Wl,--wrap=pthread_mutex_trylock", "-Wl,--wrap=pthread_mutex_unlock",
+    "-Wl,--wrap=pthread_cond_wait", "-Wl,--wrap=pthread_cond_timedwait",
+    "-Wl,--wrap=pthread_cond_signal", "-Wl,--wrap=pthread_cond_broadcast"};
+#define N_WRAP_FLAGS (sizeof wrap_flags / sizeof wrap_flags[0])
+/* pthread_create cannot be --wrap'ed: libgcc.a defines a __wrap_pthread_create of its own (for
+ * -fsplit-stack) that the link would pull in. The deterministic variant renames the app's calls
+ * at compile time instead. */
+static const char det_cflag[] = "-Dpthread_create=das__wrap_pthread_create";
+
 /* Runs argv, appending its combined stdout/stderr to `out`. Returns the exit status (0 ok),
  * or a negative errno when it could not start. */
 static int run_tool(char *const argv[], das_buf_t *out)
@@ -244,6 +260,11 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
     hash_str(md, o->cc);
     for (size_t i = 0; i < N_CFLAGS; i++)
         hash_str(md, cflags[i]);
+    if (o->deterministic) {
+        for (size_t i = 0; i < N_WRAP_FLAGS; i++)
+            hash_str(md, wrap_flags[i]);
+        hash_str(md, det_cflag);
+    }
     for (const char *const *h = (const char *const[]){"appengine/appengine.h",
                                                        "appengine/status.h", NULL};
          *h; h++) {
@@ -284,7 +305,7 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         goto done;
     }
     /* Compile each file on its own, so each gets its AE_MODULE. */
-    char **link = das_xcalloc(sources.n + 8, sizeof *link);
+    char **link = das_xcalloc(sources.n + N_WRAP_FLAGS + 8, sizeof *link);
     size_t nl = 0;
     link[nl++] = (char *)o->cc;
     link[nl++] = "-shared";
@@ -300,11 +321,13 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         char *inc_app = das_xasprintf("-I%s", o->appdir);
         char *src = das_xasprintf("%s/%s", o->appdir, sources.paths[i]);
         char *obj = das_xasprintf("%s/%zu.o", tmp, i);
-        char *argv[N_CFLAGS + 10];
+        char *argv[N_CFLAGS + 11];
         size_t n = 0;
         argv[n++] = (char *)o->cc;
         for (size_t f = 0; f < N_CFLAGS; f++)
             argv[n++] = (char *)cflags[f];
+        if (o->deterministic)
+            argv[n++] = (char *)det_cflag;
         argv[n++] = inc_sdk;
         argv[n++] = inc_app;
         argv[n++] = def;
@@ -321,6 +344,9 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         free(inc_app);
         free(src);
     }
+    if (o->deterministic)
+        for (size_t i = 0; i < N_WRAP_FLAGS; i++)
+            link[nl++] = (char *)wrap_flags[i];
     link[nl++] = "-lm";
     link[nl++] = "-lpthread";
     link[nl] = NULL;

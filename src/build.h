@@ -18,6 +18,9 @@ typedef struct {
     const char *build_dir;   /* where builds are kept (created when missing) */
     const char *cc;          /* the compiler: $CC or "cc" */
     const char *sdk_include; /* the directory holding appengine/appengine.h */
+    /* The deterministic variant: the app's time, random, sleep, mutex, condition and thread
+     * calls go to the instance's wrappers (-Wl,--wrap); its own cache key. */
+    bool deterministic;
     /* Returns true for a path (relative to APPDIR) that skip_files excludes. */
     bool (*is_skipped)(void *ctx, const char *relpath);
     void *ctx;

@@ -27,9 +27,15 @@ struct das_det_task {
     int fail_rc;     /* failed while waiting: leave with this AE_* code */
     char fail_detail[1024];
     char instance_id[37];
+    int slot;
     bool ended;      /* das_det_end counted it */
     char *line;      /* its request line, until it is written */
     das_clock_t *clock; /* its view of the virtual clock */
+};
+
+struct sync_id {
+    char instance_id[37];
+    uint64_t addr;
 };
 
 struct das_det {
@@ -48,6 +54,10 @@ struct das_det {
     int64_t window_end_ns;
     bool stopping;
     bool over;           /* diverged or past the step bound: every task fails */
+    /* The app's mutexes and conditions by (instance, address), numbered 1, 2, ... in order of
+     * first use: the ids the scheduler and the trace use (addresses vary between runs). */
+    struct sync_id *syncs;
+    size_t n_syncs, cap_syncs;
     int checks_failed;   /* AE_CHECK failures in this run */
     char over_detail[1024];
 };
@@ -97,6 +107,7 @@ void das_det_destroy(das_det_t *det)
     das_trace_close(det->trace, det->sched);
     das_sched_destroy(det->sched);
     free_tasks(det);
+    free(det->syncs);
     pthread_cond_destroy(&det->idle);
     pthread_mutex_destroy(&det->lock);
     free(det);
@@ -286,11 +297,40 @@ int das_det_await_start(das_det_t *det, das_det_task_t *t, char *detail, size_t 
     return rc;
 }
 
-void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id)
+void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id, int slot)
 {
     pthread_mutex_lock(&det->lock);
     snprintf(t->instance_id, sizeof t->instance_id, "%s", instance_id ? instance_id : "");
+    t->slot = slot;
     pthread_mutex_unlock(&det->lock);
+}
+
+/* The id of the mutex or condition at `addr` in the task's instance. Under the lock. */
+static uint64_t sync_id_locked(das_det_t *det, const das_det_task_t *t, uint64_t addr)
+{
+    for (size_t i = 0; i < det->n_syncs; i++)
+        if (det->syncs[i].addr == addr && strcmp(det->syncs[i].instance_id, t->instance_id) == 0)
+            return i + 1;
+    if (det->n_syncs == det->cap_syncs) {
+        det->cap_syncs = det->cap_syncs ? 2 * det->cap_syncs : 16;
+        det->syncs = das_xrealloc(det->syncs, det->cap_syncs * sizeof *det->syncs);
+    }
+    struct sync_id *e = &det->syncs[det->n_syncs++];
+    snprintf(e->instance_id, sizeof e->instance_id, "%s", t->instance_id);
+    e->addr = addr;
+    return det->n_syncs;
+}
+
+/* The unfinished task on `slot` of `t`'s instance, or -1. Under the lock. */
+static int task_on_slot_locked(das_det_t *det, const das_det_task_t *t, int slot)
+{
+    for (size_t i = 0; i < det->n_tasks; i++) {
+        const das_det_task_t *o = det->tasks[i];
+        if (!o->ended && o->slot == slot && strcmp(o->instance_id, t->instance_id) == 0 &&
+            das_sched_task_state(det->sched, o->n) != DAS_TASK_ENDED)
+            return o->n;
+    }
+    return -1;
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -361,9 +401,52 @@ static void describe_call(das_det_t *det, const das_rpc_call_t *call, das_sched_
     }
 }
 
+/* The scheduler's mutex and condition calls. Lock and Wait are points (`a` is filled and true
+ * is returned, with the wait's timeout in *deadline_ns); Unlock and Signal are told to the
+ * scheduler at once (false). */
+static bool sync_call(das_det_t *det, das_det_task_t *t, const das_rpc_call_t *call,
+                      das_sched_action_t *a, int64_t *deadline_ns)
+{
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, call->body, call->body_len);
+    uint64_t addr = das_rpc_get_u64(&r);
+    pthread_mutex_lock(&det->lock);
+    uint64_t id = sync_id_locked(det, t, addr);
+    bool is_point = false;
+    if (strcmp(call->method, "Lock") == 0) {
+        /* The instance saw who holds it (without contention the server was not told). */
+        uint32_t slot = das_rpc_get_u32(&r);
+        int holder = slot == UINT32_MAX ? -1 : task_on_slot_locked(det, t, (int)slot);
+        int known = das_sched_lock_holder(det->sched, id);
+        if (known != holder) {
+            if (known >= 0)
+                das_sched_lock_released(det->sched, known, id);
+            if (holder >= 0)
+                das_sched_lock_acquired(det->sched, holder, id, NULL);
+        }
+        *a = (das_sched_action_t){.kind = DAS_SCHED_LOCK, .lock = id};
+        is_point = true;
+    } else if (strcmp(call->method, "Unlock") == 0) {
+        if (das_sched_lock_holder(det->sched, id) == t->n)
+            das_sched_lock_released(det->sched, t->n, id);
+    } else if (strcmp(call->method, "Wait") == 0) {
+        uint64_t lock = sync_id_locked(det, t, das_rpc_get_u64(&r));
+        bool timed = das_rpc_get_u32(&r) != 0;
+        *deadline_ns = das_rpc_get_i64(&r);
+        *a = (das_sched_action_t){.kind = DAS_SCHED_WAIT, .lock = lock, .cond = id,
+                                  .timed = timed};
+        is_point = true;
+    } else if (strcmp(call->method, "Signal") == 0) {
+        das_sched_cond_signal(det->sched, id, das_rpc_get_u32(&r) != 0);
+    }
+    pthread_mutex_unlock(&det->lock);
+    return is_point;
+}
+
 /* The running task `t` reached the point `a`: the next step is taken, and this returns once
  * one picks `t` again (0) or `t` was failed (its AE_* code). */
-static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a, size_t *step)
+static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a, size_t *step,
+                 int64_t deadline_ns, bool *timed_out)
 {
     pthread_mutex_lock(&det->lock);
     int rc = t->fail_rc;
@@ -385,6 +468,12 @@ static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a,
     *step = das_sched_steps(det->sched) - 1;
     if (!rc && a->kind == DAS_SCHED_SLEEP && a->sleep_ns > 0)
         das_clock_virtual_advance(det->o.virt, a->sleep_ns);
+    *timed_out = !rc && a->kind == DAS_SCHED_WAIT && das_sched_step(det->sched, *step)->timed_out;
+    if (*timed_out) { /* it waited until its timeout, in virtual time */
+        int64_t now = das_clock_wall_ns(det->o.virt);
+        if (deadline_ns > now)
+            das_clock_virtual_advance(det->o.virt, deadline_ns - now);
+    }
     pthread_mutex_unlock(&det->lock);
     return rc;
 }
@@ -417,11 +506,17 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
         if (call.site && det->o.resolve_site)
             det->o.resolve_site(det->o.site_ctx, call.site, site, sizeof site);
     }
+    int64_t deadline_ns = 0;
     if (scheduler_call(&call) && strcmp(call.method, "CheckFailed") == 0) {
         check_failed(det, t, &call, site, reply);
         das_buf_dispose(&keys.bytes);
         free(keys.offs);
         free(keys.lens);
+        return;
+    }
+    if (scheduler_call(&call) && strcmp(call.method, "Sleep") != 0 &&
+        !sync_call(det, t, &call, &a, &deadline_ns)) {
+        ok_reply(det, reply); /* Unlock, Signal: told, not a point */
         return;
     }
     if (m && m->not_a_point) { /* a log write: at once, in this step */
@@ -439,7 +534,8 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
     a.n_keys = keys.n;
     a.site = site[0] ? site : NULL;
     size_t step;
-    int rc = point(det, t, &a, &step);
+    bool timed_out = false;
+    int rc = point(det, t, &a, &step, deadline_ns, &timed_out);
     free(k);
     das_buf_dispose(&keys.bytes);
     free(keys.offs);
@@ -448,8 +544,13 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
         fail_reply(reply, rc, t->fail_detail);
         return;
     }
-    if (a.kind == DAS_SCHED_SLEEP) { /* its line was written at the step */
-        ok_reply(det, reply);
+    if (a.kind != DAS_SCHED_CALL) { /* a sleep, lock or wait: its line was written at the
+                                       step */
+        reply->len = 0;
+        size_t mark = das_rpc_reply_begin(reply);
+        das_rpc_put_u32(reply, timed_out);
+        das_rpc_reply_end(reply, mark, AE_OK, "");
+        das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
         return;
     }
 
@@ -518,6 +619,11 @@ void das_det_end(das_det_t *det, das_det_task_t *t, das_request_end_t how,
     pthread_mutex_lock(&det->lock);
     end_locked(det, t, how, response, len);
     pthread_mutex_unlock(&det->lock);
+}
+
+const char *das_det_task_failure(const das_det_task_t *t)
+{
+    return t->fail_rc ? t->fail_detail : NULL;
 }
 
 void das_det_finish(das_det_t *det, das_det_task_t *t)

@@ -72,7 +72,7 @@ uint64_t das_det_task_app_stream(const das_det_task_t *t);
  * a divergence; `detail` says which). */
 int das_det_await_start(das_det_t *det, das_det_task_t *t, char *detail, size_t cap);
 /* The running task started on an instance (for a crash: the others waiting on it end too). */
-void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id);
+void das_det_started(das_det_t *det, das_det_task_t *t, const char *instance_id, int slot);
 
 /* A service call of the task (ctx->task): a point. Appends the REPLY payload to `reply`. */
 void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload, size_t len,
@@ -82,6 +82,8 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
  * there is none), or it did not (`how`). Called once or more: the first counts. */
 void das_det_end(das_det_t *det, das_det_task_t *t, das_request_end_t how,
                  const void *response, size_t len);
+/* Why the task was failed (a deadlock, a divergence, the server stopping), or NULL. */
+const char *das_det_task_failure(const das_det_task_t *t);
 /* The request's thread is done with the task (it ends it first if nothing did, as cancelled).
  * The task must not be used after. */
 void das_det_finish(das_det_t *det, das_det_task_t *t);

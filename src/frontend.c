@@ -564,8 +564,13 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     }
     if (rc == 0)
         rc = das_dispatch_run(s->dispatch, &wire, values.log_id, task, &out, &res);
-    if (task)
+    if (task) {
+        /* A failed task's instance was ended for it: the 500 says why, not how it ended. */
+        const char *why = das_det_task_failure(task);
+        if (rc < 0 && why)
+            snprintf(res.detail, sizeof res.detail, "%s", why);
         das_det_finish(s->det, task);
+    }
     snprintf(instance_id, 37, "%s", res.instance_id[0] ? res.instance_id : "-");
     if (rc == 0) {
         das_rpc_response_t ar;

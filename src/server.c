@@ -38,6 +38,7 @@ static void app_free(das_app_t *app)
     das_router_destroy(app->router);
     das_static_destroy(app->statics);
     das_config_destroy(app->config);
+    das_callsites_close(app->sites);
     free(app->so_path);
     free(app->build_error);
     free(app->app_id);
@@ -80,7 +81,7 @@ static void on_request_start(void *ctx, const das_call_ctx_t *rq)
 {
     das_server_t *s = ctx;
     if (rq->task)
-        das_det_started(s->det, rq->task, rq->instance_id);
+        das_det_started(s->det, rq->task, rq->instance_id, rq->slot);
     das_services_request_start(s->services, rq);
 }
 
@@ -219,6 +220,7 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         .sdk_include = s->sdk_include,
         .is_skipped = is_skipped,
         .ctx = app->statics,
+        .deterministic = s->policy == DAS_DISPATCH_DETERMINISTIC,
     };
     das_build_result_t br;
     int64_t t0 = das_clock_monotonic_ns(s->clock);
@@ -239,6 +241,8 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         das_log_info(s->log, "%s %s (%.0f ms)", br.cached ? "using cached build" : "built",
                      br.so_path, ms);
         app->so_path = das_xstrdup(br.so_path);
+        if (s->policy == DAS_DISPATCH_DETERMINISTIC)
+            app->sites = das_callsites_open(app->so_path, app->config->appdir);
     }
     das_build_result_dispose(&br);
     *out = app;
@@ -266,6 +270,15 @@ static const char *strategy_name(const das_server_t *s)
 static int pct_depth(const das_server_t *s)
 {
     return s->o.pct_depth > 0 ? s->o.pct_depth : DAS_SCHED_PCT_DEPTH;
+}
+
+/* The driver's resolve_site: the current build's call sites. */
+static void resolve_site(void *ctx, uint64_t site, char *out, size_t cap)
+{
+    das_server_t *s = ctx;
+    das_app_t *app = das__app_acquire(s);
+    das_callsites_resolve(app->sites, site, out, cap);
+    das__app_release(s, app);
 }
 
 /* Opens the trace of a new run: --trace's file for the first, else the next free
@@ -499,6 +512,8 @@ int das_server_start(das_server_t *s, das_err_t *err)
             .services = s->services,
             .log = s->log,
             .trace = open_trace(s, s->app, true),
+            .resolve_site = resolve_site,
+            .site_ctx = s,
         };
         if (det.trace)
             s->first_trace = das_xstrdup(das_trace_path(det.trace));

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "build.h"
+#include "callsite.h"
 #include "clock.h"
 #include "config.h"
 #include "deterministic.h"
@@ -31,6 +32,7 @@ typedef struct {
     char *build_error;  /* the compiler's output when the build failed, else NULL */
     char *app_id;       /* "dev~name" */
     char *version_id;   /* "<version>.<18 digits>" */
+    das_callsites_t *sites; /* deterministic dispatch: the build's call sites; else NULL */
 } das_app_t;
 
 struct das_server {

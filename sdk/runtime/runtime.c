@@ -40,6 +40,15 @@ typedef struct {
 /* The request this thread is serving, for the crash handler: its slot and its id. */
 static _Thread_local int current_fd = -1;
 static _Thread_local uint64_t current_id;
+/* The request this thread serves, for the deterministic build's wrappers. */
+static _Thread_local ae_request_t *current_rq;
+
+ae_request_t *das_runtime_request(int *slot)
+{
+    if (slot)
+        *slot = current_rq ? current_fd - DAS_RPC_FIRST_SLOT_FD : -1;
+    return current_rq;
+}
 
 /* The transport's context for one request: its slot and the id every frame of it carries. */
 typedef struct {
@@ -117,9 +126,11 @@ static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
             ae__request_virtual(&rq);
             rq.app_base = slot->base;
         }
+        current_rq = &rq;
         run_handler(dl, &rq, &rs);
     }
     ae_log_flush(&rq);
+    current_rq = NULL;
     current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
     das_rpc_response_t wire = {
         .status = (uint32_t)rs.status,

@@ -10,4 +10,9 @@
  * server closes the slots. Returns the process exit code. */
 int das_runtime_main(const char *so_path, int n_slots);
 
+struct ae_request;
+/* The request the calling thread serves (and its slot, when `slot` is not NULL), or NULL when
+ * it serves none: for the deterministic build's wrappers (wrap.c). */
+struct ae_request *das_runtime_request(int *slot);
+
 #endif

@@ -126,6 +126,25 @@ TEST(test_cli_datastore_options_must_have_known_values)
                     harness_app("echo"));
 }
 
+TEST(test_cli_deterministic_options_need_the_deterministic_policy)
+{
+    CHECK_RUN_FAILS(2, "--seed is an option of deterministic dispatch: add --dispatch "
+                       "deterministic",
+                    "--seed", "5", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--gather-ms is an option of deterministic dispatch", "--dispatch",
+                    "concurrent", "--gather-ms", "5", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--trace is an option", "--trace", "/tmp/x.jsonl", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--strategy exhaustive is for 'devappserver explore'", "--dispatch",
+                    "deterministic", "--strategy", "exhaustive", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--strategy must be random or pct, not 'dfs'", "--dispatch",
+                    "deterministic", "--strategy", "dfs", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--seed must be a number from 0 to 2^64 - 1, not '-3'", "--dispatch",
+                    "deterministic", "--seed", "-3", harness_app("echo"));
+    CHECK_RUN_FAILS(2, "--seed must be a number from 0 to 2^64 - 1, not '18446744073709551616'",
+                    "--dispatch", "deterministic", "--seed", "18446744073709551616",
+                    harness_app("echo"));
+}
+
 TEST(test_cli_two_appdirs_is_a_usage_error)
 {
     char other[256];
@@ -136,25 +155,6 @@ TEST(test_cli_two_appdirs_is_a_usage_error)
 }
 
 /* ---------------------------------------------------------------- start-up errors: exit 1 */
-
-TEST(test_cli_dispatch_deterministic_parses_but_is_not_yet_available)
-{
-    char st[256], storage[300];
-    harness_tmpdir(st, sizeof st);
-    snprintf(storage, sizeof storage, "%s/storage", st);
-    const char *const args[] = {"--dispatch", "deterministic", "--port", "0",
-                                "--storage-path", storage, harness_app("echo"), NULL};
-    char *out = NULL;
-    int rc = harness_run(args, &out);
-    harness_remove_tree(st);
-    if (rc != 1)
-        fprintf(stdout, "# output:\n%s\n", out);
-    CHECK_EQ(rc, 1);
-    CHECK_STR_CONTAINS(out, "not yet available");
-    CHECK(!strstr(out, "unknown option"));
-    CHECK(!strstr(out, "serving"));
-    free(out);
-}
 
 TEST(test_cli_nonexistent_appdir_exits_1_naming_it)
 {
