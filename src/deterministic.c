@@ -54,6 +54,8 @@ struct das_det {
     int64_t window_end_ns;
     bool stopping;
     bool over;           /* diverged or past the step bound: every task fails */
+    size_t injected;     /* replay: requests asked to arrive */
+    bool injecting;      /* replay: a step waits for an arrival (the lock is let go) */
     /* The app's mutexes and conditions by (instance, address), numbered 1, 2, ... in order of
      * first use: the ids the scheduler and the trace use (addresses vary between runs). */
     struct sync_id *syncs;
@@ -64,13 +66,14 @@ struct das_det {
 
 static void make_sched(das_det_t *det)
 {
+    const das_det_replay_t *r = det->o.replay;
     das_sched_options_t so = {
         .strategy = det->o.strategy,
-        .replay = det->o.replay,
-        .decisions = det->o.decisions,
-        .n_decisions = det->o.n_decisions,
-        .expect = det->o.expect,
-        .n_expect = det->o.n_expect,
+        .replay = r != NULL,
+        .decisions = r ? r->decisions : NULL,
+        .n_decisions = r ? r->n_decisions : 0,
+        .expect = r ? r->expect : NULL,
+        .n_expect = r ? r->n_expect : 0,
     };
     det->sched = das_sched_create(&so);
 }
@@ -161,10 +164,49 @@ static void trace_step_locked(das_det_t *det, size_t i, int status, const das_bu
     das_trace_step(det->trace, &ts);
 }
 
+static void set_over_locked(das_det_t *det, const char *why)
+{
+    det->over = true;
+    snprintf(det->over_detail, sizeof det->over_detail, "%s", why ? why : "diverged");
+    fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
+}
+
+/* Replay: makes the requests recorded as arriving at this step arrive, one at a time, in task
+ * order. False when the run went idle before a recorded arrival (it diverged). */
+static bool inject_due_locked(das_det_t *det)
+{
+    const das_det_replay_t *r = det->o.replay;
+    uint64_t steps = das_sched_steps(det->sched);
+    while (det->injected < r->n_arrivals && r->arrivals[det->injected] <= steps) {
+        size_t i = det->injected++;
+        size_t want = det->n_tasks + 1;
+        det->injecting = true;
+        pthread_mutex_unlock(&det->lock);
+        r->inject(r->inject_ctx, i);
+        pthread_mutex_lock(&det->lock);
+        while (det->n_tasks < want)
+            pthread_cond_wait(&det->idle, &det->lock);
+        det->injecting = false;
+    }
+    if (det->injected < r->n_arrivals && det->unfinished == 0) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "step %llu: the trace has request %zu arriving at step %llu, the run had "
+                 "nothing left to run",
+                 (unsigned long long)steps, det->injected + 1,
+                 (unsigned long long)r->arrivals[det->injected]);
+        set_over_locked(det, why);
+        return false;
+    }
+    return true;
+}
+
 /* Takes steps until a task holds the baton, or none can (idle, deadlock handled, over). */
 static void advance_locked(das_det_t *det)
 {
-    while (!det->window_open && det->running < 0 && !det->over) {
+    while (!det->window_open && det->running < 0 && !det->over && !det->injecting) {
+        if (det->o.replay && !inject_due_locked(det))
+            return;
         trace_arrivals_locked(det);
         int task;
         das_sched_status_t st = das_sched_next(det->sched, &task);
@@ -191,11 +233,8 @@ static void advance_locked(das_det_t *det)
             continue;
         }
         /* DIVERGED or STEP_LIMIT: the run is over. */
-        det->over = true;
-        const char *why = st == DAS_SCHED_DIVERGED ? das_sched_divergence(det->sched)
-                                                   : "the run passed its step bound";
-        snprintf(det->over_detail, sizeof det->over_detail, "%s", why ? why : "diverged");
-        fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
+        set_over_locked(det, st == DAS_SCHED_DIVERGED ? das_sched_divergence(det->sched)
+                                                      : "the run passed its step bound");
     }
 }
 
@@ -244,7 +283,7 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
 
     pthread_mutex_lock(&det->lock);
     close_window_if_due_locked(det); /* the first step comes before this one joins */
-    if (det->unfinished == 0 && det->running < 0 && !det->window_open) {
+    if (!det->o.replay && det->unfinished == 0 && det->running < 0 && !det->window_open) {
         det->window_open = true;
         det->window_end_ns = das_clock_monotonic_ns(det->o.real) +
                              (int64_t)det->o.gather_ms * 1000000;
@@ -264,7 +303,9 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
         fail_task_locked(det, t, AE_EUNAVAILABLE, "the server is shutting down");
     else if (det->over)
         fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
-    advance_locked(det); /* nothing running and no window (after a deadlock): go on */
+    pthread_cond_broadcast(&det->idle); /* replay: the step waiting for this arrival */
+    if (!det->o.replay)
+        advance_locked(det); /* nothing running and no window (after a deadlock): go on */
     pthread_mutex_unlock(&det->lock);
     das_buf_dispose(&what);
     return t;
@@ -453,11 +494,8 @@ static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a,
     if (!rc && das_sched_task_state(det->sched, t->n) == DAS_TASK_RUNNING) {
         det->running = -1;
         if (das_sched_reached(det->sched, t->n, a) == DAS_SCHED_DIVERGED) {
-            det->over = true;
-            snprintf(det->over_detail, sizeof det->over_detail, "%s",
-                     das_sched_divergence(det->sched));
+            set_over_locked(det, das_sched_divergence(det->sched));
             fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
-            fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
         }
         advance_locked(det);
         rc = wait_turn_locked(det, t);
@@ -655,6 +693,21 @@ void das_det_roll(das_det_t *det, das_trace_t *trace)
     free_tasks(det);
     make_sched(det);
     pthread_mutex_unlock(&det->lock);
+}
+
+void das_det_kick(das_det_t *det)
+{
+    pthread_mutex_lock(&det->lock);
+    advance_locked(det);
+    pthread_mutex_unlock(&det->lock);
+}
+
+const char *das_det_over(das_det_t *det)
+{
+    pthread_mutex_lock(&det->lock);
+    const char *why = det->over ? det->over_detail : NULL;
+    pthread_mutex_unlock(&det->lock);
+    return why;
 }
 
 const das_sched_t *das_det_sched(const das_det_t *det)

@@ -37,13 +37,24 @@
 typedef struct das_det das_det_t;
 typedef struct das_det_task das_det_task_t;
 
+/* Replay: the recorded run to follow. Borrowed; must outlive the driver. */
+typedef struct {
+    const int *decisions; /* the recorded decisions, followed instead of a strategy */
+    size_t n_decisions;
+    const das_sched_step_t *expect; /* the recorded steps, checked one by one */
+    size_t n_expect;
+    /* The recorded arrival step of each request, in task order. When the run reaches request
+     * i's step, `inject(ctx, i)` must make it arrive (das_det_arrive, from a thread of its
+     * own); the step waits until it did. */
+    const uint64_t *arrivals;
+    size_t n_arrivals;
+    void (*inject)(void *ctx, size_t i);
+    void *inject_ctx;
+} das_det_replay_t;
+
 typedef struct {
     das_sched_strategy_t *strategy; /* borrowed; NULL with `replay` */
-    bool replay;                    /* follow `decisions` (and check `expect`) instead */
-    const int *decisions;
-    size_t n_decisions;
-    const das_sched_step_t *expect;
-    size_t n_expect;
+    const das_det_replay_t *replay; /* NULL: a live run */
     int gather_ms;         /* the gather window, real time */
     das_clock_t *real;     /* for the window */
     das_clock_t *virt;     /* das_clock_virtual_create: stepped here */
@@ -95,6 +106,12 @@ void das_det_shutdown(das_det_t *det);
  * and goes on with a fresh scheduler (tasks numbered from 0 again) writing to `trace`
  * (adopted; NULL: none). The virtual clock goes on. */
 void das_det_roll(das_det_t *det, das_trace_t *trace);
+
+/* Replay: takes the first step (the requests of step 0 are injected). */
+void das_det_kick(das_det_t *det);
+/* Why the run stopped early (a divergence from the trace, the step bound), or NULL. The
+ * string lives as long as the driver. */
+const char *das_det_over(das_det_t *det);
 
 /* The scheduler, for reports (replay, tests). Valid until the driver is destroyed; read it
  * only once the tasks ended. */

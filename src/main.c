@@ -11,6 +11,7 @@
 
 #include "datastore_service.h"
 #include "memcache_service.h"
+#include "replay.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -104,6 +105,16 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         return das_runtime_main(argv[2], slots);
     }
+
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "devappserver: cannot find its own binary in /proc/self/exe\n");
+        return 1;
+    }
+    exe[n] = '\0';
+    if (argc > 1 && strcmp(argv[1], "replay") == 0)
+        return das_replay_main(argc - 1, argv + 1, exe);
 
     enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,
@@ -326,13 +337,6 @@ int main(int argc, char **argv)
     if (o.dispatch == DAS_DISPATCH_DETERMINISTIC)
         datastore.background_apply = false;
 
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        fprintf(stderr, "devappserver: cannot find its own binary in /proc/self/exe\n");
-        return 1;
-    }
-    exe[n] = '\0';
     o.exe = exe;
     o.allow_hosts = allow_hosts;
     o.n_allow_hosts = n_allow_hosts;

@@ -264,7 +264,7 @@ static int slots_per_instance(const das_server_t *s)
 
 static const char *strategy_name(const das_server_t *s)
 {
-    return s->o.strategy && strcmp(s->o.strategy, "pct") == 0 ? "pct" : "random";
+    return s->o.strategy ? s->o.strategy : "random";
 }
 
 static int pct_depth(const das_server_t *s)
@@ -415,7 +415,13 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     if (rc < 0)
         goto fail;
     s->storage_path = o->storage_path ? das_xstrdup(o->storage_path) : default_storage_path(probe);
-    s->build_dir = das_xasprintf("%s/build", s->storage_path);
+    if (o->shared_build_cache) {
+        char *shared = default_storage_path(probe);
+        s->build_dir = das_xasprintf("%s/build", shared);
+        free(shared);
+    } else {
+        s->build_dir = das_xasprintf("%s/build", s->storage_path);
+    }
     if (o->dispatch >= 0)
         s->policy = (das_dispatch_policy_t)o->dispatch;
     else
@@ -501,11 +507,13 @@ int das_server_start(das_server_t *s, das_err_t *err)
     };
     s->dispatch = das_dispatch_create(&dopts);
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
-        s->strategy = strcmp(strategy_name(s), "pct") == 0
-                          ? das_sched_pct_create(s->seed, pct_depth(s))
-                          : das_sched_random_create(s->seed);
+        if (!o->replay)
+            s->strategy = strcmp(strategy_name(s), "pct") == 0
+                              ? das_sched_pct_create(s->seed, pct_depth(s))
+                              : das_sched_random_create(s->seed);
         das_det_options_t det = {
             .strategy = s->strategy,
+            .replay = o->replay,
             .gather_ms = o->gather_ms < 0 ? 20 : o->gather_ms,
             .real = s->clock,
             .virt = s->virtual_clock,
@@ -521,6 +529,8 @@ int das_server_start(das_server_t *s, das_err_t *err)
     }
     adopt_build(s, s->app);
 
+    if (o->no_http)
+        return 0;
     das_http_options_t hopts = {
         .host = o->host,
         .port = o->port,
@@ -554,6 +564,23 @@ int das_server_start(das_server_t *s, das_err_t *err)
         das_log_warning(s->log, "%s; live reload is off", werr.msg);
     free(storage);
     return 0;
+}
+
+void das_server_handle(das_server_t *s, const das_http_request_t *rq, das_http_response_t *rs)
+{
+    das__frontend_handle(s, rq, rs);
+}
+
+das_det_t *das_server_det(das_server_t *s)
+{
+    return s->det;
+}
+
+const char *das_server_build_name(das_server_t *s)
+{
+    const char *so = s->app->so_path;
+    const char *slash = so ? strrchr(so, '/') : NULL;
+    return slash ? slash + 1 : so ? so : "";
 }
 
 int das_server_port(const das_server_t *s)

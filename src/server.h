@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "deterministic.h"
 #include "dispatch.h"
+#include "http.h"
 #include "log.h"
 #include "registry.h"
 
@@ -55,6 +57,12 @@ typedef struct {
     int pct_depth;             /* 0: 3 */
     int gather_ms;             /* the gather window; < 0: 20 */
     const char *trace_path;    /* NULL: STORAGE/traces/serve-NNNN.jsonl, a new one per run */
+    const das_det_replay_t *replay; /* follow a recorded run (devappserver replay); borrowed */
+    /* For runs with no socket (replay, explore): requests come through das_server_handle. */
+    bool no_http;
+    /* Builds go to the app's default storage path (its build cache) even when storage_path
+     * is elsewhere: a replay on fresh storage reuses the build. */
+    bool shared_build_cache;
 } das_server_options_t;
 
 /* Loads app.yaml, makes the storage path, creates the services and builds the app (a compile
@@ -72,6 +80,15 @@ int das_server_port(const das_server_t *s);
  * they are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
 void das_server_stop(das_server_t *s);
 void das_server_destroy(das_server_t *s); /* stops it first if need be; NULL ok */
+
+/* Answers one request as the HTTP front end would (routing, login, static files, the app),
+ * without a socket: for replay and explore. Blocks until the response is ready. */
+void das_server_handle(das_server_t *s, const das_http_request_t *rq, das_http_response_t *rs);
+/* The deterministic driver (NULL under the other policies). */
+das_det_t *das_server_det(das_server_t *s);
+/* The app build's file name ("app-<sha1>.so"), or "" when there is none. Borrowed until the
+ * next reload. */
+const char *das_server_build_name(das_server_t *s);
 
 /* Runs the server until SIGINT or SIGTERM. Returns the process exit status: 0 after a clean
  * shutdown, 1 for a configuration, build or start-up error (already reported on stderr). */

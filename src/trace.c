@@ -424,7 +424,7 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
         return das_err_set(err, AE_EIO, "cannot read the trace %s: %s", path, strerror(errno));
     storage_t *st = das_xcalloc(1, sizeof *st);
     out->storage_ = st;
-    size_t cap_req = 0, cap_steps = 0, cap_dec = 0;
+    size_t cap_req = 0, cap_steps = 0, cap_dec = 0, cap_ends = 0, cap_checks = 0;
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
@@ -472,11 +472,18 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
                 break;
             }
             out->n_requests++;
-        } else if (json_object_get(o, "step")) {
+        } else if (json_object_get(o, "step") && !json_object_get(o, "end") &&
+                   !json_object_get(o, "check_failed")) {
             if (out->n_steps == cap_steps) {
                 cap_steps = cap_steps ? 2 * cap_steps : 32;
                 out->steps = das_xrealloc(out->steps, cap_steps * sizeof *out->steps);
+                out->results = das_xrealloc(out->results, cap_steps * sizeof *out->results);
             }
+            das_trace_file_result_t *res = &out->results[out->n_steps];
+            res->status = get_str(o, "status");
+            res->value = json_object_get(o, "value")
+                             ? get_bytes(st, json_object_get(o, "value"), &res->value_len)
+                             : NULL;
             das_sched_step_t *s = &out->steps[out->n_steps];
             if (read_step(st, o, s) < 0 ||
                 json_integer_value(json_object_get(o, "step")) != (json_int_t)out->n_steps) {
@@ -492,8 +499,44 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
                 }
                 out->decisions[out->n_decisions++] = s->task;
             }
+        } else if (json_object_get(o, "end")) {
+            if (out->n_ends == cap_ends) {
+                cap_ends = cap_ends ? 2 * cap_ends : 8;
+                out->ends = das_xrealloc(out->ends, cap_ends * sizeof *out->ends);
+            }
+            das_trace_file_end_t *e = &out->ends[out->n_ends];
+            e->task = task_number(get_str(o, "end"));
+            e->step = (uint64_t)json_integer_value(json_object_get(o, "step"));
+            e->how = get_str(o, "how");
+            e->status = (int)json_integer_value(json_object_get(o, "status"));
+            e->body = get_bytes(st, json_object_get(o, "body"), &e->body_len);
+            if (e->task < 0 || !e->how || !e->body) {
+                rc = bad_line(err, path, lineno, "a malformed end line");
+                break;
+            }
+            out->n_ends++;
+        } else if (json_object_get(o, "check_failed")) {
+            if (out->n_checks == cap_checks) {
+                cap_checks = cap_checks ? 2 * cap_checks : 8;
+                out->checks = das_xrealloc(out->checks, cap_checks * sizeof *out->checks);
+            }
+            das_trace_file_check_t *c = &out->checks[out->n_checks];
+            size_t len;
+            c->task = task_number(get_str(o, "check_failed"));
+            c->step = (uint64_t)json_integer_value(json_object_get(o, "step"));
+            c->message = get_bytes(st, json_object_get(o, "message"), &len);
+            c->site = get_str(o, "site");
+            if (c->task < 0 || !c->message) {
+                rc = bad_line(err, path, lineno, "a malformed check_failed line");
+                break;
+            }
+            out->n_checks++;
+        } else if (json_object_get(o, "close")) {
+            out->closed = true;
+        } else {
+            rc = bad_line(err, path, lineno, "a line of no kind this trace format has");
+            break;
         }
-        /* "end" and "close" lines are outcomes: replay makes its own. */
     }
     free(line);
     fclose(fp);
@@ -518,6 +561,9 @@ void das_trace_file_dispose(das_trace_file_t *f)
     }
     free(f->requests);
     free(f->steps);
+    free(f->results);
+    free(f->ends);
+    free(f->checks);
     free(f->decisions);
     memset(f, 0, sizeof *f);
 }

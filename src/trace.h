@@ -104,6 +104,31 @@ typedef struct {
     bool admin;
 } das_trace_file_request_t;
 
+/* What a step line says beyond the scheduler's record. */
+typedef struct {
+    const char *status; /* CALL: "ok" or the AE_* name; NULL otherwise */
+    const char *value;  /* CALL: the value read or written; NULL when none */
+    size_t value_len;
+} das_trace_file_result_t;
+
+/* An "end" line: how a request ended, after `step` steps. */
+typedef struct {
+    int task;
+    uint64_t step;
+    const char *how;
+    int status;
+    const char *body;
+    size_t body_len;
+} das_trace_file_end_t;
+
+/* A "check_failed" line. */
+typedef struct {
+    int task;
+    uint64_t step;
+    const char *message;
+    const char *site;
+} das_trace_file_check_t;
+
 typedef struct {
     das_trace_header_t header;   /* strings owned by the file */
     int format;
@@ -111,7 +136,13 @@ typedef struct {
     das_trace_file_request_t *requests;
     size_t n_requests;
     das_sched_step_t *steps;     /* action strings owned by the file */
+    das_trace_file_result_t *results; /* one per step */
     size_t n_steps;
+    das_trace_file_end_t *ends;
+    size_t n_ends;
+    das_trace_file_check_t *checks;
+    size_t n_checks;
+    bool closed;                 /* the run's closing line is there */
     int *decisions;              /* the tasks of the steps marked decision */
     size_t n_decisions;
     void *storage_;

@@ -60,5 +60,7 @@ int das_file_read(const char *path, char **data, size_t *len);
 int das_file_write_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p. Returns 0 or -errno. */
 int das_mkdirs(const char *path, int mode);
+/* Removes `path` and everything under it (not following symbolic links). 0 or -errno. */
+int das_remove_tree(const char *path);
 
 #endif

@@ -1,0 +1,401 @@
+/* replay.c - `devappserver replay`: runs a trace's requests again under its recorded decisions,
+ * with no socket, on fresh services and fresh instances, and shows what happened.
+ *
+ * Design: an embedded server (das_server_*, no HTTP listener, fresh storage, the app's build
+ * cache) under deterministic dispatch in replay mode. The driver asks for each request when the
+ * run reaches its recorded arrival step (inject); a thread of its own then sends it through the
+ * front end (das_server_handle), as HTTP would. The scheduler follows the recorded decisions and
+ * checks every step against the trace; a difference ends the run as diverged. The replay writes
+ * its own trace, compared with the recorded one line by line, and renders the timeline from it.
+ *
+ * Exit status: 0 when the run passes (no status >= 500, no failed AE_CHECK), 1 when it fails,
+ * 3 when it diverged from the trace, 2 for bad input (usage, an unreadable or malformed trace, a
+ * missing APPDIR, an app that does not build).
+ */
+#include "replay.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "httptext.h"
+#include "server.h"
+#include "timeline.h"
+#include "trace.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_DIVERGED 3
+
+typedef struct {
+    int status;
+    char *body;
+    size_t len;
+} outcome_t;
+
+typedef struct {
+    das_trace_file_t *trace;
+    das_server_t *server;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t injected, done;
+    pthread_t *threads;
+    outcome_t *outcomes;
+} replay_t;
+
+typedef struct {
+    replay_t *r;
+    size_t i;
+} job_t;
+
+static void *request_main(void *arg)
+{
+    job_t *job = arg;
+    replay_t *r = job->r;
+    const das_trace_file_request_t *tr = &r->trace->requests[job->i];
+    /* The request as the HTTP front end would have parsed it; replay sends its own Host. */
+    das_http_header_t *headers = das_xcalloc(tr->n_headers + 1, sizeof *headers);
+    for (size_t i = 0; i < tr->n_headers; i++)
+        headers[i] = (das_http_header_t){(char *)tr->headers[i].name,
+                                         (char *)tr->headers[i].value};
+    headers[tr->n_headers] = (das_http_header_t){"Host", "localhost"};
+    const char *q = strchr(tr->target, '?');
+    size_t path_len = q ? (size_t)(q - tr->target) : strlen(tr->target);
+    char *path = das_xstrndup(tr->target, path_len);
+    if (das_pct_decode(path, path_len, DAS_PCT_NO_NUL) < 0)
+        path[0] = '\0';
+    das_http_request_t rq = {
+        .method = tr->method,
+        .raw_target = tr->target,
+        .path = path,
+        .query = q ? q + 1 : "",
+        .version = "HTTP/1.1",
+        .remote_addr = "127.0.0.1",
+        .headers = headers,
+        .n_headers = tr->n_headers + 1,
+        .body = tr->body,
+        .body_len = tr->body_len,
+    };
+    das_http_response_t rs;
+    das_http_response_init(&rs);
+    das_server_handle(r->server, &rq, &rs);
+    pthread_mutex_lock(&r->lock);
+    outcome_t *o = &r->outcomes[job->i];
+    o->status = rs.status;
+    o->len = rs.body.len;
+    o->body = das_xstrndup(rs.body.data ? rs.body.data : "", rs.body.len);
+    r->done++;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    das_http_response_dispose(&rs);
+    free(path);
+    free(headers);
+    free(job);
+    return NULL;
+}
+
+/* The driver's inject: request i arrives now, from a thread of its own. */
+static void inject(void *ctx, size_t i)
+{
+    replay_t *r = ctx;
+    job_t *job = das_xmalloc(sizeof *job);
+    *job = (job_t){r, i};
+    pthread_mutex_lock(&r->lock);
+    r->injected++;
+    pthread_mutex_unlock(&r->lock);
+    if (pthread_create(&r->threads[i], NULL, request_main, job) != 0)
+        abort();
+}
+
+/* Waits until every request that arrived has its response, and either all arrived or the run
+ * stopped early (then the rest never will). */
+static void wait_done(replay_t *r, das_det_t *det)
+{
+    size_t n = r->trace->n_requests;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        bool settled = r->done == r->injected;
+        if (settled && (r->injected == n || das_det_over(det)))
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+    }
+    size_t injected = r->injected;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < injected; i++)
+        pthread_join(r->threads[i], NULL);
+}
+
+/* The first line where the traces differ (1-based), or 0 when they are the same. A recorded
+ * trace of a server still running has no closing line yet: the replay's is then not compared. */
+static size_t first_difference(const char *recorded, const char *replayed, bool recorded_closed)
+{
+    FILE *a = fopen(recorded, "re"), *b = fopen(replayed, "re");
+    size_t diff = 0, line = 0;
+    char *la = NULL, *lb = NULL;
+    size_t ca = 0, cb = 0;
+    if (!a || !b) {
+        diff = 1;
+        goto out;
+    }
+    for (;;) {
+        line++;
+        ssize_t na = getline(&la, &ca, a), nb = getline(&lb, &cb, b);
+        if (na < 0 && nb < 0)
+            break;
+        if (na < 0 && !recorded_closed && strncmp(lb, "{\"close\":", 9) == 0)
+            break;
+        if (na != nb || memcmp(la, lb, (size_t)na) != 0) {
+            diff = line;
+            break;
+        }
+    }
+out:
+    free(la);
+    free(lb);
+    if (a)
+        fclose(a);
+    if (b)
+        fclose(b);
+    return diff;
+}
+
+static int usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "devappserver replay: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: devappserver replay [--quiet] [--json] [--backend "
+                    "instances|inprocess] TRACE [APPDIR]\n");
+    return EXIT_USAGE;
+}
+
+int das_replay_main(int argc, char **argv, const char *exe)
+{
+    enum { OPT_QUIET = 256, OPT_JSON, OPT_BACKEND };
+    static const struct option longopts[] = {
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {NULL, 0, NULL, 0},
+    };
+    bool quiet = false, json = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_QUIET: quiet = true; break;
+        case OPT_JSON: json = true; break;
+        case OPT_BACKEND:
+            if (strcmp(optarg, "instances") == 0)
+                break;
+            if (strcmp(optarg, "inprocess") == 0)
+                return usage("%s", "--backend inprocess is not available yet; replay runs on "
+                                   "instances");
+            return usage("--backend must be instances or inprocess, not '%s'", optarg);
+        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
+        default: return usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage("%s", "missing TRACE (a .jsonl file written under deterministic dispatch)");
+    if (optind + 2 < argc)
+        return usage("unexpected argument '%s'", argv[optind + 2]);
+    const char *trace_path = argv[optind];
+
+    das_trace_file_t tf;
+    das_err_t err = {0};
+    if (das_trace_load(trace_path, &tf, &err) < 0) {
+        fprintf(stderr, "devappserver replay: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    const char *appdir = optind + 1 < argc ? argv[optind + 1] : tf.header.appdir;
+    struct stat sb;
+    if (!appdir || !*appdir || stat(appdir, &sb) < 0) {
+        fprintf(stderr, "devappserver replay: the app folder %s is not there (%s); give APPDIR "
+                        "after the trace\n",
+                appdir && *appdir ? appdir : "(none recorded)", strerror(errno));
+        das_trace_file_dispose(&tf);
+        return EXIT_USAGE;
+    }
+
+    char tmp[] = "/tmp/devappserver-replay-XXXXXX";
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "devappserver replay: cannot make a folder in /tmp: %s\n",
+                strerror(errno));
+        das_trace_file_dispose(&tf);
+        return EXIT_USAGE;
+    }
+    char *out_path = das_xasprintf("%s/replay.jsonl", tmp);
+    char *storage = das_xasprintf("%s/storage", tmp);
+
+    replay_t r = {.trace = &tf};
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    r.threads = das_xcalloc(tf.n_requests + 1, sizeof *r.threads);
+    r.outcomes = das_xcalloc(tf.n_requests + 1, sizeof *r.outcomes);
+    uint64_t *arrivals = das_xcalloc(tf.n_requests + 1, sizeof *arrivals);
+    for (size_t i = 0; i < tf.n_requests; i++)
+        arrivals[i] = tf.requests[i].arrival;
+    das_det_replay_t rp = {
+        .decisions = tf.decisions,
+        .n_decisions = tf.n_decisions,
+        .expect = tf.steps,
+        .n_expect = tf.n_steps,
+        .arrivals = arrivals,
+        .n_arrivals = tf.n_requests,
+        .inject = inject,
+        .inject_ctx = &r,
+    };
+    das_server_options_t o = {
+        .app_path = appdir,
+        .storage_path = storage,
+        .dispatch = DAS_DISPATCH_DETERMINISTIC,
+        .max_instances = tf.header.max_instances,
+        .log_level = quiet || json ? DAS_LOG_ERROR : DAS_LOG_WARNING,
+        .log_out = stderr,
+        .exe = exe,
+        .seed = tf.header.seed,
+        .has_seed = true,
+        .strategy = tf.header.strategy,
+        .pct_depth = tf.header.pct_depth,
+        .gather_ms = tf.header.gather_ms,
+        .trace_path = out_path,
+        .replay = &rp,
+        .no_http = true,
+        .shared_build_cache = true,
+    };
+    int rc = EXIT_USAGE;
+    das_server_t *s = NULL;
+    if (das_server_create(&o, &s, &err) < 0 || das_server_start(s, &err) < 0) {
+        fprintf(stderr, "devappserver replay: %s\n", err.msg);
+        goto done;
+    }
+    const char *build = das_server_build_name(s);
+    if (!*build) {
+        fprintf(stderr, "devappserver replay: the app in %s has no build to run (it does not "
+                        "compile, or has no C sources)\n",
+                appdir);
+        goto done;
+    }
+    bool same_build = tf.header.build && strcmp(build, tf.header.build) == 0;
+    if (!same_build)
+        fprintf(stderr,
+                "devappserver replay: warning: the build differs from the recorded one "
+                "(recorded %s, now %s); replaying until the first divergence\n",
+                tf.header.build ? tf.header.build : "(none)", build);
+    r.server = s;
+    das_det_t *det = das_server_det(s);
+    das_det_kick(det);
+    wait_done(&r, det);
+    char *over = das_det_over(det) ? das_xstrdup(das_det_over(det)) : NULL;
+    das_server_stop(s); /* closes the replay's trace */
+
+    das_trace_file_t out;
+    das_trace_file_t *shown = &tf;
+    bool loaded = das_trace_load(out_path, &out, &err) == 0;
+    if (loaded)
+        shown = &out;
+    size_t diff = first_difference(trace_path, out_path, tf.closed);
+    bool failed = false;
+    for (size_t i = 0; i < shown->n_ends; i++)
+        failed |= shown->ends[i].status >= 500 || strcmp(shown->ends[i].how, "returned") != 0;
+    failed |= shown->n_checks > 0;
+    rc = over ? EXIT_DIVERGED : failed ? EXIT_FAILED : 0;
+    const char *verdict = over ? "diverged" : failed ? "failed" : "passed";
+    char *kept = NULL;
+    if (diff) { /* keep the replay's trace beside the recorded one, to compare */
+        kept = das_xasprintf("%s.replay.jsonl", trace_path);
+        if (rename(out_path, kept) < 0) {
+            free(kept);
+            kept = NULL;
+        }
+    }
+
+    das_buf_t timeline = {0};
+    das_timeline_render(shown, &timeline);
+    char *schedule = das_sched_string_encode((int)tf.n_requests, tf.decisions, tf.n_decisions);
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "trace", json_string(trace_path));
+        json_object_set_new(j, "result", json_string(verdict));
+        if (over)
+            json_object_set_new(j, "divergence", json_string(over));
+        json_object_set_new(j, "same_build", json_boolean(same_build));
+        json_object_set_new(j, "trace_identical", json_boolean(diff == 0));
+        if (diff)
+            json_object_set_new(j, "first_different_line", json_integer((json_int_t)diff));
+        json_object_set_new(j, "schedule", json_string(schedule));
+        json_object_set_new(j, "steps", json_integer((json_int_t)shown->n_steps));
+        json_t *responses = json_array();
+        for (size_t i = 0; i < tf.n_requests; i++) {
+            json_t *x = json_object();
+            char name[16];
+            das_sched_task_name((int)i, name);
+            json_object_set_new(x, "task", json_string(name));
+            json_object_set_new(x, "status", json_integer(r.outcomes[i].status));
+            json_object_set_new(x, "body", json_stringn_nocheck(r.outcomes[i].body
+                                                                    ? r.outcomes[i].body
+                                                                    : "",
+                                                                r.outcomes[i].len));
+            json_array_append_new(responses, x);
+        }
+        json_object_set_new(j, "responses", responses);
+        json_object_set_new(j, "timeline", json_string(timeline.data ? timeline.data : ""));
+        char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+        json_decref(j);
+    } else {
+        if (!quiet) {
+            printf("replay of %s (seed %llu, %s; %zu request%s)\n", trace_path,
+                   (unsigned long long)tf.header.seed,
+                   tf.header.strategy ? tf.header.strategy : "?", tf.n_requests,
+                   tf.n_requests == 1 ? "" : "s");
+            fputs(timeline.data ? timeline.data : "", stdout);
+            printf("schedule %s\n", schedule);
+            if (diff)
+                printf("trace: differs from the recorded one from line %zu%s%s\n", diff,
+                       kept ? "; the replay's is " : "", kept ? kept : "");
+            else
+                printf("trace: identical to the recorded one\n");
+        }
+        if (over)
+            printf("diverged: %s\n", over);
+        else
+            printf("%s\n", verdict);
+    }
+    fflush(stdout);
+    free(schedule);
+    das_buf_dispose(&timeline);
+    free(kept);
+    free(over);
+    if (loaded)
+        das_trace_file_dispose(&out);
+done:
+    das_server_destroy(s);
+    das_remove_tree(tmp);
+    for (size_t i = 0; i < tf.n_requests; i++)
+        free(r.outcomes[i].body);
+    free(r.outcomes);
+    free(r.threads);
+    free(arrivals);
+    free(out_path);
+    free(storage);
+    pthread_cond_destroy(&r.cond);
+    pthread_mutex_destroy(&r.lock);
+    das_trace_file_dispose(&tf);
+    return rc;
+}

@@ -1,0 +1,8 @@
+/* replay.h - `devappserver replay`: runs a trace again and shows its timeline (replay.c). */
+#ifndef DAS_REPLAY_H
+#define DAS_REPLAY_H
+
+/* argv[0] is "replay"; `exe` is the devappserver binary. Returns the exit status. */
+int das_replay_main(int argc, char **argv, const char *exe);
+
+#endif
