@@ -1,6 +1,7 @@
 /* callsite.c - offsets in an app build to file:line with libdw (see callsite.h). */
 #include "callsite.h"
 
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +48,15 @@ das_callsites_t *das_callsites_open(const char *so_path, const char *appdir)
     cs->dwfl = dwfl;
     cs->mod = mod;
     dwfl_module_info(mod, NULL, &cs->low, NULL, NULL, NULL, NULL, NULL);
+    /* Parse every line table now, on the caller's stack: the parse is deep (libdw allocates on
+     * the stack), and lookups later run on request threads with small stacks. */
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr bias;
+    while ((cu = dwfl_module_nextcu(mod, cu, &bias))) {
+        Dwarf_Lines *lines;
+        size_t n;
+        dwarf_getsrclines(cu, &lines, &n);
+    }
     size_t n = strlen(appdir);
     cs->appdir = das_xasprintf("%s%s", appdir, n && appdir[n - 1] == '/' ? "" : "/");
     return cs;

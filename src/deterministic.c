@@ -55,7 +55,8 @@ struct das_det {
     bool stopping;
     bool over;           /* diverged or past the step bound: every task fails */
     size_t injected;     /* replay: requests asked to arrive */
-    bool injecting;      /* replay: a step waits for an arrival (the lock is let go) */
+    bool injecting;      /* scripted: a step waits for an arrival (the lock is let go) */
+    bool bypass;         /* requests are not tasks (das_det_set_bypass) */
     /* The app's mutexes and conditions by (instance, address), numbered 1, 2, ... in order of
      * first use: the ids the scheduler and the trace use (addresses vary between runs). */
     struct sync_id *syncs;
@@ -74,6 +75,7 @@ static void make_sched(das_det_t *det)
         .n_decisions = r ? r->n_decisions : 0,
         .expect = r ? r->expect : NULL,
         .n_expect = r ? r->n_expect : 0,
+        .max_steps = det->o.max_steps,
     };
     det->sched = das_sched_create(&so);
 }
@@ -171,11 +173,11 @@ static void set_over_locked(das_det_t *det, const char *why)
     fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
 }
 
-/* Replay: makes the requests recorded as arriving at this step arrive, one at a time, in task
- * order. False when the run went idle before a recorded arrival (it diverged). */
+/* Scripted: makes the requests due at this step arrive, one at a time, in task order. False
+ * when the run went idle before a recorded arrival (it diverged). */
 static bool inject_due_locked(das_det_t *det)
 {
-    const das_det_replay_t *r = det->o.replay;
+    const das_det_script_t *r = det->o.script;
     uint64_t steps = das_sched_steps(det->sched);
     while (det->injected < r->n_arrivals && r->arrivals[det->injected] <= steps) {
         size_t i = det->injected++;
@@ -205,7 +207,7 @@ static bool inject_due_locked(das_det_t *det)
 static void advance_locked(das_det_t *det)
 {
     while (!det->window_open && det->running < 0 && !det->over && !det->injecting) {
-        if (det->o.replay && !inject_due_locked(det))
+        if (det->o.script && !inject_due_locked(det))
             return;
         trace_arrivals_locked(det);
         int task;
@@ -272,6 +274,11 @@ static int wait_turn_locked(das_det_t *det, das_det_task_t *t)
 
 das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
 {
+    pthread_mutex_lock(&det->lock);
+    bool bypass = det->bypass;
+    pthread_mutex_unlock(&det->lock);
+    if (bypass)
+        return NULL;
     das_det_task_t *t = das_xcalloc(1, sizeof *t);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -283,7 +290,7 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
 
     pthread_mutex_lock(&det->lock);
     close_window_if_due_locked(det); /* the first step comes before this one joins */
-    if (!det->o.replay && det->unfinished == 0 && det->running < 0 && !det->window_open) {
+    if (!det->o.script && det->unfinished == 0 && det->running < 0 && !det->window_open) {
         det->window_open = true;
         det->window_end_ns = das_clock_monotonic_ns(det->o.real) +
                              (int64_t)det->o.gather_ms * 1000000;
@@ -303,8 +310,8 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
         fail_task_locked(det, t, AE_EUNAVAILABLE, "the server is shutting down");
     else if (det->over)
         fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
-    pthread_cond_broadcast(&det->idle); /* replay: the step waiting for this arrival */
-    if (!det->o.replay)
+    pthread_cond_broadcast(&det->idle); /* scripted: the step waiting for this arrival */
+    if (!det->o.script)
         advance_locked(det); /* nothing running and no window (after a deadlock): go on */
     pthread_mutex_unlock(&det->lock);
     das_buf_dispose(&what);
@@ -699,6 +706,29 @@ void das_det_kick(das_det_t *det)
 {
     pthread_mutex_lock(&det->lock);
     advance_locked(det);
+    pthread_mutex_unlock(&det->lock);
+}
+
+void das_det_set_bypass(das_det_t *det, bool on)
+{
+    pthread_mutex_lock(&det->lock);
+    det->bypass = on;
+    pthread_mutex_unlock(&det->lock);
+}
+
+int das_det_checks_failed(das_det_t *det)
+{
+    pthread_mutex_lock(&det->lock);
+    int n = det->checks_failed;
+    pthread_mutex_unlock(&det->lock);
+    return n;
+}
+
+void das_det_trace_line(das_det_t *det, const char *line)
+{
+    pthread_mutex_lock(&det->lock);
+    if (det->trace)
+        das_trace_put_line(det->trace, line);
     pthread_mutex_unlock(&det->lock);
 }
 

@@ -43,18 +43,24 @@ typedef struct {
     size_t n_decisions;
     const das_sched_step_t *expect; /* the recorded steps, checked one by one */
     size_t n_expect;
-    /* The recorded arrival step of each request, in task order. When the run reaches request
-     * i's step, `inject(ctx, i)` must make it arrive (das_det_arrive, from a thread of its
-     * own); the step waits until it did. */
-    const uint64_t *arrivals;
+} das_det_replay_t;
+
+/* A scripted run (replay, explore): the requests arrive at given steps, not from sockets.
+ * When the run reaches request i's step, `inject(ctx, i)` must make it arrive (das_det_arrive,
+ * from a thread of its own); the step waits until it did. Nothing else may arrive but
+ * requests outside the schedule (das_det_set_bypass). Borrowed. */
+typedef struct {
+    const uint64_t *arrivals; /* ascending, in task order */
     size_t n_arrivals;
     void (*inject)(void *ctx, size_t i);
     void *inject_ctx;
-} das_det_replay_t;
+} das_det_script_t;
 
 typedef struct {
     das_sched_strategy_t *strategy; /* borrowed; NULL with `replay` */
-    const das_det_replay_t *replay; /* NULL: a live run */
+    const das_det_replay_t *replay; /* NULL: the strategy picks */
+    const das_det_script_t *script; /* NULL: requests arrive from the front end */
+    uint64_t max_steps;             /* the run fails past this many steps; 0: no bound */
     int gather_ms;         /* the gather window, real time */
     das_clock_t *real;     /* for the window */
     das_clock_t *virt;     /* das_clock_virtual_create: stepped here */
@@ -107,8 +113,15 @@ void das_det_shutdown(das_det_t *det);
  * (adopted; NULL: none). The virtual clock goes on. */
 void das_det_roll(das_det_t *det, das_trace_t *trace);
 
-/* Replay: takes the first step (the requests of step 0 are injected). */
+/* A scripted run: takes the first step (the requests of step 0 are injected). */
 void das_det_kick(das_det_t *det);
+/* While on, requests are not tasks: das_det_arrive returns NULL and the request runs at once,
+ * outside the schedule (explore's setup and checks). Only while no task is in flight. */
+void das_det_set_bypass(das_det_t *det, bool on);
+/* AE_CHECK failures in this run so far. */
+int das_det_checks_failed(das_det_t *det);
+/* Appends a line of the caller's own to the trace (explore's setup and checks). */
+void das_det_trace_line(das_det_t *det, const char *line);
 /* Why the run stopped early (a divergence from the trace, the step bound), or NULL. The
  * string lives as long as the driver. */
 const char *das_det_over(das_det_t *det);

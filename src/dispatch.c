@@ -421,7 +421,9 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
     return rc;
 }
 
-static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
+/* Frees the slot; the request stays in flight (shutdown waits for it) when `still_in_flight`,
+ * until done() says its last hook returned. */
+static void release(das_dispatch_t *d, member_t *m, int slot, bool broken, bool still_in_flight)
 {
     pthread_mutex_lock(&d->lock);
     m->slot_busy[slot] = false;
@@ -430,7 +432,8 @@ static void release(das_dispatch_t *d, member_t *m, int slot, bool broken)
         m->dead = true;
         wake_all_waiters_locked(d); /* one instance fewer: a waiter may start another */
     }
-    d->in_flight--;
+    if (!still_in_flight)
+        d->in_flight--;
     member_t *finished = take_finished_locked(d);
     hand_out_locked(d);
     pthread_cond_broadcast(&d->cond);
@@ -549,7 +552,7 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
                         id, rq->method, rq->path);
         t.ctx.instance_id = ""; /* released below, the instance may be freed */
         t.ctx.slot = -1;
-        release(d, m, slot, true);
+        release(d, m, slot, true, false);
     }
     das_rpc_buf_dispose(&req);
     snprintf(res->instance_id, sizeof res->instance_id, "%s", id);
@@ -627,8 +630,17 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     }
     if (broken)
         das_log_error(d->o.log, "%s", res->detail);
+    /* The slot is free before the end is told: under deterministic dispatch the end lets the
+     * next request run at once, and it must find the slot free whatever the timing (a serial
+     * instance would otherwise be busy, or not, by chance). The instance may go with the
+     * release: the hook gets its id from the result. */
+    t.ctx.instance_id = res->instance_id;
+    release(d, m, slot, broken, true);
     d->o.hooks.on_request_end(d->o.ctx, &t.ctx, how, rc == 0 ? response : NULL);
-    release(d, m, slot, broken);
+    pthread_mutex_lock(&d->lock);
+    d->in_flight--;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
     return rc;
 }
 

@@ -538,7 +538,7 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     /* Deterministic dispatch: the request is a task from here, numbered before its ids are
      * drawn (from its own stream), and it waits for its start step. */
     das_det_task_t *task = s->det ? arrive(s, rq, user) : NULL;
-    base_env(s, app, task ? das_det_task_clock(task) : s->clock, &env, &values, rq->method,
+    base_env(s, app, task ? das_det_task_clock(task) : s->app_clock, &env, &values, rq->method,
              rq->path, rq->query, request_header(rq, "Host"), rq->remote_addr, rq->version,
              user);
     das_rpc_request_t wire = {
@@ -556,11 +556,12 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     das_rpc_buf_t out = {0};
     das_dispatch_result_t res = {.instance_id = ""};
     int rc = 0;
-    if (task) {
+    if (task)
         rc = das_det_await_start(s->det, task, res.detail, sizeof res.detail);
+    if (s->det) { /* a task, or a request outside the schedule (explore's setup, checks) */
         wire.virtual_now_ns = das_clock_wall_ns(s->virtual_clock);
         wire.random_seed = s->seed;
-        wire.random_stream = das_det_task_app_stream(task);
+        wire.random_stream = task ? das_det_task_app_stream(task) : UINT64_C(2) << 32;
     }
     if (rc == 0)
         rc = das_dispatch_run(s->dispatch, &wire, values.log_id, task, &out, &res);

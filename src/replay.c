@@ -2,11 +2,13 @@
  * with no socket, on fresh services and fresh instances, and shows what happened.
  *
  * Design: an embedded server (das_server_*, no HTTP listener, fresh storage, the app's build
- * cache) under deterministic dispatch in replay mode. The driver asks for each request when the
- * run reaches its recorded arrival step (inject); a thread of its own then sends it through the
- * front end (das_server_handle), as HTTP would. The scheduler follows the recorded decisions and
- * checks every step against the trace; a difference ends the run as diverged. The replay writes
- * its own trace, compared with the recorded one line by line, and renders the timeline from it.
+ * cache) under deterministic dispatch in replay mode. An explore trace's setup requests run
+ * first, outside the schedule. The driver asks for each request when the run reaches its
+ * recorded arrival step, and a thread of its own sends it through the front end (offline.h).
+ * The scheduler follows the recorded decisions and checks every step against the trace; a
+ * difference ends the run as diverged. Then an explore trace's checks run again against their
+ * expectations. The replay writes its own trace, compared with the recorded one line by line,
+ * and renders the timeline from it.
  *
  * Exit status: 0 when the run passes (no status >= 500, no failed AE_CHECK), 1 when it fails,
  * 3 when it diverged from the trace, 2 for bad input (usage, an unreadable or malformed trace, a
@@ -24,7 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "httptext.h"
+#include "offline.h"
+#include "scenario.h"
 #include "server.h"
 #include "timeline.h"
 #include "trace.h"
@@ -33,109 +36,67 @@
 #define EXIT_USAGE 2
 #define EXIT_DIVERGED 3
 
-typedef struct {
-    int status;
-    char *body;
-    size_t len;
-} outcome_t;
-
-typedef struct {
-    das_trace_file_t *trace;
-    das_server_t *server;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t injected, done;
-    pthread_t *threads;
-    outcome_t *outcomes;
-} replay_t;
-
-typedef struct {
-    replay_t *r;
-    size_t i;
-} job_t;
-
-static void *request_main(void *arg)
+/* A trace's request as the front end takes it. Its headers already hold any login cookie. */
+static das_trace_request_t as_request(const das_trace_file_request_t *r)
 {
-    job_t *job = arg;
-    replay_t *r = job->r;
-    const das_trace_file_request_t *tr = &r->trace->requests[job->i];
-    /* The request as the HTTP front end would have parsed it; replay sends its own Host. */
-    das_http_header_t *headers = das_xcalloc(tr->n_headers + 1, sizeof *headers);
-    for (size_t i = 0; i < tr->n_headers; i++)
-        headers[i] = (das_http_header_t){(char *)tr->headers[i].name,
-                                         (char *)tr->headers[i].value};
-    headers[tr->n_headers] = (das_http_header_t){"Host", "localhost"};
-    const char *q = strchr(tr->target, '?');
-    size_t path_len = q ? (size_t)(q - tr->target) : strlen(tr->target);
-    char *path = das_xstrndup(tr->target, path_len);
-    if (das_pct_decode(path, path_len, DAS_PCT_NO_NUL) < 0)
-        path[0] = '\0';
-    das_http_request_t rq = {
-        .method = tr->method,
-        .raw_target = tr->target,
-        .path = path,
-        .query = q ? q + 1 : "",
-        .version = "HTTP/1.1",
-        .remote_addr = "127.0.0.1",
-        .headers = headers,
-        .n_headers = tr->n_headers + 1,
-        .body = tr->body,
-        .body_len = tr->body_len,
+    return (das_trace_request_t){
+        .method = r->method,
+        .target = r->target,
+        .headers = r->headers,
+        .n_headers = r->n_headers,
+        .body = r->body,
+        .body_len = r->body_len,
+        .user = "",
     };
-    das_http_response_t rs;
-    das_http_response_init(&rs);
-    das_server_handle(r->server, &rq, &rs);
-    pthread_mutex_lock(&r->lock);
-    outcome_t *o = &r->outcomes[job->i];
-    o->status = rs.status;
-    o->len = rs.body.len;
-    o->body = das_xstrndup(rs.body.data ? rs.body.data : "", rs.body.len);
-    r->done++;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    das_http_response_dispose(&rs);
-    free(path);
-    free(headers);
-    free(job);
-    return NULL;
 }
 
-/* The driver's inject: request i arrives now, from a thread of its own. */
-static void inject(void *ctx, size_t i)
+/* Runs the recorded setup requests, outside the schedule. */
+static void run_setup(das_server_t *s, const das_trace_file_t *tf)
 {
-    replay_t *r = ctx;
-    job_t *job = das_xmalloc(sizeof *job);
-    *job = (job_t){r, i};
-    pthread_mutex_lock(&r->lock);
-    r->injected++;
-    pthread_mutex_unlock(&r->lock);
-    if (pthread_create(&r->threads[i], NULL, request_main, job) != 0)
-        abort();
-}
-
-/* Waits until every request that arrived has its response, and either all arrived or the run
- * stopped early (then the rest never will). */
-static void wait_done(replay_t *r, das_det_t *det)
-{
-    size_t n = r->trace->n_requests;
-    pthread_mutex_lock(&r->lock);
-    for (;;) {
-        bool settled = r->done == r->injected;
-        if (settled && (r->injected == n || das_det_over(det)))
-            break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+    das_det_t *det = das_server_det(s);
+    das_det_set_bypass(det, true);
+    for (size_t i = 0; i < tf->n_setup; i++) {
+        das_trace_request_t rq = as_request(&tf->setup[i]);
+        das_offline_response_t r;
+        das_offline_send(s, &rq, &r);
+        char *line = das_trace_setup_line((int)i, &rq);
+        das_det_trace_line(det, line);
+        free(line);
+        das_offline_response_dispose(&r);
     }
-    size_t injected = r->injected;
-    pthread_mutex_unlock(&r->lock);
-    for (size_t i = 0; i < injected; i++)
-        pthread_join(r->threads[i], NULL);
+    das_det_set_bypass(det, false);
+}
+
+/* Runs the recorded checks again; returns how many missed their expectation. */
+static size_t run_checks(das_server_t *s, const das_trace_file_t *tf, das_buf_t *report)
+{
+    das_det_t *det = das_server_det(s);
+    das_det_set_bypass(det, true);
+    size_t missed = 0;
+    for (size_t i = 0; i < tf->n_checks_run; i++) {
+        const das_trace_file_request_t *c = &tf->checks_run[i];
+        das_trace_request_t rq = as_request(c);
+        das_offline_response_t r;
+        das_offline_send(s, &rq, &r);
+        das_scenario_expect_t e = {.status = c->expect_status,
+                                   .body = (char *)c->expect_body,
+                                   .body_regex = (char *)c->expect_regex};
+        if (!das_scenario_expect_met(&e, r.status, r.body, r.len)) {
+            missed++;
+            das_buf_printf(report, "check %s %s: expected ", c->method, c->target);
+            das_scenario_expect_describe(&e, report);
+            das_buf_printf(report, ", got %d ", r.status);
+            das_timeline_quote(report, r.body, r.len, 64);
+            das_buf_puts(report, "\n");
+        }
+        char *line = das_trace_check_line((int)i, &rq, c->expect_status, c->expect_body,
+                                          c->expect_regex, r.status, r.body, r.len);
+        das_det_trace_line(det, line);
+        free(line);
+        das_offline_response_dispose(&r);
+    }
+    das_det_set_bypass(det, false);
+    return missed;
 }
 
 /* The first line where the traces differ (1-based), or 0 when they are the same. A recorded
@@ -241,24 +202,21 @@ int das_replay_main(int argc, char **argv, const char *exe)
     char *out_path = das_xasprintf("%s/replay.jsonl", tmp);
     char *storage = das_xasprintf("%s/storage", tmp);
 
-    replay_t r = {.trace = &tf};
-    pthread_mutex_init(&r.lock, NULL);
-    pthread_cond_init(&r.cond, NULL);
-    r.threads = das_xcalloc(tf.n_requests + 1, sizeof *r.threads);
-    r.outcomes = das_xcalloc(tf.n_requests + 1, sizeof *r.outcomes);
     uint64_t *arrivals = das_xcalloc(tf.n_requests + 1, sizeof *arrivals);
-    for (size_t i = 0; i < tf.n_requests; i++)
+    das_trace_request_t *requests = das_xcalloc(tf.n_requests + 1, sizeof *requests);
+    for (size_t i = 0; i < tf.n_requests; i++) {
         arrivals[i] = tf.requests[i].arrival;
+        requests[i] = as_request(&tf.requests[i]);
+    }
     das_det_replay_t rp = {
         .decisions = tf.decisions,
         .n_decisions = tf.n_decisions,
         .expect = tf.steps,
         .n_expect = tf.n_steps,
-        .arrivals = arrivals,
-        .n_arrivals = tf.n_requests,
-        .inject = inject,
-        .inject_ctx = &r,
     };
+    das_det_script_t script;
+    das_offline_batch_t *batch = das_offline_batch_create(requests, arrivals, tf.n_requests,
+                                                          &script);
     das_server_options_t o = {
         .app_path = appdir,
         .storage_path = storage,
@@ -274,6 +232,7 @@ int das_replay_main(int argc, char **argv, const char *exe)
         .gather_ms = tf.header.gather_ms,
         .trace_path = out_path,
         .replay = &rp,
+        .script = &script,
         .no_http = true,
         .shared_build_cache = true,
     };
@@ -296,11 +255,15 @@ int das_replay_main(int argc, char **argv, const char *exe)
                 "devappserver replay: warning: the build differs from the recorded one "
                 "(recorded %s, now %s); replaying until the first divergence\n",
                 tf.header.build ? tf.header.build : "(none)", build);
-    r.server = s;
+    das_offline_batch_attach(batch, s);
     das_det_t *det = das_server_det(s);
+    run_setup(s, &tf);
     das_det_kick(det);
-    wait_done(&r, det);
+    das_offline_batch_wait(batch, det);
     char *over = das_det_over(det) ? das_xstrdup(das_det_over(det)) : NULL;
+    das_buf_t missed = {0};
+    if (!over)
+        run_checks(s, &tf, &missed);
     das_server_stop(s); /* closes the replay's trace */
 
     das_trace_file_t out;
@@ -312,7 +275,7 @@ int das_replay_main(int argc, char **argv, const char *exe)
     bool failed = false;
     for (size_t i = 0; i < shown->n_ends; i++)
         failed |= shown->ends[i].status >= 500 || strcmp(shown->ends[i].how, "returned") != 0;
-    failed |= shown->n_checks > 0;
+    failed |= shown->n_checks > 0 || missed.len > 0;
     rc = over ? EXIT_DIVERGED : failed ? EXIT_FAILED : 0;
     const char *verdict = over ? "diverged" : failed ? "failed" : "passed";
     char *kept = NULL;
@@ -345,14 +308,15 @@ int das_replay_main(int argc, char **argv, const char *exe)
             char name[16];
             das_sched_task_name((int)i, name);
             json_object_set_new(x, "task", json_string(name));
-            json_object_set_new(x, "status", json_integer(r.outcomes[i].status));
-            json_object_set_new(x, "body", json_stringn_nocheck(r.outcomes[i].body
-                                                                    ? r.outcomes[i].body
-                                                                    : "",
-                                                                r.outcomes[i].len));
+            const das_offline_response_t *resp = das_offline_batch_response(batch, i);
+            json_object_set_new(x, "status", json_integer(resp->status));
+            json_object_set_new(x, "body", json_stringn(resp->body ? resp->body : "",
+                                                        resp->len));
             json_array_append_new(responses, x);
         }
         json_object_set_new(j, "responses", responses);
+        if (missed.len)
+            json_object_set_new(j, "checks_missed", json_string(missed.data));
         json_object_set_new(j, "timeline", json_string(timeline.data ? timeline.data : ""));
         char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", text);
@@ -366,6 +330,8 @@ int das_replay_main(int argc, char **argv, const char *exe)
                    tf.n_requests == 1 ? "" : "s");
             fputs(timeline.data ? timeline.data : "", stdout);
             printf("schedule %s\n", schedule);
+            if (missed.len)
+                fputs(missed.data, stdout);
             if (diff)
                 printf("trace: differs from the recorded one from line %zu%s%s\n", diff,
                        kept ? "; the replay's is " : "", kept ? kept : "");
@@ -382,20 +348,17 @@ int das_replay_main(int argc, char **argv, const char *exe)
     das_buf_dispose(&timeline);
     free(kept);
     free(over);
+    das_buf_dispose(&missed);
     if (loaded)
         das_trace_file_dispose(&out);
 done:
     das_server_destroy(s);
+    das_offline_batch_destroy(batch);
     das_remove_tree(tmp);
-    for (size_t i = 0; i < tf.n_requests; i++)
-        free(r.outcomes[i].body);
-    free(r.outcomes);
-    free(r.threads);
+    free(requests);
     free(arrivals);
     free(out_path);
     free(storage);
-    pthread_cond_destroy(&r.cond);
-    pthread_mutex_destroy(&r.lock);
     das_trace_file_dispose(&tf);
     return rc;
 }

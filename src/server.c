@@ -507,13 +507,15 @@ int das_server_start(das_server_t *s, das_err_t *err)
     };
     s->dispatch = das_dispatch_create(&dopts);
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
-        if (!o->replay)
+        if (!o->replay && !o->strategy_object)
             s->strategy = strcmp(strategy_name(s), "pct") == 0
                               ? das_sched_pct_create(s->seed, pct_depth(s))
                               : das_sched_random_create(s->seed);
         das_det_options_t det = {
-            .strategy = s->strategy,
+            .strategy = o->strategy_object ? o->strategy_object : s->strategy,
             .replay = o->replay,
+            .script = o->script,
+            .max_steps = o->max_steps,
             .gather_ms = o->gather_ms < 0 ? 20 : o->gather_ms,
             .real = s->clock,
             .virt = s->virtual_clock,

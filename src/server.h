@@ -58,6 +58,9 @@ typedef struct {
     int gather_ms;             /* the gather window; < 0: 20 */
     const char *trace_path;    /* NULL: STORAGE/traces/serve-NNNN.jsonl, a new one per run */
     const das_det_replay_t *replay; /* follow a recorded run (devappserver replay); borrowed */
+    const das_det_script_t *script; /* scripted arrivals (replay, explore); borrowed */
+    das_sched_strategy_t *strategy_object; /* picks instead of `strategy`'s; borrowed */
+    uint64_t max_steps;        /* deterministic: a run past this many steps fails; 0: none */
     /* For runs with no socket (replay, explore): requests come through das_server_handle. */
     bool no_http;
     /* Builds go to the app's default storage path (its build cache) even when storage_path

@@ -127,13 +127,8 @@ const char *das_trace_path(const das_trace_t *t)
     return t->path;
 }
 
-char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq)
+static void put_request_fields(json_t *o, const das_trace_request_t *rq)
 {
-    char name[16];
-    json_t *o = json_object();
-    json_object_set_new(o, "request", json_integer(task));
-    json_object_set_new(o, "task", json_string(task_name(task, name)));
-    json_object_set_new(o, "arrival", json_integer((json_int_t)arrival));
     json_object_set_new(o, "method", bytes_value(rq->method, strlen(rq->method)));
     json_object_set_new(o, "target", bytes_value(rq->target, strlen(rq->target)));
     json_t *headers = json_array();
@@ -149,8 +144,53 @@ char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request
     json_object_set_new(o, "body", bytes_value(rq->body ? rq->body : "", rq->body_len));
     json_object_set_new(o, "user", json_string(rq->user ? rq->user : ""));
     json_object_set_new(o, "admin", json_boolean(rq->admin));
+}
+
+static char *dump_line(json_t *o)
+{
     char *text = dump(o);
     return text ? text : das_xstrdup("{}");
+}
+
+char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq)
+{
+    char name[16];
+    json_t *o = json_object();
+    json_object_set_new(o, "request", json_integer(task));
+    json_object_set_new(o, "task", json_string(task_name(task, name)));
+    json_object_set_new(o, "arrival", json_integer((json_int_t)arrival));
+    put_request_fields(o, rq);
+    return dump_line(o);
+}
+
+char *das_trace_setup_line(int index, const das_trace_request_t *rq)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "setup", json_integer(index));
+    put_request_fields(o, rq);
+    return dump_line(o);
+}
+
+char *das_trace_check_line(int index, const das_trace_request_t *rq, int expect_status,
+                           const char *expect_body, const char *expect_regex, int status,
+                           const char *body, size_t len)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "check", json_integer(index));
+    put_request_fields(o, rq);
+    json_t *e = json_object();
+    if (expect_status)
+        json_object_set_new(e, "status", json_integer(expect_status));
+    if (expect_body)
+        json_object_set_new(e, "body", bytes_value(expect_body, strlen(expect_body)));
+    if (expect_regex)
+        json_object_set_new(e, "body_regex", json_string(expect_regex));
+    json_object_set_new(o, "expect", e);
+    json_t *r = json_object();
+    json_object_set_new(r, "status", json_integer(status));
+    json_object_set_new(r, "body", bytes_value(body ? body : "", len));
+    json_object_set_new(o, "response", r);
+    return dump_line(o);
 }
 
 void das_trace_step(das_trace_t *t, const das_trace_step_t *s)
@@ -332,6 +372,18 @@ static int read_request(storage_t *st, json_t *o, das_trace_file_request_t *r)
 {
     size_t len;
     r->task = (int)json_integer_value(json_object_get(o, "request"));
+    json_t *e = json_object_get(o, "expect"), *got = json_object_get(o, "response");
+    if (json_is_object(e)) {
+        r->expect_status = (int)json_integer_value(json_object_get(e, "status"));
+        r->expect_body = json_object_get(e, "body")
+                             ? get_bytes(st, json_object_get(e, "body"), &len)
+                             : NULL;
+        r->expect_regex = get_str(e, "body_regex");
+    }
+    if (json_is_object(got)) {
+        r->got_status = (int)json_integer_value(json_object_get(got, "status"));
+        r->got_body = get_bytes(st, json_object_get(got, "body"), &r->got_len);
+    }
     r->arrival = (uint64_t)json_integer_value(json_object_get(o, "arrival"));
     r->method = (char *)get_bytes(st, json_object_get(o, "method"), &len);
     r->target = (char *)get_bytes(st, json_object_get(o, "target"), &len);
@@ -425,6 +477,7 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
     storage_t *st = das_xcalloc(1, sizeof *st);
     out->storage_ = st;
     size_t cap_req = 0, cap_steps = 0, cap_dec = 0, cap_ends = 0, cap_checks = 0;
+    size_t cap_setup = 0, cap_run = 0;
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
@@ -499,6 +552,23 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
                 }
                 out->decisions[out->n_decisions++] = s->task;
             }
+        } else if (json_object_get(o, "setup") || json_object_get(o, "check")) {
+            bool setup = json_object_get(o, "setup") != NULL;
+            das_trace_file_request_t **list = setup ? &out->setup : &out->checks_run;
+            size_t *count = setup ? &out->n_setup : &out->n_checks_run;
+            size_t *cap_list = setup ? &cap_setup : &cap_run;
+            if (*count == *cap_list) {
+                *cap_list = *cap_list ? 2 * *cap_list : 8;
+                *list = das_xrealloc(*list, *cap_list * sizeof **list);
+            }
+            das_trace_file_request_t *r = &(*list)[*count];
+            memset(r, 0, sizeof *r);
+            if (read_request(st, o, r) < 0) {
+                rc = bad_line(err, path, lineno, setup ? "a malformed setup line"
+                                                       : "a malformed check line");
+                break;
+            }
+            (*count)++;
         } else if (json_object_get(o, "end")) {
             if (out->n_ends == cap_ends) {
                 cap_ends = cap_ends ? 2 * cap_ends : 8;
@@ -560,6 +630,8 @@ void das_trace_file_dispose(das_trace_file_t *f)
         free(st);
     }
     free(f->requests);
+    free(f->setup);
+    free(f->checks_run);
     free(f->steps);
     free(f->results);
     free(f->ends);

@@ -5,6 +5,7 @@
  *   {"trace":"devappserver","format":1,"version":..,"build":"app-<sha1>.so","appdir":..,
  *    "threadsafe":..,"slots":..,"max_instances":..,"strategy":..,"seed":"<u64>","pct_depth":..,
  *    "gather_ms":..,"start_ns":..}
+ *   {"setup":0,"method":"POST","target":"/set?key=racy&value=0",..}   explore's setup
  *   {"request":0,"task":"A","arrival":0,"method":"GET","target":"/racy?key=racy",
  *    "headers":[["Name","value"],..],"body":"..","user":"","admin":false}   per request
  *   {"step":0,"task":"A","action":"start","could":2,"decision":true,"preemption":false}
@@ -12,6 +13,8 @@
  *    "access":"read","status":"ok","value":"0","digest":"<16 hex>","site":"counter.c:41",..}
  *   {"check_failed":"A","step":3,"message":"AE_CHECK(n > 0) failed","site":"a.c:9"}
  *   {"end":"A","step":6,"how":"returned","status":200,"body":"1","digest":".."}  per request
+ *   {"check":0,"method":"GET","target":"/get?key=racy",..,"expect":{"status":200,"body":"2"},
+ *    "response":{"status":200,"body":"1"}}   explore's checks, after every request ended
  *   {"close":true,"schedule":"s1.2.AABBB","steps":6,"preemptions":1}  when the run closes
  * Strings that are not UTF-8 (bodies, keys, values) are written as {"base64":".."} instead.
  * Seeds are strings, since JSON numbers lose 64-bit integers in many readers.
@@ -77,6 +80,12 @@ const char *das_trace_path(const das_trace_t *t);
 /* A request's line, made when it arrives (caller frees) and written later with
  * das_trace_put_line, at its place in the run. */
 char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq);
+/* explore's lines: a setup request (run before the schedule, outside it), and a check (run
+ * after) with what it expected and what it got. Caller frees. */
+char *das_trace_setup_line(int index, const das_trace_request_t *rq);
+char *das_trace_check_line(int index, const das_trace_request_t *rq, int expect_status,
+                           const char *expect_body, const char *expect_regex, int status,
+                           const char *body, size_t len);
 void das_trace_put_line(das_trace_t *t, const char *line);
 void das_trace_step(das_trace_t *t, const das_trace_step_t *s);
 /* `status` is the HTTP status (0 when the request got none from its handler). */
@@ -102,6 +111,12 @@ typedef struct {
     char *body;
     size_t body_len;
     bool admin;
+    /* A check's expectation (0 / NULL: any) and the answer it got. */
+    int expect_status;
+    const char *expect_body, *expect_regex;
+    int got_status;
+    const char *got_body;
+    size_t got_len;
 } das_trace_file_request_t;
 
 /* What a step line says beyond the scheduler's record. */
@@ -135,6 +150,10 @@ typedef struct {
     char *version;
     das_trace_file_request_t *requests;
     size_t n_requests;
+    das_trace_file_request_t *setup; /* explore's setup requests (task, arrival unused) */
+    size_t n_setup;
+    das_trace_file_request_t *checks_run; /* explore's checks (their expectations below) */
+    size_t n_checks_run;
     das_sched_step_t *steps;     /* action strings owned by the file */
     das_trace_file_result_t *results; /* one per step */
     size_t n_steps;

@@ -1,0 +1,171 @@
+/* offline.c - requests without a socket (see offline.h). */
+#include "offline.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "httptext.h"
+#include "login.h"
+
+void das_offline_send(das_server_t *s, const das_trace_request_t *rq,
+                      das_offline_response_t *out)
+{
+    /* The request as the HTTP front end would have parsed it, with a Host of its own and, for
+     * a user, the login cookie. */
+    das_http_header_t *headers = das_xcalloc(rq->n_headers + 3, sizeof *headers);
+    size_t n = 0;
+    for (size_t i = 0; i < rq->n_headers; i++)
+        headers[n++] = (das_http_header_t){(char *)rq->headers[i].name,
+                                           (char *)rq->headers[i].value};
+    headers[n++] = (das_http_header_t){"Host", "localhost"};
+    char *cookie = NULL;
+    if (rq->user && rq->user[0]) {
+        cookie = das_login_set_cookie(rq->user, rq->admin);
+        char *semi = strchr(cookie, ';');
+        if (semi)
+            *semi = '\0';
+        headers[n++] = (das_http_header_t){"Cookie", cookie};
+    }
+    const char *q = strchr(rq->target, '?');
+    size_t path_len = q ? (size_t)(q - rq->target) : strlen(rq->target);
+    char *path = das_xstrndup(rq->target, path_len);
+    if (das_pct_decode(path, path_len, DAS_PCT_NO_NUL) < 0)
+        path[0] = '\0';
+    das_http_request_t hr = {
+        .method = rq->method,
+        .raw_target = rq->target,
+        .path = path,
+        .query = q ? q + 1 : "",
+        .version = "HTTP/1.1",
+        .remote_addr = "127.0.0.1",
+        .headers = headers,
+        .n_headers = n,
+        .body = rq->body ? rq->body : "",
+        .body_len = rq->body_len,
+    };
+    das_http_response_t rs;
+    das_http_response_init(&rs);
+    das_server_handle(s, &hr, &rs);
+    out->status = rs.status;
+    out->len = rs.body.len;
+    out->body = das_xstrndup(rs.body.data ? rs.body.data : "", rs.body.len);
+    das_http_response_dispose(&rs);
+    free(path);
+    free(cookie);
+    free(headers);
+}
+
+void das_offline_response_dispose(das_offline_response_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+struct das_offline_batch {
+    const das_trace_request_t *requests;
+    size_t n;
+    das_server_t *server;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t injected, done;
+    pthread_t *threads;
+    das_offline_response_t *responses;
+};
+
+typedef struct {
+    das_offline_batch_t *b;
+    size_t i;
+} job_t;
+
+static void *request_main(void *arg)
+{
+    job_t *job = arg;
+    das_offline_batch_t *b = job->b;
+    das_offline_response_t r;
+    das_offline_send(b->server, &b->requests[job->i], &r);
+    pthread_mutex_lock(&b->lock);
+    b->responses[job->i] = r;
+    b->done++;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    free(job);
+    return NULL;
+}
+
+static void inject(void *ctx, size_t i)
+{
+    das_offline_batch_t *b = ctx;
+    job_t *job = das_xmalloc(sizeof *job);
+    *job = (job_t){b, i};
+    pthread_mutex_lock(&b->lock);
+    b->injected++;
+    pthread_mutex_unlock(&b->lock);
+    if (pthread_create(&b->threads[i], NULL, request_main, job) != 0)
+        abort();
+}
+
+das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *requests,
+                                              const uint64_t *arrivals, size_t n,
+                                              das_det_script_t *script)
+{
+    das_offline_batch_t *b = das_xcalloc(1, sizeof *b);
+    b->requests = requests;
+    b->n = n;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    b->threads = das_xcalloc(n + 1, sizeof *b->threads);
+    b->responses = das_xcalloc(n + 1, sizeof *b->responses);
+    for (size_t i = 0; i < n; i++)
+        b->responses[i].status = -1;
+    *script = (das_det_script_t){
+        .arrivals = arrivals, .n_arrivals = n, .inject = inject, .inject_ctx = b};
+    return b;
+}
+
+void das_offline_batch_attach(das_offline_batch_t *b, das_server_t *s)
+{
+    b->server = s;
+}
+
+void das_offline_batch_wait(das_offline_batch_t *b, das_det_t *det)
+{
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        if (b->done == b->injected && (b->injected == b->n || das_det_over(det)))
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+    }
+    size_t injected = b->injected;
+    pthread_mutex_unlock(&b->lock);
+    for (size_t i = 0; i < injected; i++)
+        pthread_join(b->threads[i], NULL);
+}
+
+const das_offline_response_t *das_offline_batch_response(const das_offline_batch_t *b, size_t i)
+{
+    return &b->responses[i];
+}
+
+void das_offline_batch_destroy(das_offline_batch_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        das_offline_response_dispose(&b->responses[i]);
+    free(b->responses);
+    free(b->threads);
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
