@@ -62,6 +62,7 @@ struct das_det {
     struct sync_id *syncs;
     size_t n_syncs, cap_syncs;
     int checks_failed;   /* AE_CHECK failures in this run */
+    char first_check[600]; /* the first of them, "A: message (file:line)" */
     char over_detail[1024];
 };
 
@@ -436,6 +437,11 @@ static void describe_call(das_det_t *det, const das_rpc_call_t *call, das_sched_
                            ? call->method[i] - 'A' + 'a'
                            : call->method[i]);
     *method = das_services_method(det->o.services, call->service, call->method);
+    if (*method && (*method)->op_name) {
+        char name[32];
+        (*method)->op_name(call->body, call->body_len, name);
+        snprintf(op, DAS_RPC_MAX_NAME + 1, "%s", name);
+    }
     if (*method) {
         a->write = (*method)->access == DAS_ACCESS_WRITE;
         if ((*method)->keys)
@@ -532,7 +538,12 @@ static void check_failed(das_det_t *det, das_det_task_t *t, const das_rpc_call_t
     pthread_mutex_lock(&det->lock);
     if (det->trace)
         das_trace_check_failed(det->trace, t->n, das_sched_steps(det->sched), msg, site);
-    det->checks_failed++;
+    if (det->checks_failed++ == 0) {
+        char name[16];
+        das_sched_task_name(t->n, name);
+        snprintf(det->first_check, sizeof det->first_check, "%s: %s%s%s%s", name, msg,
+                 site[0] ? " (" : "", site, site[0] ? ")" : "");
+    }
     pthread_mutex_unlock(&det->lock);
     ok_reply(det, reply);
 }
@@ -716,10 +727,12 @@ void das_det_set_bypass(das_det_t *det, bool on)
     pthread_mutex_unlock(&det->lock);
 }
 
-int das_det_checks_failed(das_det_t *det)
+int das_det_checks_failed(das_det_t *det, char *first, size_t cap)
 {
     pthread_mutex_lock(&det->lock);
     int n = det->checks_failed;
+    if (first && cap)
+        snprintf(first, cap, "%s", det->first_check);
     pthread_mutex_unlock(&det->lock);
     return n;
 }

@@ -118,8 +118,9 @@ void das_det_kick(das_det_t *det);
 /* While on, requests are not tasks: das_det_arrive returns NULL and the request runs at once,
  * outside the schedule (explore's setup and checks). Only while no task is in flight. */
 void das_det_set_bypass(das_det_t *det, bool on);
-/* AE_CHECK failures in this run so far. */
-int das_det_checks_failed(das_det_t *det);
+/* AE_CHECK failures in this run so far; `first` (when not NULL, `cap` bytes) gets the first,
+ * as "A: message (file:line)". */
+int das_det_checks_failed(das_det_t *det, char *first, size_t cap);
 /* Appends a line of the caller's own to the trace (explore's setup and checks). */
 void das_det_trace_line(das_det_t *det, const char *line);
 /* Why the run stopped early (a divergence from the trace, the step bound), or NULL. The

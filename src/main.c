@@ -11,6 +11,7 @@
 
 #include "datastore_service.h"
 #include "memcache_service.h"
+#include "explore.h"
 #include "replay.h"
 #include "runtime.h"
 #include "server.h"
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
     exe[n] = '\0';
     if (argc > 1 && strcmp(argv[1], "replay") == 0)
         return das_replay_main(argc - 1, argv + 1, exe);
+    if (argc > 1 && strcmp(argv[1], "explore") == 0)
+        return das_explore_main(argc - 1, argv + 1, exe);
 
     enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,

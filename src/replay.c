@@ -201,6 +201,8 @@ int das_replay_main(int argc, char **argv, const char *exe)
     }
     char *out_path = das_xasprintf("%s/replay.jsonl", tmp);
     char *storage = das_xasprintf("%s/storage", tmp);
+    char *app_storage = das_server_default_storage_path(appdir, &err);
+    char *build_dir = app_storage ? das_xasprintf("%s/build", app_storage) : NULL;
 
     uint64_t *arrivals = das_xcalloc(tf.n_requests + 1, sizeof *arrivals);
     das_trace_request_t *requests = das_xcalloc(tf.n_requests + 1, sizeof *requests);
@@ -234,7 +236,7 @@ int das_replay_main(int argc, char **argv, const char *exe)
         .replay = &rp,
         .script = &script,
         .no_http = true,
-        .shared_build_cache = true,
+        .build_dir = build_dir,
     };
     int rc = EXIT_USAGE;
     das_server_t *s = NULL;
@@ -359,6 +361,8 @@ done:
     free(arrivals);
     free(out_path);
     free(storage);
+    free(app_storage);
+    free(build_dir);
     das_trace_file_dispose(&tf);
     return rc;
 }

@@ -381,6 +381,16 @@ static char *default_storage_path(const das_config_t *cfg)
     return path;
 }
 
+char *das_server_default_storage_path(const char *app_path, das_err_t *err)
+{
+    das_config_t *cfg;
+    if (das_config_load(app_path, &cfg, err) < 0)
+        return NULL;
+    char *path = default_storage_path(cfg);
+    das_config_destroy(cfg);
+    return path;
+}
+
 static const char *policy_name(das_dispatch_policy_t p)
 {
     switch (p) {
@@ -415,13 +425,8 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     if (rc < 0)
         goto fail;
     s->storage_path = o->storage_path ? das_xstrdup(o->storage_path) : default_storage_path(probe);
-    if (o->shared_build_cache) {
-        char *shared = default_storage_path(probe);
-        s->build_dir = das_xasprintf("%s/build", shared);
-        free(shared);
-    } else {
-        s->build_dir = das_xasprintf("%s/build", s->storage_path);
-    }
+    s->build_dir = o->build_dir ? das_xstrdup(o->build_dir)
+                                : das_xasprintf("%s/build", s->storage_path);
     if (o->dispatch >= 0)
         s->policy = (das_dispatch_policy_t)o->dispatch;
     else

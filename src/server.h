@@ -63,9 +63,9 @@ typedef struct {
     uint64_t max_steps;        /* deterministic: a run past this many steps fails; 0: none */
     /* For runs with no socket (replay, explore): requests come through das_server_handle. */
     bool no_http;
-    /* Builds go to the app's default storage path (its build cache) even when storage_path
-     * is elsewhere: a replay on fresh storage reuses the build. */
-    bool shared_build_cache;
+    /* Where builds are cached; NULL: STORAGE/build. A replay or explore on fresh storage
+     * points it at the app's usual build cache. */
+    const char *build_dir;
 } das_server_options_t;
 
 /* Loads app.yaml, makes the storage path, creates the services and builds the app (a compile
@@ -83,6 +83,11 @@ int das_server_port(const das_server_t *s);
  * they are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
 void das_server_stop(das_server_t *s);
 void das_server_destroy(das_server_t *s); /* stops it first if need be; NULL ok */
+
+/* The storage path the server uses for the app at `app_path` (APPDIR, or its app.yaml)
+ * when none is given: a folder per app under the user's data directory. NULL with `err`
+ * filled when app.yaml cannot be loaded. Caller frees. */
+char *das_server_default_storage_path(const char *app_path, das_err_t *err);
 
 /* Answers one request as the HTTP front end would (routing, login, static files, the app),
  * without a socket: for replay and explore. Blocks until the response is ready. */

@@ -225,13 +225,39 @@ VALUE_OF(DAS_RPC_MC_GET, get_value)
 VALUE_OF(DAS_RPC_MC_STORE, set_value)
 VALUE_OF(DAS_RPC_MC_OFFSET, increment_value)
 
+/* A Set's mode ("set", "add", "replace", "cas"); an Increment's direction ("incr", "decr"). */
+static void set_op(const void *body, size_t len, char out[32])
+{
+    static const char *const modes[] = {"set", "add", "replace", "cas"};
+    das_rpc_mc_request_t rq;
+    bool ok = das_rpc_mc_decode_request(body, len, DAS_RPC_MC_STORE, &rq) == 0;
+    snprintf(out, 32, "%s", ok && rq.mode < 4 ? modes[rq.mode] : "set");
+    das_rpc_mc_request_dispose(&rq);
+}
+
+static void increment_op(const void *body, size_t len, char out[32])
+{
+    das_rpc_mc_request_t rq;
+    bool ok = das_rpc_mc_decode_request(body, len, DAS_RPC_MC_OFFSET, &rq) == 0;
+    snprintf(out, 32, "%s", ok && rq.n > 0 && rq.items[0].delta < 0 ? "decr" : "incr");
+    das_rpc_mc_request_dispose(&rq);
+}
+
+static void flush_op(const void *body, size_t len, char out[32])
+{
+    (void)body;
+    (void)len;
+    snprintf(out, 32, "flush_all");
+}
+
 static const das_service_method_t methods[] = {
-    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false},
-    {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false},
-    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false},
-    {"Increment", DAS_ACCESS_WRITE, false, increment_keys, increment_value, false},
-    {"FlushAll", DAS_ACCESS_WRITE, true, NULL, NULL, false},
-    {"Stats", DAS_ACCESS_READ, true, NULL, NULL, false},
+    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false, NULL},
+    {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false, set_op},
+    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL},
+    {"Increment", DAS_ACCESS_WRITE, false, increment_keys, increment_value, false,
+     increment_op},
+    {"FlushAll", DAS_ACCESS_WRITE, true, NULL, NULL, false, flush_op},
+    {"Stats", DAS_ACCESS_READ, true, NULL, NULL, false, NULL},
 };
 
 const das_service_def_t das_memcache_service = {

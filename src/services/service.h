@@ -73,6 +73,10 @@ typedef struct {
     /* Nothing the app can read back depends on it (a log write): under deterministic
      * dispatch it runs at once, not at a scheduling point. */
     bool not_a_point;
+    /* Optional, for traces and reports: the operation's name when the method has several
+     * ("add" for a Set that adds), written into `out` (32 bytes); NULL: the method's name in
+     * lower case. */
+    void (*op_name)(const void *body, size_t len, char out[32]);
 } das_service_method_t;
 
 /* What a call fills in: its reply body, and for a failure a detail message. */
