@@ -457,7 +457,7 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task)
         return s->final = DAS_SCHED_STEP_LIMIT;
 
     int n = 0;
-    bool unfinished = false, prev_could = false;
+    bool unfinished = false, prev_could = false, prev_yielded = false;
     for (int i = 0; i < s->n_tasks; i++) {
         if (s->tasks[i].state != DAS_TASK_ENDED)
             unfinished = true;
@@ -466,6 +466,11 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task)
             if (i == s->prev)
                 prev_could = true;
         }
+    }
+    /* A task at a sleep or yield gave way: leaving it is no preemption. */
+    if (prev_could && s->tasks[s->prev].state == DAS_TASK_SLEEPING) {
+        prev_could = false;
+        prev_yielded = true;
     }
     if (n == 0) {
         if (unfinished)
@@ -490,11 +495,14 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task)
             .n = n,
             .prev = s->prev,
             .prev_could = prev_could,
+            .prev_yielded = prev_yielded,
             .preemptions = s->preemptions,
         };
         pick = s->strategy->m->pick(s->strategy, &c);
     } else {
         pick = prev_could ? s->prev : s->could[0];
+        if (prev_yielded) /* the first other task */
+            pick = s->could[0] != s->prev ? s->could[0] : s->could[1];
     }
     if (decision) {
         bool ok = false;
@@ -940,7 +948,14 @@ static int explorer_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
                 e->beyond = true;
         }
     } else {
-        for (int i = 1; i < c->n; i++) {
+        /* After a yield the others go first; the yielding task is tried last. */
+        int first = 0;
+        if (c->prev_yielded && c->could[0] == c->prev)
+            first = 1;
+        node.chosen = c->could[first];
+        for (int i = 0; i < c->n; i++) {
+            if (i == first)
+                continue;
             if (c->could[i] < 64)
                 node.rest |= 1ull << c->could[i];
             else

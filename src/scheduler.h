@@ -19,7 +19,8 @@
  * - A preemption is a step that picks a different task while the task of the previous step has
  *   not ended and could itself have proceeded. (Switching away from a task blocked on a mutex
  *   or condition is forced, not chosen, and is not counted: a schedule bounded to 0
- *   preemptions can still let a holder release its mutex.)
+ *   preemptions can still let a holder release its mutex. Nor is switching away from a task
+ *   that stopped at a sleep or yield: it gave way itself, as in CHESS.)
  *
  * What it holds: the tasks, their states and pending actions; the locks the tasks hold; the
  * step log and the decision log; a strategy that makes the decisions (a method table: random,
@@ -106,6 +107,10 @@ typedef struct {
     int n;
     int prev;          /* the task of the previous step; -1 before the first */
     bool prev_could;   /* prev is among `could`: picking another task is a preemption */
+    bool prev_yielded; /* prev can proceed, but it stopped at a sleep or yield: it offered to
+                          let others run, so switching away is no preemption (prev_could is
+                          false), and others should go first (a task spinning on yields must
+                          not starve the one it waits for) */
     int preemptions;   /* so far in this schedule */
 } das_sched_choice_t;
 

@@ -1,7 +1,8 @@
-/* det.c - handlers for the deterministic-dispatch tests (see app.yaml). */
+/* det.c - handlers for the deterministic-dispatch and explore tests (see app.yaml). */
 #include <appengine/log.h>
 #include <appengine/memcache.h>
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,5 +118,43 @@ static void check(ae_request_t *rq, ae_response_t *rs)
     ae_response_printf(rs, "%ld", n);
 }
 
+/* For explore's oracles: a crash, a 500, a loop with no point, endless yields, a body. */
+static void crash(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rs;
+    ae_memcache_set(rq, "crashing", "1", 1, 0, 0);
+    *(volatile int *)(uintptr_t)0 = 1;
+}
+
+static void fail500(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_error(rs, 500, "failing on purpose\n");
+}
+
+static void spin(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rs;
+    ae_memcache_set(rq, "spinning", "1", 1, 0, 0);
+    for (volatile unsigned long i = 0;; i++)
+        ;
+}
+
+static void yields(ae_request_t *rq, ae_response_t *rs)
+{
+    for (;;)
+        if (ae_yield(rq) != AE_OK)
+            break;
+    ae_response_puts(rs, "stopped");
+}
+
+static void hello(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    ae_response_puts(rs, "hello");
+}
+
 AE_APP(app, {"/racy", racy}, {"/get", get}, {"/time", times}, {"/expiry", expiry},
-       {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check});
+       {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check},
+       {"/crash", crash}, {"/fail500", fail500}, {"/spin", spin}, {"/yields", yields},
+       {"/hello", hello});

@@ -1,0 +1,241 @@
+/* test_explore.c - `devappserver explore`, end to end: every buggy memcache sample scenario
+ * fails under each strategy and every fixed one passes exhaustively with its exact count; the
+ * report names the racing pair by file:line and the minimal schedule, proven, and its replay
+ * command reproduces the failure; the same seed gives the same trace; each oracle fails a
+ * schedule when it should and only then; scenario errors name file:line:col.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+static char scenario_path[512];
+
+static const char *sample_scenario(const char *name)
+{
+    snprintf(scenario_path, sizeof scenario_path, "%s/scenarios/%s.yaml",
+             harness_sample("memcache_counter"), name);
+    return scenario_path;
+}
+
+/* Runs explore with `args` (NULL-terminated, after "explore"); returns the exit status, and
+ * the output in *out (caller frees). */
+static int explore(const char *const *args, char **out)
+{
+    const char *argv[32] = {"explore"};
+    size_t n = 1;
+    for (size_t i = 0; args[i] && n < 30; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return harness_run(argv, out);
+}
+
+#define CHECK_EXPLORE(status, needle, ...)                                                     \
+    do {                                                                                       \
+        const char *const a_[] = {__VA_ARGS__, NULL};                                          \
+        char *o_ = NULL;                                                                       \
+        int rc_ = explore(a_, &o_);                                                            \
+        if (rc_ != (status) || !strstr(o_, (needle)))                                          \
+            fprintf(stdout, "#   exit %d, output:\n%s\n", rc_, o_);                            \
+        CHECK_EQ(rc_, (status));                                                               \
+        CHECK_STR_CONTAINS(o_, (needle));                                                      \
+        free(o_);                                                                              \
+    } while (0)
+
+/* A scenario of the test's own, written to `dir`. */
+static const char *write_scenario(const char *dir, const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
+    harness_write_file(path, text);
+    return path;
+}
+
+TEST(test_explore_the_get_then_set_race_with_its_racing_pair_and_minimal_schedule)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("memcache_counter");
+    const char *const args[] = {"--trace-dir", dir, app, sample_scenario("racy"), NULL};
+    char *out = NULL;
+    int rc = explore(args, &out);
+    if (rc != 1)
+        fprintf(stdout, "# output:\n%s\n", out);
+    CHECK_EQ(rc, 1);
+    CHECK_STR_CONTAINS(out, "FAIL racy counter loses an update  strategy=portfolio seed=0  "
+                            "schedule 4 of 20 (exhaustive)");
+    CHECK_STR_CONTAINS(out, "check GET /get?key=racy: expected 200 \"2\", got 200 \"1\"");
+    CHECK_STR_CONTAINS(out, "racing pair: B memcache.set \"racy\" (counter.c:44) came between");
+    CHECK_STR_CONTAINS(out, "A memcache.get \"racy\" (counter.c:41) and A memcache.set \"racy\" "
+                            "(counter.c:44)");
+    CHECK_STR_CONTAINS(out, "minimal: 1 preemption (proven)   schedule s1.2.AABBB");
+    CHECK_STR_CONTAINS(out, "~~ preempted ~~");
+    CHECK_STR_CONTAINS(out, "stats: 4 schedules, 1 failing, 6 steps each");
+    /* The replay command, on one line, reproduces the failure. */
+    char *line = strstr(out, "\nreplay: devappserver replay ");
+    CHECK(line != NULL);
+    char trace[400];
+    sscanf(line, "\nreplay: devappserver replay %399s", trace);
+    const char *const replay[] = {"replay", trace, NULL};
+    char *rout = NULL;
+    rc = harness_run(replay, &rout);
+    if (rc != 1)
+        fprintf(stdout, "# replay output:\n%s\n", rout);
+    CHECK_EQ(rc, 1);
+    CHECK_STR_CONTAINS(rout, "check GET /get?key=racy: expected 200 \"2\", got 200 \"1\"");
+    CHECK_STR_CONTAINS(rout, "trace: identical to the recorded one");
+    free(rout);
+    free(out);
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_each_strategy_finds_each_buggy_sample)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("memcache_counter");
+    static const char *const buggy[] = {"racy", "first_visitor", "lazy"};
+    static const char *const strategies[] = {"exhaustive", "random", "pct", "portfolio"};
+    for (size_t b = 0; b < 3; b++)
+        for (size_t s = 0; s < 4; s++)
+            CHECK_EXPLORE(1, "FAIL ", "--trace-dir", dir, "--strategy", strategies[s],
+                          "--schedules", "50", app, sample_scenario(buggy[b]));
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_the_fixed_samples_pass_exhaustively_with_their_counts)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("memcache_counter");
+    CHECK_EXPLORE(0, "PASS incr counts every request: all 6 schedules passed (exhaustive)",
+                  "--trace-dir", dir, app, sample_scenario("incr"));
+    CHECK_EXPLORE(0, "all 4 schedules with at most 1 preemption passed", "--trace-dir", dir,
+                  "--strategy", "exhaustive", "--preemptions", "1", app,
+                  sample_scenario("incr"));
+    CHECK_EXPLORE(0, "passed (exhaustive)", "--trace-dir", dir, app, sample_scenario("cas"));
+    CHECK_EXPLORE(0, "passed (exhaustive)", "--trace-dir", dir, app,
+                  sample_scenario("first_visitor_fixed"));
+    CHECK_EXPLORE(0, "passed (exhaustive)", "--trace-dir", dir, app,
+                  sample_scenario("lazy_locked"));
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_the_same_seed_gives_the_same_trace)
+{
+    char dir[256], first[512] = "";
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("memcache_counter");
+    for (int run = 0; run < 5; run++) {
+        const char *const args[] = {"--trace-dir", dir, "--strategy", "random", "--seed", "7",
+                                    app, sample_scenario("racy"), NULL};
+        char *out = NULL;
+        CHECK_EQ(explore(args, &out), 1);
+        char *line = strstr(out, "\nreplay: devappserver replay ");
+        CHECK(line != NULL);
+        char trace[400];
+        sscanf(line, "\nreplay: devappserver replay %399s", trace);
+        char *bytes = harness_read_file(trace);
+        CHECK(bytes != NULL);
+        if (run == 0)
+            snprintf(first, sizeof first, "%s", trace);
+        char *want = harness_read_file(first);
+        CHECK_STR_EQ(bytes, want);
+        free(want);
+        free(bytes);
+        free(out);
+    }
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_oracles_fail_a_schedule_when_they_should_and_only_then)
+{
+    char dir[256], traces[300];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(traces, sizeof traces, "%s/traces", dir);
+    const char *app = harness_app("det");
+    /* status: a 500 fails unless the request's expect names it. */
+    CHECK_EXPLORE(1, "A GET /fail500 got 500", "--trace-dir", traces, app,
+                  write_scenario(dir, "s1", "requests:\n- GET /fail500\n- GET /hello\n"));
+    CHECK_EXPLORE(0, "PASS", "--trace-dir", traces, app,
+                  write_scenario(dir, "s2", "requests:\n- request: GET /fail500\n"
+                                            "  expect: {status: 500}\n- GET /hello\n"));
+    /* body and body_regex */
+    CHECK_EXPLORE(1, "B GET /hello: expected 200 \"bye\", got 200 \"hello\"", "--trace-dir",
+                  traces, app,
+                  write_scenario(dir, "s3", "requests:\n- GET /hello\n- request: GET /hello\n"
+                                            "  expect: {status: 200, body: bye}\n"));
+    CHECK_EXPLORE(0, "PASS", "--trace-dir", traces, app,
+                  write_scenario(dir, "s4", "requests:\n- GET /hello\n- request: GET /hello\n"
+                                            "  expect: {body_regex: '^hel+o$'}\n"));
+    /* a crash, named by its signal; --keep-going runs every schedule */
+    CHECK_EXPLORE(1, "instance crash while A GET /crash ran", "--trace-dir", traces, app,
+                  write_scenario(dir, "s5", "requests:\n- GET /crash\n- GET /hello\n"));
+    CHECK_EXPLORE(1, "SIGSEGV", "--trace-dir", traces, app,
+                  write_scenario(dir, "s5", "requests:\n- GET /crash\n- GET /hello\n"));
+    CHECK_EXPLORE(1, "stats: 3 schedules, 3 failing", "--trace-dir", traces, "--keep-going",
+                  "--strategy", "exhaustive", app,
+                  write_scenario(dir, "s5", "requests:\n- GET /crash\n- GET /hello\n"));
+    /* AE_CHECK */
+    CHECK_EXPLORE(1, "AE_CHECK failed in A: AE_CHECK(n == 42) failed (det.c:", "--trace-dir",
+                  traces, app, write_scenario(dir, "s6", "requests:\n- GET /check\n"));
+    CHECK_EXPLORE(0, "PASS", "--trace-dir", traces, app,
+                  write_scenario(dir, "s7", "setup:\n- GET /racy?key=checked\n"
+                                            "requests:\n- GET /hello\n"));
+    /* deadlock */
+    CHECK_EXPLORE(1, "deadlock under deterministic dispatch: ", "--trace-dir", traces, app,
+                  write_scenario(dir, "s8", "requests:\n- GET /deadlock?first=1\n"
+                                            "- GET /deadlock?first=2\n"));
+    /* the step bound, and the step timeout */
+    CHECK_EXPLORE(1, "the schedule passed --max-steps (50 steps)", "--trace-dir", traces,
+                  "--max-steps", "50", app,
+                  write_scenario(dir, "s9", "requests:\n- GET /yields\n"));
+    CHECK_EXPLORE(1, "A GET /spin ran past --step-timeout (1 s) without reaching a point; its "
+                     "last call site was det.c:",
+                  "--trace-dir", traces, "--step-timeout", "1", "--schedules", "1", app,
+                  write_scenario(dir, "s10", "requests:\n- GET /spin\n"));
+    /* serializable: a lost update is no serial order's outcome; a locked counter is */
+    CHECK_EXPLORE(1, "the outcome matches no serial order of the 2 requests", "--trace-dir",
+                  traces, app,
+                  write_scenario(dir, "s11", "requests:\n- GET /racy?key=z\n- GET /racy?key=z\n"
+                                             "check:\n- GET /get?key=z\noracle: serializable\n"));
+    CHECK_EXPLORE(0, "PASS", "--trace-dir", traces, app,
+                  write_scenario(dir, "s12", "requests:\n- GET /locked\n- GET /locked\n"
+                                             "check:\n- GET /get?key=locked\n"
+                                             "oracle: serializable\n"));
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_scenario_errors_name_file_line_and_column)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_app("det");
+    CHECK_EXPLORE(2, "e1.yaml:2:1: unknown field 'request' in a scenario (did you mean "
+                     "'requests'?)",
+                  app, write_scenario(dir, "e1", "name: x\nrequest:\n- GET /hello\n"));
+    CHECK_EXPLORE(2, "e2.yaml:2:3: request 'GET' has no target", app,
+                  write_scenario(dir, "e2", "requests:\n- GET\n"));
+    CHECK_EXPLORE(2, "e3.yaml:2:3: unknown method 'FETCH'", app,
+                  write_scenario(dir, "e3", "requests:\n- FETCH /hello\n"));
+    CHECK_EXPLORE(2, "e4.yaml:3:20: a status is a number from 100 to 599, not '700'", app,
+                  write_scenario(dir, "e4", "requests:\n- request: GET /hello\n"
+                                            "  expect: {status: 700}\n"));
+    CHECK_EXPLORE(2, "e5.yaml:3:24: body_regex '(' is not a valid regular expression", app,
+                  write_scenario(dir, "e5", "requests:\n- request: GET /hello\n"
+                                            "  expect: {body_regex: '('}\n"));
+    CHECK_EXPLORE(2, "e6.yaml:1:11: requests is empty", app,
+                  write_scenario(dir, "e6", "requests: []\n"));
+    CHECK_EXPLORE(2, "e7.yaml:4:3: more than 64 requests (repeat counted)", app,
+                  write_scenario(dir, "e7", "requests:\n- request: GET /hello\n  repeat: 40\n"
+                                            "- request: GET /hello\n  repeat: 40\n"));
+    CHECK_EXPLORE(2, "e8.yaml:3:12: unknown field 'stauts' in expect (did you mean 'status'?)",
+                  app, write_scenario(dir, "e8", "requests:\n- request: GET /hello\n"
+                                                 "  expect: {stauts: 200}\n"));
+    CHECK_EXPLORE(2, "--schedules must be a number of schedules above 0, not '0'",
+                  "--schedules", "0", app, write_scenario(dir, "ok", "requests:\n- GET /x\n"));
+    harness_remove_tree(dir);
+}
+
+CHECK_MAIN()
