@@ -122,6 +122,19 @@ TEST(test_explore_the_fixed_samples_pass_exhaustively_with_their_counts)
     harness_remove_tree(dir);
 }
 
+TEST(test_explore_a_datastore_read_modify_write_fails_and_its_transaction_passes)
+{
+    char dir[256], scenario[512];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("datastore_counter");
+    snprintf(scenario, sizeof scenario, "%s/scenarios/rmw.yaml", app);
+    CHECK_EXPLORE(1, "racing pair: B datastore_v3.put \"Counter:visits\"", "--trace-dir", dir,
+                  app, scenario);
+    snprintf(scenario, sizeof scenario, "%s/scenarios/rmw_txn.yaml", app);
+    CHECK_EXPLORE(0, "passed (exhaustive)", "--trace-dir", dir, app, scenario);
+    harness_remove_tree(dir);
+}
+
 TEST(test_explore_the_same_seed_gives_the_same_trace)
 {
     char dir[256], first[512] = "";
