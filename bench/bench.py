@@ -649,6 +649,74 @@ def bench_datastore(ctx):
                             None if ctx.smoke else first <= 5, "ms", "old server 32 s")
 
 
+def bench_explore(ctx):
+    """explore's schedules per second against two handlers handing a baton in process (the
+    ceiling), schedules to the first failure per strategy, and replay's time."""
+    exe = os.path.join(ctx.servers.build, "devappserver")
+    baton = os.path.join(ctx.servers.build, "explore_baton")
+    app = os.path.join(ROOT, "samples", "memcache_counter")
+    d = tempfile.mkdtemp(prefix="explore-", dir=ctx.work)
+    store = os.path.join(d, "storage")
+
+    def scenario(name, n, check):
+        path = os.path.join(d, name + ".yaml")
+        with open(path, "w") as f:
+            f.write("setup:\n- GET /set?key=racy&value=0\nrequests:\n")
+            f.write("- GET /racy?key=racy\n" * n)
+            if check:
+                f.write("check:\n- request: GET /get?key=racy\n  body: \"%d\"\n" % n)
+        return path
+
+    def explore(path, *args):
+        out = subprocess.run([exe, "explore", "--json", "--storage-path", store,
+                              "--trace-dir", os.path.join(d, "traces"), *args, app, path],
+                             capture_output=True, text=True, timeout=900)
+        if out.returncode not in (0, 1):
+            raise RuntimeError("explore: %s" % out.stderr.strip())
+        return json.loads(out.stdout)
+
+    med = statistics.median
+    racy2, racy10 = scenario("racy2", 2, False), scenario("racy10", 10, False)
+    failing = scenario("racy", 2, True)
+    explore(racy2, "--schedules", "1")  # the build, cached from here on
+    n = 20 if ctx.smoke else 200
+    ours, ceiling = [], []
+    for _ in range(ctx.pairs):
+        j = explore(racy2, "--strategy", "random", "--schedules", str(n))
+        ours.append(j["schedules"] / j["wall_s"])
+        out = subprocess.run([baton, "0.5" if ctx.smoke else "2"], capture_output=True,
+                             text=True, timeout=60)
+        ceiling.append(float(out.stdout.split()[0]))
+    ratios = [a / b for a, b in zip(ours, ceiling)]
+    ctx.results.add("explore 2 x /racy, instances", med(ours), med(ceiling), ratios,
+                    ">= 1,000/s", None if ctx.smoke else med(ours) >= 1000, "sched/s",
+                    "a fresh server and instance per schedule; ceiling = 2 threads, a baton")
+    j = explore(racy10, "--strategy", "random", "--schedules", str(max(5, n // 10)))
+    ctx.results.add("explore 10 x /racy, instances", j["schedules"] / j["wall_s"], None, None,
+                    "reported", None, "sched/s", "")
+
+    seeds = 5 if ctx.smoke else 100
+    for strategy, goal in (("exhaustive", 6), ("random", 3), ("pct", 5)):
+        found = []
+        for seed in range(1 if strategy == "exhaustive" else seeds):
+            j = explore(failing, "--strategy", strategy, "--seed", str(seed))
+            found.append(j.get("schedule_number", 10 ** 9))
+        m = med(found)
+        ctx.results.add("schedules to failure, %s" % strategy, m, None, None, "<= %d" % goal,
+                        None if ctx.smoke else m <= goal, "sched",
+                        "median over %d seed%s" % (len(found), "s" if len(found) > 1 else ""))
+
+    trace = explore(failing, "--strategy", "exhaustive")["trace"]
+    times = []
+    for _ in range(5 if ctx.smoke else 20):
+        t0 = time.monotonic()
+        subprocess.run([exe, "replay", "--quiet", trace], capture_output=True, timeout=60)
+        times.append((time.monotonic() - t0) * 1000)
+    ctx.results.add("replay a failing schedule", med(times), None, None, "< 100 ms",
+                    None if ctx.smoke else med(times) < 100, "ms",
+                    "fresh instance, cached build; median of %d" % len(times))
+
+
 BENCHMARKS = {
     "hello-c8": bench_hello_c8,
     "hello-c64": bench_hello_c64,
@@ -660,6 +728,7 @@ BENCHMARKS = {
     "memory": bench_memory,
     "memcache": bench_memcache,
     "datastore": bench_datastore,
+    "explore": bench_explore,
 }
 
 
