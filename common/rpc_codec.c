@@ -279,7 +279,7 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t
     uint64_t frame_id = load64(hdr + 8);
     if (id)
         *id = frame_id; /* even for a malformed frame: a wrong id says more about it */
-    if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_CRASH ||
+    if (len > DAS_RPC_MAX_FRAME || t < DAS_RPC_READY || t > DAS_RPC_RESET ||
         got > HEADER_LEN + (size_t)len)
         return -EPROTO;
     /* Move what arrived of the payload to the front, then read the rest in place. */

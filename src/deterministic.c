@@ -425,34 +425,28 @@ static void ok_reply(das_det_t *det, das_rpc_buf_t *reply)
     das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
 }
 
-/* What the call is, for the scheduler: fills `a` (pointing into `call`, `keys`, `op`). */
-static void describe_call(das_det_t *det, const das_rpc_call_t *call, das_sched_action_t *a,
-                          keys_t *keys, char *op, const das_service_method_t **method)
+/* A service call as the scheduler sees it: fills `a`, pointing into `call`, `op` and `keys`
+ * (whose `k` the caller frees with the keys). */
+static void describe_call(const das_service_method_t *m, const das_rpc_call_t *call, char *op,
+                          keys_t *keys, das_sched_key_t **k, das_sched_action_t *a)
 {
-    a->kind = DAS_SCHED_CALL;
-    a->service = call->service;
-    a->op = op;
     for (size_t i = 0; call->method[i] && i < DAS_RPC_MAX_NAME; i++)
         op[i] = (char)(call->method[i] >= 'A' && call->method[i] <= 'Z'
                            ? call->method[i] - 'A' + 'a'
                            : call->method[i]);
-    *method = das_services_method(det->o.services, call->service, call->method);
-    if (*method && (*method)->op_name) {
+    if (m && m->op_name) {
         char name[32];
-        (*method)->op_name(call->body, call->body_len, name);
+        m->op_name(call->body, call->body_len, name);
         snprintf(op, DAS_RPC_MAX_NAME + 1, "%s", name);
     }
-    if (*method) {
-        a->write = (*method)->access == DAS_ACCESS_WRITE;
-        if ((*method)->keys)
-            (*method)->keys(call->body, call->body_len, add_key, keys);
-    }
-    if (scheduler_call(call) && strcmp(call->method, "Sleep") == 0) {
-        das_rpc_reader_t r;
-        das_rpc_reader_init(&r, call->body, call->body_len);
-        int64_t ns = das_rpc_get_i64(&r);
-        *a = (das_sched_action_t){.kind = DAS_SCHED_SLEEP, .sleep_ns = ns > 0 ? ns : 0};
-    }
+    if (m && m->keys)
+        m->keys(call->body, call->body_len, add_key, keys);
+    *k = das_xcalloc(keys->n + 1, sizeof **k);
+    for (size_t i = 0; i < keys->n; i++)
+        (*k)[i] = (das_sched_key_t){keys->bytes.data + keys->offs[i], keys->lens[i]};
+    *a = (das_sched_action_t){.kind = DAS_SCHED_CALL, .service = call->service, .op = op,
+                              .keys = *k, .n_keys = keys->n,
+                              .write = m && m->access == DAS_ACCESS_WRITE};
 }
 
 /* The scheduler's mutex and condition calls. Lock and Wait are points (`a` is filled and true
@@ -548,50 +542,73 @@ static void check_failed(das_det_t *det, das_det_task_t *t, const das_rpc_call_t
     ok_reply(det, reply);
 }
 
+/* The scheduler's own calls: Sleep, Lock and Wait are points (answered once the task's turn
+ * comes, with whether a wait timed out); Unlock and Signal are told at once; CheckFailed is
+ * recorded. */
+static void scheduler_request(das_det_t *det, das_det_task_t *t, const das_rpc_call_t *call,
+                              const char *site, das_rpc_buf_t *reply)
+{
+    das_sched_action_t a = {.kind = DAS_SCHED_SLEEP};
+    int64_t deadline_ns = 0;
+    if (strcmp(call->method, "CheckFailed") == 0) {
+        check_failed(det, t, call, site, reply);
+        return;
+    }
+    if (strcmp(call->method, "Sleep") == 0) {
+        das_rpc_reader_t r;
+        das_rpc_reader_init(&r, call->body, call->body_len);
+        int64_t ns = das_rpc_get_i64(&r);
+        a.sleep_ns = ns > 0 ? ns : 0;
+    } else if (!sync_call(det, t, call, &a, &deadline_ns)) {
+        ok_reply(det, reply); /* Unlock, Signal */
+        return;
+    }
+    a.site = site[0] ? site : NULL;
+    size_t step;
+    bool timed_out = false;
+    int rc = point(det, t, &a, &step, deadline_ns, &timed_out);
+    if (rc) {
+        fail_reply(reply, rc, t->fail_detail);
+        return;
+    }
+    reply->len = 0; /* its trace line was written at the step */
+    size_t mark = das_rpc_reply_begin(reply);
+    das_rpc_put_u32(reply, timed_out);
+    das_rpc_reply_end(reply, mark, AE_OK, "");
+    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+}
+
 void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload, size_t len,
                   das_rpc_buf_t *reply)
 {
     das_det_task_t *t = ctx->task;
     das_rpc_call_t call;
-    keys_t keys = {0};
-    char op[DAS_RPC_MAX_NAME + 1] = "", site[512] = "";
-    das_sched_action_t a = {.kind = DAS_SCHED_CALL, .service = "", .op = op};
-    const das_service_method_t *m = NULL;
-    if (das_rpc_decode_call(payload, len, &call) == 0) {
-        describe_call(det, &call, &a, &keys, op, &m);
-        if (call.site && det->o.resolve_site)
-            det->o.resolve_site(det->o.site_ctx, call.site, site, sizeof site);
-    }
-    int64_t deadline_ns = 0;
-    if (scheduler_call(&call) && strcmp(call.method, "CheckFailed") == 0) {
-        check_failed(det, t, &call, site, reply);
-        das_buf_dispose(&keys.bytes);
-        free(keys.offs);
-        free(keys.lens);
+    char site[512] = "";
+    bool decoded = das_rpc_decode_call(payload, len, &call) == 0;
+    if (decoded && call.site && det->o.resolve_site)
+        det->o.resolve_site(det->o.site_ctx, call.site, site, sizeof site);
+    if (decoded && scheduler_call(&call)) {
+        scheduler_request(det, t, &call, site, reply);
         return;
     }
-    if (scheduler_call(&call) && strcmp(call.method, "Sleep") != 0 &&
-        !sync_call(det, t, &call, &a, &deadline_ns)) {
-        ok_reply(det, reply); /* Unlock, Signal: told, not a point */
-        return;
-    }
+    const das_service_method_t *m =
+        decoded ? das_services_method(det->o.services, call.service, call.method) : NULL;
     if (m && m->not_a_point) { /* a log write: at once, in this step */
         das_services_call(det->o.services, ctx, payload, len, reply);
         das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
-        das_buf_dispose(&keys.bytes);
-        free(keys.offs);
-        free(keys.lens);
         return;
     }
-    das_sched_key_t *k = das_xcalloc(keys.n + 1, sizeof *k);
-    for (size_t i = 0; i < keys.n; i++)
-        k[i] = (das_sched_key_t){keys.bytes.data + keys.offs[i], keys.lens[i]};
-    a.keys = k;
-    a.n_keys = keys.n;
+
+    /* A point: the call runs when the task's turn comes, alone. */
+    keys_t keys = {0};
+    das_sched_key_t *k = NULL;
+    char op[DAS_RPC_MAX_NAME + 1] = "";
+    das_sched_action_t a;
+    describe_call(m, &call, op, &keys, &k, &a);
     a.site = site[0] ? site : NULL;
     size_t step;
-    bool timed_out = false;
-    int rc = point(det, t, &a, &step, deadline_ns, &timed_out);
+    bool timed_out;
+    int rc = point(det, t, &a, &step, 0, &timed_out);
     free(k);
     das_buf_dispose(&keys.bytes);
     free(keys.offs);
@@ -600,17 +617,6 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
         fail_reply(reply, rc, t->fail_detail);
         return;
     }
-    if (a.kind != DAS_SCHED_CALL) { /* a sleep, lock or wait: its line was written at the
-                                       step */
-        reply->len = 0;
-        size_t mark = das_rpc_reply_begin(reply);
-        das_rpc_put_u32(reply, timed_out);
-        das_rpc_reply_end(reply, mark, AE_OK, "");
-        das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
-        return;
-    }
-
-    /* Our step: the call runs alone. */
     das_services_call(det->o.services, ctx, payload, len, reply);
     das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
     das_rpc_reply_t r;
@@ -709,6 +715,9 @@ void das_det_roll(das_det_t *det, das_trace_t *trace)
     det->trace = trace;
     das_sched_destroy(det->sched);
     free_tasks(det);
+    det->n_syncs = 0; /* ids start again at 1, as a replay of the new trace will */
+    det->checks_failed = 0;
+    det->first_check[0] = '\0';
     make_sched(det);
     pthread_mutex_unlock(&det->lock);
 }
@@ -751,6 +760,19 @@ const char *das_det_over(das_det_t *det)
     const char *why = det->over ? det->over_detail : NULL;
     pthread_mutex_unlock(&det->lock);
     return why;
+}
+
+void das_det_close_trace(das_det_t *det)
+{
+    pthread_mutex_lock(&det->lock);
+    das_trace_close(det->trace, det->sched);
+    det->trace = NULL;
+    pthread_mutex_unlock(&det->lock);
+}
+
+const char *das_det_trace_path(const das_det_t *det)
+{
+    return det->trace ? das_trace_path(det->trace) : NULL;
 }
 
 const das_sched_t *das_det_sched(const das_det_t *det)

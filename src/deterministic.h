@@ -127,6 +127,11 @@ void das_det_trace_line(das_det_t *det, const char *line);
  * string lives as long as the driver. */
 const char *das_det_over(das_det_t *det);
 
+/* Writes the trace's closing line and closes it (the run is over; explore reads it next). */
+void das_det_close_trace(das_det_t *det);
+/* The path of the run's trace, or NULL when it has none. */
+const char *das_det_trace_path(const das_det_t *det);
+
 /* The scheduler, for reports (replay, tests). Valid until the driver is destroyed; read it
  * only once the tasks ended. */
 const das_sched_t *das_det_sched(const das_det_t *det);

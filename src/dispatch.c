@@ -644,6 +644,24 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     return rc;
 }
 
+void das_dispatch_reset_instances(das_dispatch_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (member_t *m = d->members; m; m = m->next) {
+        if (m->dead || m->draining || m->busy)
+            continue;
+        if (das_instance_reset(m->inst, d->o.start_timeout_ms) < 0) {
+            das_log_warning(d->o.log, "instance %s could not be reset; replacing it",
+                            das_instance_id(m->inst));
+            das_instance_kill(m->inst);
+            m->dead = true;
+        }
+    }
+    member_t *finished = take_finished_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    free_members(finished);
+}
+
 void das_dispatch_shutdown(das_dispatch_t *d, int grace_ms)
 {
     pthread_mutex_lock(&d->lock);

@@ -2,9 +2,12 @@
  * each from fresh state, and reports the first that fails: the failing oracle, the racing
  * pair, the minimal schedule, its timeline and the command that replays it.
  *
- * Design: every schedule is a fresh embedded server (no socket, fresh storage under a
- * temporary folder, the app's build cache, deterministic dispatch with a scripted run: every
- * request arrives at step 0), so services and instances start new each time (--fresh process).
+ * Design: one embedded server (no socket, storage under a temporary folder, the app's build
+ * cache, deterministic dispatch with a scripted run: every request arrives at step 0), made
+ * fresh for every schedule by das_server_reset: new services, a new driver, the virtual clock
+ * from its start, and every instance's globals put back as they were when it loaded the app.
+ * Memory the app allocated survives a reset (a global pointing to it does not); schedule 0 is
+ * run twice at the start to catch state the reset misses.
  * Setup requests run first and checks after, outside the schedule (das_det_set_bypass). The
  * strategies are the scheduler's: the exhaustive explorer (iterative preemption bounding),
  * random walk and PCT, or the portfolio (exhaustive for the first half of the budget, then
@@ -105,7 +108,8 @@ typedef struct {
     /* the scenario as the front end takes it */
     das_trace_request_t *requests, *setup, *checks;
     uint64_t *arrivals;
-    /* where schedules run */
+    /* where schedules run: one server, made fresh for each (das_server_reset) */
+    das_server_t *server;
     char tmp[64];
     char *storage;
     FILE *log;
@@ -315,13 +319,22 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         .services = services,
         .n_services = 1,
     };
-    das_server_t *s = NULL;
     das_err_t err = {0};
-    if (das_server_create(&o, &s, &err) < 0 || das_server_start(s, &err) < 0) {
+    if (ex->server) {
+        if (das_server_reset(ex->server, &o, &err) < 0) {
+            res->error = true;
+            das_buf_puts(&res->why, err.msg);
+            goto out;
+        }
+    } else if (das_server_create(&o, &ex->server, &err) < 0 ||
+               das_server_start(ex->server, &err) < 0) {
         res->error = true;
         das_buf_puts(&res->why, err.msg);
+        das_server_destroy(ex->server);
+        ex->server = NULL;
         goto out;
     }
+    das_server_t *s = ex->server;
     if (!*das_server_build_name(s)) {
         res->error = true;
         das_buf_printf(&res->why, "the app in %s has no build to run: it does not compile (see "
@@ -371,8 +384,8 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
                                            "requests",
                       ex->sc->n_requests);
     }
+    das_det_close_trace(det);
 out:
-    das_server_destroy(s); /* closes the trace */
     das_offline_batch_destroy(batch);
 }
 
@@ -1055,6 +1068,7 @@ int das_explore_main(int argc, char **argv, const char *exe)
     if (s.found)
         result_dispose(&s.fail);
 out:
+    das_server_destroy(ex.server);
     if (ex.log)
         fclose(ex.log);
     if (have_tmp)

@@ -343,6 +343,23 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     return rc;
 }
 
+int das_instance_reset(das_instance_t *inst, int timeout_ms)
+{
+    int fd = inst->fds[0];
+    int rc = das_rpc_send_frame(fd, DAS_RPC_RESET, 0, NULL, 0);
+    if (rc < 0)
+        return rc;
+    set_slot_timeout(inst, 0, timeout_ms);
+    das_rpc_buf_t frame = {0};
+    das_rpc_type_t type;
+    uint64_t id = 0;
+    rc = das_rpc_recv_frame(fd, &type, &id, &frame);
+    das_rpc_buf_dispose(&frame);
+    if (rc == 0 && (type != DAS_RPC_READY || id != 0))
+        rc = -EPROTO;
+    return rc;
+}
+
 void das_instance_kill(das_instance_t *inst)
 {
     pthread_mutex_lock(&inst->lock);

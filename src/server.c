@@ -281,13 +281,13 @@ static void resolve_site(void *ctx, uint64_t site, char *out, size_t cap)
     das__app_release(s, app);
 }
 
-/* Opens the trace of a new run: --trace's file for the first, else the next free
+/* Opens the trace of a new run: `path`, or when NULL the next free
  * STORAGE/traces/serve-NNNN.jsonl. NULL (logged) when it cannot be written. */
-static das_trace_t *open_trace(das_server_t *s, das_app_t *app, bool first)
+static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *given)
 {
     char *path;
-    if (first && s->o.trace_path) {
-        path = das_xstrdup(s->o.trace_path);
+    if (given) {
+        path = das_xstrdup(given);
     } else {
         char *dir = das_xasprintf("%s/traces", s->storage_path);
         das_mkdirs(dir, 0755);
@@ -346,7 +346,7 @@ static void on_change(void *ctx)
     /* A changed config (env_variables, say) also gets fresh instances, as on the platform. */
     adopt_build(s, app);
     if (s->det) { /* a new build is a new run: its own trace, once the requests in flight end */
-        das_trace_t *trace = open_trace(s, app, false);
+        das_trace_t *trace = open_trace(s, app, NULL);
         das_det_roll(s->det, trace);
         if (trace)
             das_log_info(s->log, "deterministic dispatch: the trace of the new run is %s",
@@ -355,6 +355,27 @@ static void on_change(void *ctx)
     das_log_info(s->log, "reloaded%s; new requests go to the new %s", same_build ? "" : " and rebuilt",
                  app->build_error ? "(failing) build" : "instances");
     pthread_mutex_unlock(&s->reload_lock);
+}
+
+/* The driver of a run: `run`'s replay, script, strategy and trace (the options', or a
+ * reset's). */
+static void make_det(das_server_t *s, const das_server_options_t *run)
+{
+    das_det_options_t det = {
+        .strategy = run->strategy_object ? run->strategy_object : s->strategy,
+        .replay = run->replay,
+        .script = run->script,
+        .max_steps = run->max_steps,
+        .gather_ms = s->o.gather_ms < 0 ? 20 : s->o.gather_ms,
+        .real = s->clock,
+        .virt = s->virtual_clock,
+        .services = s->services,
+        .log = s->log,
+        .trace = open_trace(s, s->app, run->trace_path),
+        .resolve_site = resolve_site,
+        .site_ctx = s,
+    };
+    s->det = das_det_create(&det);
 }
 
 /* ---------------------------------------------------------------- start-up */
@@ -399,6 +420,22 @@ static const char *policy_name(das_dispatch_policy_t p)
     case DAS_DISPATCH_DETERMINISTIC: return "deterministic";
     }
     return "?";
+}
+
+static int create_services(das_server_t *s, das_err_t *err)
+{
+    das_services_options_t sopts = {
+        .clock = s->app_clock,
+        .log = s->log,
+        .app_id = s->services_app_id,
+        .storage_path = s->storage_path,
+        .app_root = s->services_app_root,
+        .config = s->o.services,
+        .n_config = s->o.n_services,
+        .extra = s->o.extra_services,
+        .n_extra = s->o.n_extra_services,
+    };
+    return das_services_create(&sopts, &s->services, err);
 }
 
 int das_server_create(const das_server_options_t *o, das_server_t **out, das_err_t *err)
@@ -455,21 +492,10 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     }
     das_config_destroy(probe);
     probe = NULL;
-    das_services_options_t sopts = {
-        .clock = s->app_clock,
-        .log = s->log,
-        .app_id = app_id,
-        .storage_path = s->storage_path,
-        .app_root = app_root,
-        .config = o->services,
-        .n_config = o->n_services,
-        .extra = o->extra_services,
-        .n_extra = o->n_extra_services,
-    };
-    rc = das_services_create(&sopts, &s->services, err);
-    free(app_id);
-    free(app_root);
+    s->services_app_id = app_id;
+    s->services_app_root = app_root;
     app_id = app_root = NULL;
+    rc = create_services(s, err);
     if (rc < 0)
         goto fail;
     das_app_t *app;
@@ -516,23 +542,9 @@ int das_server_start(das_server_t *s, das_err_t *err)
             s->strategy = strcmp(strategy_name(s), "pct") == 0
                               ? das_sched_pct_create(s->seed, pct_depth(s))
                               : das_sched_random_create(s->seed);
-        das_det_options_t det = {
-            .strategy = o->strategy_object ? o->strategy_object : s->strategy,
-            .replay = o->replay,
-            .script = o->script,
-            .max_steps = o->max_steps,
-            .gather_ms = o->gather_ms < 0 ? 20 : o->gather_ms,
-            .real = s->clock,
-            .virt = s->virtual_clock,
-            .services = s->services,
-            .log = s->log,
-            .trace = open_trace(s, s->app, true),
-            .resolve_site = resolve_site,
-            .site_ctx = s,
-        };
-        if (det.trace)
-            s->first_trace = das_xstrdup(das_trace_path(det.trace));
-        s->det = das_det_create(&det);
+        make_det(s, o);
+        if (s->det && das_det_trace_path(s->det))
+            s->first_trace = das_xstrdup(das_det_trace_path(s->det));
     }
     adopt_build(s, s->app);
 
@@ -570,6 +582,23 @@ int das_server_start(das_server_t *s, das_err_t *err)
                                       s->log, &s->watcher, &werr) < 0)
         das_log_warning(s->log, "%s; live reload is off", werr.msg);
     free(storage);
+    return 0;
+}
+
+int das_server_reset(das_server_t *s, const das_server_options_t *run, das_err_t *err)
+{
+    if (!s->det)
+        return das_err_set(err, AE_EINVAL, "devappserver: only a deterministic server resets");
+    das_det_destroy(s->det); /* closes the last run's trace */
+    s->det = NULL;
+    das_services_destroy(s->services);
+    s->services = NULL;
+    das_clock_virtual_reset(s->virtual_clock);
+    int rc = create_services(s, err);
+    if (rc < 0)
+        return rc;
+    das_dispatch_reset_instances(s->dispatch);
+    make_det(s, run);
     return 0;
 }
 
@@ -642,6 +671,8 @@ void das_server_destroy(das_server_t *s)
     das_log_destroy(s->log);
     das_clock_virtual_destroy(s->virtual_clock);
     free(s->first_trace);
+    free(s->services_app_id);
+    free(s->services_app_root);
     free(s);
 }
 

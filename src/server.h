@@ -43,7 +43,8 @@ typedef struct {
     const char *const *allow_hosts;
     size_t n_allow_hosts;
     /* Each service's own options, by service name (see registry.h); borrowed until
-     * das_server_create() returns (the services are created there). */
+     * das_server_create() returns (the services are created there), or for the server's life
+     * when it is reset (das_server_reset creates them again). */
     const das_service_config_t *services;
     size_t n_services;
     /* Services beyond the table (embedders, tests); borrowed, must outlive the server. */
@@ -83,6 +84,14 @@ int das_server_port(const das_server_t *s);
  * they are cancelled), instances are stopped and reaped, the services are destroyed. Idempotent. */
 void das_server_stop(das_server_t *s);
 void das_server_destroy(das_server_t *s); /* stops it first if need be; NULL ok */
+
+/* One more deterministic run on a started server (explore's next schedule), from fresh
+ * state: the services are created again, every instance puts its globals back as they were
+ * when it loaded the app, the virtual clock starts over, and a new driver follows `run`'s
+ * fields (replay, script, strategy_object, strategy, max_steps, trace_path) in place of the
+ * options'. No request may be in flight. The options' services configuration must still be
+ * valid. 0, or an AE_* code with `err` filled. */
+int das_server_reset(das_server_t *s, const das_server_options_t *run, das_err_t *err);
 
 /* The storage path the server uses for the app at `app_path` (APPDIR, or its app.yaml)
  * when none is given: a folder per app under the user's data directory. NULL with `err`

@@ -45,6 +45,7 @@ struct das_server {
     das_det_t *det;                   /* deterministic dispatch only */
     das_sched_strategy_t *strategy;   /* deterministic dispatch only */
     uint64_t seed;
+    char *services_app_id, *services_app_root; /* what the services were created with */
     char *first_trace;                /* the first run's trace file, for the start-up line */
     das_log_t *log;
     char *storage_path;

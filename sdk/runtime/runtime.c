@@ -31,10 +31,25 @@
 #include "app_symbol.h"
 #include "sdk_internal.h"
 
+/* The app's writable data as it was when loaded (.data, .bss; not RELRO, which is read-only
+ * by then), for RESET: explore makes an instance fresh between schedules by copying it back. */
+typedef struct {
+    uintptr_t start;
+    size_t len;
+    unsigned char *copy;
+} region_t;
+
+typedef struct {
+    const void *base;
+    region_t regions[8];
+    int n;
+} snapshot_t;
+
 typedef struct {
     void *dl;
     const void *base; /* where the app is loaded: call sites are offsets from it */
     int fd;
+    snapshot_t *snapshot;
 } slot_t;
 
 /* The request this thread is serving, for the crash handler: its slot and its id. */
@@ -159,6 +174,49 @@ static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
     ae__request_dispose(&rq);
 }
 
+static int snapshot_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    snapshot_t *snap = arg;
+    if ((const void *)info->dlpi_addr != snap->base || snap->n)
+        return 0;
+    uintptr_t relro_start = 0, relro_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_GNU_RELRO) {
+            relro_start = info->dlpi_addr + ph->p_vaddr;
+            relro_end = relro_start + ph->p_memsz;
+        }
+    }
+    for (int i = 0; i < info->dlpi_phnum && snap->n < 8; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (start < relro_end && end > relro_start) /* skip the RELRO part */
+            start = relro_end > start ? relro_end : start;
+        if (start >= end)
+            continue;
+        region_t *r = &snap->regions[snap->n++];
+        r->start = start;
+        r->len = end - start;
+        r->copy = malloc(r->len);
+        if (!r->copy)
+            abort();
+        memcpy(r->copy, (void *)start, r->len);
+    }
+    return 1;
+}
+
+/* RESET: the app's globals as they were when it was loaded, and no mutex bookkeeping. The
+ * other slots' threads are idle (the server sends RESET only then): nothing else touches them. */
+static void reset_app(const snapshot_t *snap)
+{
+    for (int i = 0; i < snap->n; i++)
+        memcpy((void *)snap->regions[i].start, snap->regions[i].copy, snap->regions[i].len);
+    das_runtime_wrap_reset();
+}
+
 static void *slot_main(void *arg)
 {
     slot_t *slot = arg;
@@ -175,8 +233,13 @@ static void *slot_main(void *arg)
             uint64_t id;
             if (das_rpc_recv_frame(slot->fd, &type, &id, &frame) < 0)
                 break;
-            if (type == DAS_RPC_REQUEST)
+            if (type == DAS_RPC_REQUEST) {
                 serve_one(slot, id, &frame, &out);
+            } else if (type == DAS_RPC_RESET && slot->snapshot) {
+                reset_app(slot->snapshot);
+                if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, 0, NULL, 0) < 0)
+                    break;
+            }
         }
     }
     das_rpc_buf_dispose(&frame);
@@ -259,9 +322,12 @@ int das_runtime_main(const char *so_path, int n_slots)
         abort();
     struct link_map *map = NULL;
     const void *base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
+    snapshot_t snapshot = {.base = base};
+    dl_iterate_phdr(snapshot_object, &snapshot);
     for (int i = 0; i < n_slots; i++) {
         slots[i].dl = dl;
         slots[i].base = base;
+        slots[i].snapshot = &snapshot;
         slots[i].fd = DAS_RPC_FIRST_SLOT_FD + i;
         if (pthread_create(&threads[i], NULL, slot_main, &slots[i]) != 0) {
             fprintf(stderr, "devappserver instance: cannot start handler thread: %s\n",

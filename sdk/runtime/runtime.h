@@ -14,5 +14,7 @@ struct ae_request;
 /* The request the calling thread serves (and its slot, when `slot` is not NULL), or NULL when
  * it serves none: for the deterministic build's wrappers (wrap.c). */
 struct ae_request *das_runtime_request(int *slot);
+/* Forgets the mutex and condition bookkeeping (wrap.c), for RESET. */
+void das_runtime_wrap_reset(void);
 
 #endif

@@ -189,6 +189,13 @@ typedef struct {
  * mutexes are the process's too. */
 static sync_table_t syncs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+void das_runtime_wrap_reset(void)
+{
+    pthread_mutex_lock(&syncs.lock);
+    memset(syncs.table, 0, sizeof syncs.table);
+    pthread_mutex_unlock(&syncs.lock);
+}
+
 static sync_t *sync_of(const void *addr)
 {
     size_t h = ((uintptr_t)addr >> 3) * 0x9e3779b97f4a7c15ull % TABLE_SIZE;

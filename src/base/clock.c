@@ -151,6 +151,7 @@ typedef struct {
 struct virtual_clock {
     manual_clock_t time; /* first: the clock is a manual clock to its own methods */
     uint64_t seed;
+    int64_t start_wall_ns;
     task_view_t **views; /* by task number; NULL until asked for */
     size_t n_views;
 };
@@ -184,6 +185,7 @@ das_clock_t *das_clock_virtual_create(int64_t start_wall_ns, uint64_t seed)
     pthread_mutex_init(&v->time.lock, NULL);
     v->time.mono_ns = 1000000000;
     v->time.wall_ns = start_wall_ns;
+    v->start_wall_ns = start_wall_ns;
     v->seed = seed;
     das_prng_init(&v->time.prng, seed, UINT32_MAX + (uint64_t)1); /* not any task's */
     return &v->time.base;
@@ -226,6 +228,19 @@ void das_clock_virtual_step(das_clock_t *c)
 void das_clock_virtual_advance(das_clock_t *c, int64_t ns)
 {
     das_clock_manual_advance(c, ns);
+}
+
+void das_clock_virtual_reset(das_clock_t *c)
+{
+    virtual_clock_t *v = (virtual_clock_t *)c;
+    pthread_mutex_lock(&v->time.lock);
+    v->time.mono_ns = 1000000000;
+    v->time.wall_ns = v->start_wall_ns;
+    das_prng_init(&v->time.prng, v->seed, UINT32_MAX + (uint64_t)1);
+    for (size_t i = 0; i < v->n_views; i++)
+        if (v->views[i])
+            das_prng_init(&v->views[i]->prng, v->seed, i);
+    pthread_mutex_unlock(&v->time.lock);
 }
 
 void das_clock_virtual_destroy(das_clock_t *c)

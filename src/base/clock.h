@@ -73,6 +73,9 @@ das_clock_t *das_clock_virtual_task(das_clock_t *c, uint32_t task);
 void das_clock_virtual_step(das_clock_t *c);
 void das_clock_virtual_advance(das_clock_t *c, int64_t ns);
 void das_clock_virtual_destroy(das_clock_t *c); /* NULL ok; its views too */
+/* Back to its start time, and every stream (its own, each view's) to its first value, as if
+ * new; the views stay valid. */
+void das_clock_virtual_reset(das_clock_t *c);
 
 /* A request's deadline. It belongs to the request, not to a socket read: a dispatch policy
  * may pause it while the server holds the request (a reply it has not released yet), and
