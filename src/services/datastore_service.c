@@ -57,9 +57,16 @@ typedef struct txn_entry {
 } txn_entry_t;
 
 typedef struct {
-    das_ds_t *ds;
+    das_ds_t *ds; /* NULL until first used, when opened lazily (see `deferred`) */
     das_clock_t *clock;
     das_log_t *log;
+    /* An in-memory datastore with no applier and no index.yaml opens at its first call:
+     * explore makes one per schedule, and most scenarios never touch it. Guarded by
+     * open_lock. */
+    pthread_mutex_t open_lock;
+    bool deferred;
+    das_ds_options_t deferred_options; /* its app string owned below */
+    char *deferred_app;
     pthread_mutex_t lock;
     txn_entry_t *txns; /* by handle; guarded by lock, as are the fields below */
     uint64_t last_handle;
@@ -456,11 +463,34 @@ static int run_data_call(datastore_service_t *svc, txn_entry_t *t,
     return rc < 0 ? stub_fail(out, rc, &err) : AE_OK;
 }
 
+/* Opens a deferred datastore at its first call (a no-op after, or when not deferred). */
+static int open_deferred(datastore_service_t *svc, das_call_out_t *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&svc->open_lock);
+    if (svc->deferred) {
+        das_ds_err_t *dserr = das_xcalloc(1, sizeof *dserr);
+        rc = das_ds_open(&svc->deferred_options, &svc->ds, dserr);
+        if (rc < 0) {
+            das_call_fail(out, rc, "%s", dserr->msg[0] ? dserr->msg : ae_strerror(rc));
+            svc->ds = NULL;
+        } else {
+            svc->deferred = false;
+        }
+        free(dserr);
+    }
+    pthread_mutex_unlock(&svc->open_lock);
+    return rc;
+}
+
 static int call(void *state, const das_call_ctx_t *ctx, const das_service_method_t *method,
                 const void *body, size_t len, das_call_out_t *out)
 {
     datastore_service_t *svc = state;
     uint32_t op = das_rpc_ds_method_op(method->name);
+    int opened = open_deferred(svc, out);
+    if (opened < 0)
+        return opened;
     if (len > DAS_DS_MAX_CALL_BYTES)
         return das_call_fail(out, AE_ETOOLARGE,
                              "The request to API call datastore_v3.%s() was too large.",
@@ -603,10 +633,13 @@ static void destroy(void *state)
         free_entry(t);
     }
     das_ds_close(svc->ds);
+    free(svc->deferred_app);
     pthread_cond_destroy(&svc->wake);
+    pthread_mutex_destroy(&svc->open_lock);
     pthread_mutex_destroy(&svc->lock);
     free(svc);
 }
+
 
 static int create(const das_service_env_t *env, const void *options, void **state,
                   das_err_t *err)
@@ -643,11 +676,22 @@ static int create(const das_service_env_t *env, const void *options, void **stat
     svc->clock = env->clock;
     svc->log = env->log;
     pthread_mutex_init(&svc->lock, NULL);
+    pthread_mutex_init(&svc->open_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&svc->wake, &ca);
     pthread_condattr_destroy(&ca);
+    /* Deferred only when nothing can fail at the open (no index.yaml to read). */
+    if (o->in_memory && !o->background_apply && !dso.app_root) {
+        svc->deferred = true;
+        svc->deferred_options = dso;
+        svc->deferred_options.path = NULL; /* in memory */
+        svc->deferred_options.app = svc->deferred_app = das_xstrdup(dso.app);
+        free(default_path);
+        *state = svc;
+        return 0;
+    }
     das_ds_err_t *dserr = das_xcalloc(1, sizeof *dserr);
     int rc = das_ds_open(&dso, &svc->ds, dserr);
     if (rc < 0) {
@@ -656,6 +700,7 @@ static int create(const das_service_env_t *env, const void *options, void **stat
         free(default_path);
         svc->ds = NULL;
         pthread_cond_destroy(&svc->wake);
+        pthread_mutex_destroy(&svc->open_lock);
         pthread_mutex_destroy(&svc->lock);
         free(svc);
         return rc;
@@ -680,7 +725,12 @@ static int create(const das_service_env_t *env, const void *options, void **stat
 static void stats(void *state, das_buf_t *out)
 {
     das_ds_stats_t st;
-    das_ds_stats(((datastore_service_t *)state)->ds, &st);
+    das_ds_t *ds = ((datastore_service_t *)state)->ds;
+    if (!ds) {
+        das_buf_puts(out, "not used");
+        return;
+    }
+    das_ds_stats(ds, &st);
     das_buf_printf(out,
                    "%llu entities, %llu puts, %llu gets, %llu deletes, %llu queries, %llu "
                    "commits, %llu contentions, %llu pending",
