@@ -110,6 +110,7 @@ typedef struct {
     uint64_t *arrivals;
     /* where schedules run: one server, made fresh for each (das_server_reset) */
     das_server_t *server;
+    das_offline_batch_t *batch;
     char tmp[64];
     char *storage;
     FILE *log;
@@ -292,8 +293,8 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
     memset(res, 0, sizeof *res);
     snprintf(res->trace, sizeof res->trace, "%s/schedule.jsonl", ex->tmp);
     das_det_script_t script;
-    das_offline_batch_t *batch =
-        das_offline_batch_create(ex->requests, ex->arrivals, ex->sc->n_requests, &script);
+    das_offline_batch_begin(ex->batch, ex->server, ex->arrivals, &script);
+    das_offline_batch_t *batch = ex->batch;
     /* Fresh, and never the app's own data: an in-memory datastore that writes no index.yaml,
      * its commits applied at steps (no thread of its own). */
     das_datastore_service_options_t ds = {.in_memory = true, .no_app_root = true};
@@ -385,8 +386,7 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
                       ex->sc->n_requests);
     }
     das_det_close_trace(det);
-out:
-    das_offline_batch_destroy(batch);
+out:;
 }
 
 static double elapsed_s(explore_t *ex)
@@ -1060,6 +1060,7 @@ int das_explore_main(int argc, char **argv, const char *exe)
     for (size_t i = 0; i < ex.sc->n_checks; i++)
         ex.checks[i] = as_request(&ex.sc->checks[i]);
 
+    ex.batch = das_offline_batch_create(ex.requests, n);
     if (ex.sc->serializable && (rc = learn_serial_outcomes(&ex)) != 0)
         goto out;
     ex.schedules = 0;
@@ -1069,6 +1070,7 @@ int das_explore_main(int argc, char **argv, const char *exe)
         result_dispose(&s.fail);
 out:
     das_server_destroy(ex.server);
+    das_offline_batch_destroy(ex.batch);
     if (ex.log)
         fclose(ex.log);
     if (have_tmp)

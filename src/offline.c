@@ -65,12 +65,17 @@ void das_offline_response_dispose(das_offline_response_t *r)
 
 /* ---------------------------------------------------------------- batches */
 
+/* One worker thread per request, made once and reused by every run: request i is sent by
+ * worker i when the driver injects it (a run waits on its tasks' threads, so each request
+ * needs a thread of its own; starting them anew for every schedule showed in profiles). */
 struct das_offline_batch {
     const das_trace_request_t *requests;
     size_t n;
-    das_server_t *server;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond;   /* broadcast when a request is injected or answered */
+    das_server_t *server;  /* the run's; guarded by lock, as is everything below */
+    bool *go;              /* request i is injected and not yet sent */
+    bool stop;
     size_t injected, done;
     pthread_t *threads;
     das_offline_response_t *responses;
@@ -79,56 +84,83 @@ struct das_offline_batch {
 typedef struct {
     das_offline_batch_t *b;
     size_t i;
-} job_t;
+} worker_t;
 
-static void *request_main(void *arg)
+static void *worker_main(void *arg)
 {
-    job_t *job = arg;
-    das_offline_batch_t *b = job->b;
-    das_offline_response_t r;
-    das_offline_send(b->server, &b->requests[job->i], &r);
+    worker_t *w = arg;
+    das_offline_batch_t *b = w->b;
     pthread_mutex_lock(&b->lock);
-    b->responses[job->i] = r;
-    b->done++;
-    pthread_cond_broadcast(&b->cond);
+    for (;;) {
+        while (!b->go[w->i] && !b->stop)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (b->stop)
+            break;
+        b->go[w->i] = false;
+        das_server_t *s = b->server;
+        pthread_mutex_unlock(&b->lock);
+        das_offline_response_t r;
+        das_offline_send(s, &b->requests[w->i], &r);
+        pthread_mutex_lock(&b->lock);
+        b->responses[w->i] = r;
+        b->done++;
+        pthread_cond_broadcast(&b->cond);
+    }
     pthread_mutex_unlock(&b->lock);
-    free(job);
+    free(w);
     return NULL;
 }
 
 static void inject(void *ctx, size_t i)
 {
     das_offline_batch_t *b = ctx;
-    job_t *job = das_xmalloc(sizeof *job);
-    *job = (job_t){b, i};
     pthread_mutex_lock(&b->lock);
     b->injected++;
+    b->go[i] = true;
+    pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
-    if (pthread_create(&b->threads[i], NULL, request_main, job) != 0)
-        abort();
 }
 
-das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *requests,
-                                              const uint64_t *arrivals, size_t n,
-                                              das_det_script_t *script)
+das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *requests, size_t n)
 {
     das_offline_batch_t *b = das_xcalloc(1, sizeof *b);
     b->requests = requests;
     b->n = n;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
+    b->go = das_xcalloc(n + 1, sizeof *b->go);
     b->threads = das_xcalloc(n + 1, sizeof *b->threads);
     b->responses = das_xcalloc(n + 1, sizeof *b->responses);
-    for (size_t i = 0; i < n; i++)
-        b->responses[i].status = -1;
-    *script = (das_det_script_t){
-        .arrivals = arrivals, .n_arrivals = n, .inject = inject, .inject_ctx = b};
+    for (size_t i = 0; i < n; i++) {
+        worker_t *w = das_xmalloc(sizeof *w);
+        *w = (worker_t){b, i};
+        if (pthread_create(&b->threads[i], NULL, worker_main, w) != 0)
+            abort();
+    }
     return b;
+}
+
+void das_offline_batch_begin(das_offline_batch_t *b, das_server_t *s, const uint64_t *arrivals,
+                             das_det_script_t *script)
+{
+    pthread_mutex_lock(&b->lock);
+    b->server = s;
+    b->injected = b->done = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        das_offline_response_dispose(&b->responses[i]);
+        b->responses[i].status = -1;
+        b->responses[i].len = 0;
+    }
+    pthread_mutex_unlock(&b->lock);
+    *script = (das_det_script_t){
+        .arrivals = arrivals, .n_arrivals = b->n, .inject = inject, .inject_ctx = b};
 }
 
 void das_offline_batch_attach(das_offline_batch_t *b, das_server_t *s)
 {
+    pthread_mutex_lock(&b->lock);
     b->server = s;
+    pthread_mutex_unlock(&b->lock);
 }
 
 void das_offline_batch_wait(das_offline_batch_t *b, das_det_t *det)
@@ -146,10 +178,7 @@ void das_offline_batch_wait(das_offline_batch_t *b, das_det_t *det)
         }
         pthread_cond_timedwait(&b->cond, &b->lock, &ts);
     }
-    size_t injected = b->injected;
     pthread_mutex_unlock(&b->lock);
-    for (size_t i = 0; i < injected; i++)
-        pthread_join(b->threads[i], NULL);
 }
 
 const das_offline_response_t *das_offline_batch_response(const das_offline_batch_t *b, size_t i)
@@ -161,10 +190,17 @@ void das_offline_batch_destroy(das_offline_batch_t *b)
 {
     if (!b)
         return;
+    pthread_mutex_lock(&b->lock);
+    b->stop = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    for (size_t i = 0; i < b->n; i++)
+        pthread_join(b->threads[i], NULL);
     for (size_t i = 0; i < b->n; i++)
         das_offline_response_dispose(&b->responses[i]);
     free(b->responses);
     free(b->threads);
+    free(b->go);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->lock);
     free(b);

@@ -26,15 +26,20 @@ void das_offline_response_dispose(das_offline_response_t *r);
 
 typedef struct das_offline_batch das_offline_batch_t;
 
-/* `requests` and `arrivals` are borrowed for the batch's life. Fills `script` for the server's
- * options (das_server_options_t.script); attach the server once created. */
-das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *requests,
-                                              const uint64_t *arrivals, size_t n,
-                                              das_det_script_t *script);
+/* `requests` are borrowed for the batch's life; it starts a thread per request, reused by
+ * every run. */
+das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *requests, size_t n);
+/* Before a run: forgets the last run's answers and fills `script` (arrivals borrowed) for the
+ * server's options (das_server_options_t.script). `s` may be NULL until the server exists:
+ * das_offline_batch_attach() then names it, before the run's first step. */
+void das_offline_batch_begin(das_offline_batch_t *b, das_server_t *s, const uint64_t *arrivals,
+                             das_det_script_t *script);
 void das_offline_batch_attach(das_offline_batch_t *b, das_server_t *s);
+/* Waits until every request that arrived has its answer, and either all arrived or the run
+ * stopped early. */
 void das_offline_batch_wait(das_offline_batch_t *b, das_det_t *det);
 const das_offline_response_t *das_offline_batch_response(const das_offline_batch_t *b,
                                                          size_t i);
-void das_offline_batch_destroy(das_offline_batch_t *b); /* after wait; NULL ok */
+void das_offline_batch_destroy(das_offline_batch_t *b); /* after a wait; NULL ok */
 
 #endif

@@ -217,8 +217,8 @@ int das_replay_main(int argc, char **argv, const char *exe)
         .n_expect = tf.n_steps,
     };
     das_det_script_t script;
-    das_offline_batch_t *batch = das_offline_batch_create(requests, arrivals, tf.n_requests,
-                                                          &script);
+    das_offline_batch_t *batch = das_offline_batch_create(requests, tf.n_requests);
+    das_offline_batch_begin(batch, NULL, arrivals, &script);
     das_server_options_t o = {
         .app_path = appdir,
         .storage_path = storage,

@@ -19,6 +19,7 @@
 struct das_trace {
     FILE *f;
     char *path;
+    bool buffered;
 };
 
 /* ---------------------------------------------------------------- values */
@@ -60,7 +61,13 @@ void das_trace_put_line(das_trace_t *t, const char *line)
 {
     fputs(line, t->f);
     fputc('\n', t->f);
-    fflush(t->f);
+    if (!t->buffered)
+        fflush(t->f);
+}
+
+void das_trace_buffer(das_trace_t *t)
+{
+    t->buffered = true;
 }
 
 static void put_line(das_trace_t *t, json_t *o)

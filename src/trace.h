@@ -77,6 +77,9 @@ typedef struct {
 int das_trace_create(const char *path, const das_trace_header_t *h, das_trace_t **out,
                      das_err_t *err);
 const char *das_trace_path(const das_trace_t *t);
+/* Lines are buffered, not flushed one by one: for runs read only once closed (replay,
+ * explore). */
+void das_trace_buffer(das_trace_t *t);
 /* A request's line, made when it arrives (caller frees) and written later with
  * das_trace_put_line, at its place in the run. */
 char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq);
