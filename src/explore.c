@@ -304,6 +304,8 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         .storage_path = ex->storage,
         .build_dir = ex->build_dir,
         .dispatch = DAS_DISPATCH_DETERMINISTIC,
+        /* Room for every request at once, on instances of one slot (threadsafe: false). */
+        .max_instances = ex->sc->n_requests > 10 ? (int)ex->sc->n_requests : 10,
         .request_deadline_s = ex->step_timeout,
         .log_level = DAS_LOG_ERROR,
         .log_out = ex->log,

@@ -80,34 +80,45 @@ WRAP int __wrap_clock_gettime(clockid_t clk, struct timespec *ts)
 
 /* ---------------------------------------------------------------- randomness */
 
-WRAP int __wrap_rand(void)
+/* rand() and random() draw 31 bits from the request's stream; srand() and srandom() reseed
+ * it, so the same seed gives the same values in a replay. */
+static bool det_rand(long *out)
 {
     ae_request_t *rq = det_request(NULL);
-    return rq ? (int)(das_prng_next(&rq->prng) >> 33) : rand();
+    if (rq)
+        *out = (long)(das_prng_next(&rq->prng) >> 33);
+    return rq != NULL;
 }
 
-WRAP long __wrap_random(void)
-{
-    ae_request_t *rq = det_request(NULL);
-    return rq ? (long)(das_prng_next(&rq->prng) >> 33) : random();
-}
-
-/* Reseeds the request's own stream: the same seed gives the same values in a replay. */
-WRAP void __wrap_srand(unsigned seed)
+static bool det_srand(unsigned seed)
 {
     ae_request_t *rq = det_request(NULL);
     if (rq)
         das_prng_init(&rq->prng, rq->wire.random_seed ^ seed, rq->wire.random_stream);
-    else
+    return rq != NULL;
+}
+
+WRAP int __wrap_rand(void)
+{
+    long v;
+    return det_rand(&v) ? (int)v : rand();
+}
+
+WRAP long __wrap_random(void)
+{
+    long v;
+    return det_rand(&v) ? v : random();
+}
+
+WRAP void __wrap_srand(unsigned seed)
+{
+    if (!det_srand(seed))
         srand(seed);
 }
 
 WRAP void __wrap_srandom(unsigned seed)
 {
-    ae_request_t *rq = det_request(NULL);
-    if (rq)
-        das_prng_init(&rq->prng, rq->wire.random_seed ^ seed, rq->wire.random_stream);
-    else
+    if (!det_srand(seed))
         srandom(seed);
 }
 
