@@ -679,7 +679,7 @@ def bench_explore(ctx):
     racy2, racy10 = scenario("racy2", 2, False), scenario("racy10", 10, False)
     failing = scenario("racy", 2, True)
     explore(racy2, "--schedules", "1")  # the build, cached from here on
-    n = 20 if ctx.smoke else 200
+    n = 20 if ctx.smoke else 1000
     ours, ceiling = [], []
     for _ in range(ctx.pairs):
         j = explore(racy2, "--strategy", "random", "--schedules", str(n))
@@ -690,7 +690,7 @@ def bench_explore(ctx):
     ratios = [a / b for a, b in zip(ours, ceiling)]
     ctx.results.add("explore 2 x /racy, instances", med(ours), med(ceiling), ratios,
                     ">= 1,000/s", None if ctx.smoke else med(ours) >= 1000, "sched/s",
-                    "a fresh server and instance per schedule; ceiling = 2 threads, a baton")
+                    "one server reset per schedule, globals copied back; ceiling = 2 threads, a baton")
     j = explore(racy10, "--strategy", "random", "--schedules", str(max(5, n // 10)))
     ctx.results.add("explore 10 x /racy, instances", j["schedules"] / j["wall_s"], None, None,
                     "reported", None, "sched/s", "")

@@ -644,12 +644,16 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
     return rc;
 }
 
-void das_dispatch_reset_instances(das_dispatch_t *d)
+void das_dispatch_reset_instances(das_dispatch_t *d, bool restart)
 {
     pthread_mutex_lock(&d->lock);
     for (member_t *m = d->members; m; m = m->next) {
         if (m->dead || m->draining || m->busy)
             continue;
+        if (restart) {
+            m->draining = true; /* stopped below, as a reload's are */
+            continue;
+        }
         if (das_instance_reset(m->inst, d->o.start_timeout_ms) < 0) {
             das_log_warning(d->o.log, "instance %s could not be reset; replacing it",
                             das_instance_id(m->inst));

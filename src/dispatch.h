@@ -96,8 +96,9 @@ int das_dispatch_run(das_dispatch_t *d, const das_rpc_request_t *rq, const char 
                      void *task, das_rpc_buf_t *response, das_dispatch_result_t *res);
 
 /* Makes every instance fresh for the next run (explore): each puts the app's globals back as
- * they were when it loaded the app; one that cannot is retired. No request may be in flight. */
-void das_dispatch_reset_instances(das_dispatch_t *d);
+ * they were when it loaded the app (one that cannot is retired), or with `restart` every one
+ * is retired and new ones start as requests come. No request may be in flight. */
+void das_dispatch_reset_instances(das_dispatch_t *d, bool restart);
 
 /* Refuses new requests (503), lets running ones finish for up to `grace_ms`, then kills the
  * instances still busy and waits for their requests to return. */

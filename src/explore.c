@@ -101,7 +101,7 @@ typedef struct {
     uint64_t budget, seed, max_steps;
     int pct_depth, preemptions; /* preemptions < 0: no bound */
     double step_timeout, time_limit;
-    bool json, keep_going;
+    bool json, keep_going, fresh_process;
     const char *appdir, *exe, *trace_dir;
     char *build_dir;
     das_scenario_t *sc;
@@ -317,6 +317,7 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         .replay = replay,
         .script = &script,
         .max_steps = ex->max_steps,
+        .fresh_process = ex->fresh_process,
         .trace_path = res->trace,
         .no_http = true,
         .services = services,
@@ -1007,6 +1008,7 @@ int das_explore_main(int argc, char **argv, const char *exe)
         case OPT_FRESH:
             if (strcmp(optarg, "globals") != 0 && strcmp(optarg, "process") != 0)
                 return usage("--fresh must be globals or process, not '%s'", optarg);
+            ex.fresh_process = strcmp(optarg, "process") == 0;
             break;
         case OPT_STORAGE: storage_path = optarg; break;
         case OPT_TRACE_DIR: trace_dir = optarg; break;

@@ -599,7 +599,7 @@ int das_server_reset(das_server_t *s, const das_server_options_t *run, das_err_t
     int rc = create_services(s, err);
     if (rc < 0)
         return rc;
-    das_dispatch_reset_instances(s->dispatch);
+    das_dispatch_reset_instances(s->dispatch, run->fresh_process);
     make_det(s, run);
     return 0;
 }

@@ -62,6 +62,8 @@ typedef struct {
     const das_det_script_t *script; /* scripted arrivals (replay, explore); borrowed */
     das_sched_strategy_t *strategy_object; /* picks instead of `strategy`'s; borrowed */
     uint64_t max_steps;        /* deterministic: a run past this many steps fails; 0: none */
+    bool fresh_process;        /* das_server_reset starts new instances instead of resetting
+                                  the globals of the ones running */
     /* For runs with no socket (replay, explore): requests come through das_server_handle. */
     bool no_http;
     /* Where builds are cached; NULL: STORAGE/build. A replay or explore on fresh storage

@@ -119,6 +119,12 @@ TEST(test_explore_the_fixed_samples_pass_exhaustively_with_their_counts)
                   sample_scenario("first_visitor_fixed"));
     CHECK_EXPLORE(0, "passed (exhaustive)", "--trace-dir", dir, app,
                   sample_scenario("lazy_locked"));
+    /* The same on a new instance per schedule: the reset of globals is what lazy_locked
+     * needs to pass above (a global built in one schedule would be there in the next). */
+    CHECK_EXPLORE(0, "all 4 schedules passed (exhaustive)", "--trace-dir", dir, "--fresh",
+                  "process", app, sample_scenario("lazy_locked"));
+    CHECK_EXPLORE(1, "FAIL the settings are built once per instance", "--trace-dir", dir,
+                  "--fresh", "process", app, sample_scenario("lazy"));
     harness_remove_tree(dir);
 }
 
