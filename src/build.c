@@ -128,6 +128,8 @@ static const char *const wrap_flags[] = {
  * -fsplit-stack) that the link would pull in. The deterministic variant renames the app's calls
  * at compile time instead. */
 static const char det_cflag[] = "-Dpthread_create=das__wrap_pthread_create";
+/* The race detector's variant (compile and link). */
+static const char tsan_flag[] = "-fsanitize=thread";
 
 /* Runs argv, appending its combined stdout/stderr to `out`. Returns the exit status (0 ok),
  * or a negative errno when it could not start. */
@@ -265,6 +267,8 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
             hash_str(md, wrap_flags[i]);
         hash_str(md, det_cflag);
     }
+    if (o->race_detector)
+        hash_str(md, tsan_flag);
     for (const char *const *h = (const char *const[]){"appengine/appengine.h",
                                                        "appengine/status.h", NULL};
          *h; h++) {
@@ -305,7 +309,7 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         goto done;
     }
     /* Compile each file on its own, so each gets its AE_MODULE. */
-    char **link = das_xcalloc(sources.n + N_WRAP_FLAGS + 8, sizeof *link);
+    char **link = das_xcalloc(sources.n + N_WRAP_FLAGS + 9, sizeof *link);
     size_t nl = 0;
     link[nl++] = (char *)o->cc;
     link[nl++] = "-shared";
@@ -321,13 +325,15 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         char *inc_app = das_xasprintf("-I%s", o->appdir);
         char *src = das_xasprintf("%s/%s", o->appdir, sources.paths[i]);
         char *obj = das_xasprintf("%s/%zu.o", tmp, i);
-        char *argv[N_CFLAGS + 11];
+        char *argv[N_CFLAGS + 12];
         size_t n = 0;
         argv[n++] = (char *)o->cc;
         for (size_t f = 0; f < N_CFLAGS; f++)
             argv[n++] = (char *)cflags[f];
         if (o->deterministic)
             argv[n++] = (char *)det_cflag;
+        if (o->race_detector)
+            argv[n++] = (char *)tsan_flag;
         argv[n++] = inc_sdk;
         argv[n++] = inc_app;
         argv[n++] = def;
@@ -347,6 +353,8 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
     if (o->deterministic)
         for (size_t i = 0; i < N_WRAP_FLAGS; i++)
             link[nl++] = (char *)wrap_flags[i];
+    if (o->race_detector)
+        link[nl++] = (char *)tsan_flag;
     link[nl++] = "-lm";
     link[nl++] = "-lpthread";
     link[nl] = NULL;

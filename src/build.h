@@ -21,6 +21,9 @@ typedef struct {
     /* The deterministic variant: the app's time, random, sleep, mutex, condition and thread
      * calls go to the instance's wrappers (-Wl,--wrap); its own cache key. */
     bool deterministic;
+    /* The race detector's variant: compiled and linked with -fsanitize=thread (GCC); its own
+     * cache key. */
+    bool race_detector;
     /* Returns true for a path (relative to APPDIR) that skip_files excludes. */
     bool (*is_skipped)(void *ctx, const char *relpath);
     void *ctx;

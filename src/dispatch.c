@@ -25,6 +25,7 @@ typedef struct member {
     int n_slots;
     int busy;         /* slots in use */
     bool *slot_busy;
+    int next_slot;    /* the race detector's rotation: where the search for a free slot starts */
     bool dead;        /* crashed or killed: no new requests */
     char culprit[160]; /* "GET /path" of the request whose handler crashed it; guarded by lock */
     bool draining;    /* of an older build: no new requests */
@@ -152,7 +153,8 @@ static member_t *pick_locked(das_dispatch_t *d)
 
 static int take_slot_locked(member_t *m)
 {
-    for (int i = 0; i < m->n_slots; i++) {
+    for (int k = 0; k < m->n_slots; k++) {
+        int i = (m->next_slot + k) % m->n_slots;
         if (!m->slot_busy[i]) {
             m->slot_busy[i] = true;
             m->busy++;
@@ -160,6 +162,14 @@ static int take_slot_locked(member_t *m)
         }
     }
     abort(); /* the caller checked busy < n_slots */
+}
+
+/* After a slot was taken: the rotation moves on past it (the race detector), or stays at 0
+ * (lowest free first). */
+static void rotate_locked(das_dispatch_t *d, member_t *m, int slot)
+{
+    if (d->o.race_detector)
+        m->next_slot = (slot + 1) % m->n_slots;
 }
 
 static void cond_wait_until(das_dispatch_t *d, pthread_cond_t *cond, int64_t deadline_ms)
@@ -190,6 +200,7 @@ static void hand_out_locked(das_dispatch_t *d)
         if (!d->wait_head)
             d->wait_tail = &d->wait_head;
         w->slot = take_slot_locked(m);
+        rotate_locked(d, m, w->slot);
         w->m = m;
         pthread_cond_signal(&w->cond);
     }
@@ -263,6 +274,7 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
         .n_slots = n_slots,
         .envp = envp,
         .ready_timeout_ms = d->o.start_timeout_ms,
+        .race_detector = d->o.race_detector,
     };
     das_instance_t *inst = NULL;
     int rc = das_instance_spawn(&spec, d->o.ids ? d->o.ids : d->o.clock, &inst, err);
@@ -308,6 +320,7 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
     m->draining = generation != d->generation;
     m->slot_busy[0] = true;
     m->busy = 1;
+    rotate_locked(d, m, 0);
     member_t **pp = &d->members;
     while (*pp)
         pp = &(*pp)->next;
@@ -346,6 +359,7 @@ static int acquire(das_dispatch_t *d, member_t **out_m, int *out_slot, das_dispa
         member_t *m = !d->wait_head ? pick_locked(d) : NULL;
         if (m) {
             *out_slot = take_slot_locked(m);
+            rotate_locked(d, m, *out_slot);
             *out_m = m;
             break;
         }

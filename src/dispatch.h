@@ -50,6 +50,10 @@ typedef struct {
     das_dispatch_policy_t policy;
     int max_instances;        /* >= 1 */
     int slots;                /* requests an instance runs at once (its slots), >= 1 */
+    /* The race detector: slots are used in rotation, not lowest free first (two requests on
+     * one slot's thread are ordered by it, and ThreadSanitizer would see no race), and
+     * instances start through the ThreadSanitizer trampoline. */
+    bool race_detector;
     int pending_wait_ms;      /* wait this long for a free slot before starting an instance */
     int queue_timeout_ms;     /* no slot within this long: 503 */
     int request_deadline_ms;  /* a request running longer gets a 500; its instance is replaced */

@@ -168,7 +168,9 @@ int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_
                                         POSIX_SPAWN_SETPGROUP);
     char nbuf[16];
     snprintf(nbuf, sizeof nbuf, "%d", n);
-    char *argv[] = {(char *)spec->exe, "--instance-role", (char *)spec->so_path, nbuf, NULL};
+    char *argv[] = {(char *)spec->exe,
+                    spec->race_detector ? "--instance-role-tsan" : "--instance-role",
+                    (char *)spec->so_path, nbuf, NULL};
     int e = posix_spawn(&inst->pid, spec->exe, &fa, &attr, argv, spec->envp);
     close(life_child);
     if (e != 0) {

@@ -24,6 +24,10 @@ typedef struct {
     int n_slots;         /* requests it may run at once, >= 1 */
     char *const *envp;   /* the child's environment, NULL-terminated */
     int ready_timeout_ms;
+    /* The race detector: the instance starts through its trampoline (main.c's
+     * --instance-role-tsan), which turns address-space randomisation off and preloads the
+     * ThreadSanitizer runtime named by DAS_TSAN_RUNTIME in `envp`. */
+    bool race_detector;
 } das_instance_spec_t;
 
 /* Starts the process and waits until every slot reported READY. On failure (the app cannot be

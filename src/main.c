@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <unistd.h>
 
 #include "datastore_service.h"
@@ -76,6 +77,9 @@ static const char usage_text[] =
     "  --trace FILE                  where the trace goes (default:\n"
     "                                STORAGE/traces/serve-NNNN.jsonl)\n"
     "\n"
+    "  --race-detector               run the instances under GCC's ThreadSanitizer, for races\n"
+    "                                on the app's own memory (concurrent dispatch; needs GCC\n"
+    "                                and libtsan2)\n"
     "  --log-level LEVEL             debug, info, warning, error or critical (default info)\n"
     "  -h, --help                    show this help\n"
     "  --version                     show the version\n";
@@ -98,6 +102,26 @@ static bool parse_int(const char *s, long lo, long hi, int *out)
     return true;
 }
 
+/* The race detector's instances start here: address-space randomisation off (as setarch -R:
+ * ThreadSanitizer needs it where mmap randomisation has 32 bits), then the instance role again
+ * with GCC's ThreadSanitizer runtime preloaded. Returns only on failure. */
+static int tsan_trampoline(char **argv)
+{
+    const char *runtime = getenv("DAS_TSAN_RUNTIME");
+    int persona = personality(0xffffffff);
+    if (!runtime || persona < 0 || personality((unsigned long)persona | ADDR_NO_RANDOMIZE) < 0) {
+        fprintf(stderr, "devappserver instance: cannot start under ThreadSanitizer: %s\n",
+                runtime ? strerror(errno) : "DAS_TSAN_RUNTIME is not set");
+        return 1;
+    }
+    setenv("LD_PRELOAD", runtime, 1);
+    unsetenv("DAS_TSAN_RUNTIME");
+    char *args[] = {argv[0], "--instance-role", argv[2], argv[3], NULL};
+    execv("/proc/self/exe", args);
+    fprintf(stderr, "devappserver instance: cannot start itself again: %s\n", strerror(errno));
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--instance-role") == 0) {
@@ -106,6 +130,8 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         return das_runtime_main(argv[2], slots);
     }
+    if (argc == 4 && strcmp(argv[1], "--instance-role-tsan") == 0)
+        return tsan_trampoline(argv);
 
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -123,7 +149,7 @@ int main(int argc, char **argv)
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,
            OPT_DS_PATH, OPT_DS_CLEAR, OPT_DS_SYNC, OPT_DS_IDS, OPT_DS_CONSISTENCY, OPT_DS_SEED,
            OPT_DS_REQUIRE_INDEXES, OPT_SEED, OPT_STRATEGY, OPT_PCT_DEPTH, OPT_GATHER_MS,
-           OPT_TRACE };
+           OPT_TRACE, OPT_RACE_DETECTOR };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
@@ -149,6 +175,7 @@ int main(int argc, char **argv)
         {"pct-depth", required_argument, NULL, OPT_PCT_DEPTH},
         {"gather-ms", required_argument, NULL, OPT_GATHER_MS},
         {"trace", required_argument, NULL, OPT_TRACE},
+        {"race-detector", no_argument, NULL, OPT_RACE_DETECTOR},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -312,6 +339,7 @@ int main(int argc, char **argv)
                                    optarg);
             det_only = det_only ? det_only : "--gather-ms";
             break;
+        case OPT_RACE_DETECTOR: o.race_detector = true; break;
         case OPT_TRACE:
             if (!*optarg)
                 return usage_error("%s", "--trace needs a file name");
@@ -331,6 +359,11 @@ int main(int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("unexpected argument '%s' (only one APPDIR)", argv[optind + 1]);
     o.app_path = argv[optind];
+    if (o.race_detector && o.dispatch >= 0 && o.dispatch != DAS_DISPATCH_CONCURRENT)
+        return usage_error("%s", "--race-detector works under concurrent dispatch only (it "
+                                 "needs requests running at once on an instance's threads)");
+    if (o.race_detector)
+        o.dispatch = DAS_DISPATCH_CONCURRENT;
     if (det_only && o.dispatch != DAS_DISPATCH_DETERMINISTIC)
         return usage_error("%s is an option of deterministic dispatch: add --dispatch "
                            "deterministic",

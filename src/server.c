@@ -102,6 +102,8 @@ static void on_request_end(void *ctx, const das_call_ctx_t *rq, das_request_end_
 {
     das_server_t *s = ctx;
     das_services_request_end(s->services, rq, how);
+    if (s->race)
+        das_race_scan(s->race);
     if (rq->task)
         das_det_end(s->det, rq->task, how, response ? response->data : NULL,
                     response ? response->len : 0);
@@ -112,13 +114,14 @@ static bool is_skipped(void *ctx, const char *relpath)
     return das_static_is_skipped(ctx, relpath);
 }
 
-/* The environment instances start with: ours, plus TZ=UTC and app.yaml's env_variables. */
-static char **instance_env(const das_config_t *cfg)
+/* The environment instances start with: ours, plus TZ=UTC and app.yaml's env_variables (and
+ * for the race detector, its runtime and options). */
+static char **instance_env(const das_server_t *s, const das_config_t *cfg)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = das_xcalloc(n + cfg->n_env_variables + 2, sizeof *env);
+    char **env = das_xcalloc(n + cfg->n_env_variables + 4, sizeof *env);
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
         bool overridden = das_str_has_prefix(environ[i], "TZ=");
@@ -134,6 +137,10 @@ static char **instance_env(const das_config_t *cfg)
     for (size_t j = 0; j < cfg->n_env_variables; j++)
         env[w++] = das_xasprintf("%s=%s", cfg->env_variables[j].name,
                                  cfg->env_variables[j].value);
+    if (s->race) {
+        env[w++] = das_xasprintf("DAS_TSAN_RUNTIME=%s", s->tsan_runtime);
+        env[w++] = das_xasprintf("TSAN_OPTIONS=%s", das_race_tsan_options(s->race));
+    }
     return env;
 }
 
@@ -193,7 +200,7 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         goto fail;
     for (size_t i = 0; i < app->config->n_warnings; i++)
         das_log_warning(s->log, "%s", app->config->warnings[i]);
-    char **env = instance_env(app->config);
+    char **env = instance_env(s, app->config);
     rc = check_env_fits(env, err);
     free_env(env);
     if (rc < 0)
@@ -221,6 +228,7 @@ static int load_app(das_server_t *s, das_app_t **out, das_err_t *err)
         .is_skipped = is_skipped,
         .ctx = app->statics,
         .deterministic = s->policy == DAS_DISPATCH_DETERMINISTIC,
+        .race_detector = s->race != NULL,
     };
     das_build_result_t br;
     int64_t t0 = das_clock_monotonic_ns(s->clock);
@@ -320,7 +328,7 @@ static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *give
 /* Points the dispatcher at the snapshot's build. */
 static void adopt_build(das_server_t *s, das_app_t *app)
 {
-    char **env = instance_env(app->config);
+    char **env = instance_env(s, app->config);
     das_dispatch_set_build(s->dispatch, app->so_path, env);
     free_env(env);
     if (app->so_path)
@@ -478,6 +486,25 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
     app_root = das_xstrdup(probe->appdir);
     s->threadsafe = probe->threadsafe;
     s->app_clock = s->clock;
+    if (o->race_detector) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+        rc = das_err_set(err, AE_EINVAL, "devappserver: --race-detector cannot run in this "
+                                         "build of devappserver: it is built with a sanitizer, "
+                                         "which cannot share an instance with ThreadSanitizer");
+        goto fail;
+#endif
+        if (s->policy != DAS_DISPATCH_CONCURRENT) {
+            rc = das_err_set(err, AE_EINVAL, "devappserver: --race-detector works under "
+                                             "concurrent dispatch only");
+            goto fail;
+        }
+        const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+        if ((rc = das_race_check_tools(cc, s->tsan_runtime, sizeof s->tsan_runtime, err)) < 0)
+            goto fail;
+        char *dir = das_xasprintf("%s/tsan", s->storage_path);
+        s->race = das_race_create(dir, s->log);
+        free(dir);
+    }
     if (s->policy == DAS_DISPATCH_DETERMINISTIC) {
         if (o->has_seed)
             s->seed = o->seed;
@@ -526,6 +553,7 @@ int das_server_start(das_server_t *s, das_err_t *err)
         .policy = s->policy,
         .max_instances = o->max_instances,
         .slots = slots_per_instance(s),
+        .race_detector = s->race != NULL,
         .pending_wait_ms = 100,
         .queue_timeout_ms = 10000,
         .request_deadline_ms = (int)(o->request_deadline_s * 1000),
@@ -672,6 +700,7 @@ void das_server_destroy(das_server_t *s)
     pthread_mutex_destroy(&s->reload_lock);
     das_log_destroy(s->log);
     das_clock_virtual_destroy(s->virtual_clock);
+    das_race_destroy(s->race);
     free(s->first_trace);
     free(s->services_app_id);
     free(s->services_app_root);

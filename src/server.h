@@ -58,6 +58,9 @@ typedef struct {
     int pct_depth;             /* 0: 3 */
     int gather_ms;             /* the gather window; < 0: 20 */
     const char *trace_path;    /* NULL: STORAGE/traces/serve-NNNN.jsonl, a new one per run */
+    /* ThreadSanitizer in the instances (concurrent dispatch only; needs GCC and libtsan2):
+     * reports printed, and a line naming the two source lines logged. */
+    bool race_detector;
     const das_det_replay_t *replay; /* follow a recorded run (devappserver replay); borrowed */
     const das_det_script_t *script; /* scripted arrivals (replay, explore); borrowed */
     das_sched_strategy_t *strategy_object; /* picks instead of `strategy`'s; borrowed */

@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "race.h"
 #include "router.h"
 #include "server.h"
 #include "registry.h"
@@ -46,6 +47,8 @@ struct das_server {
     das_sched_strategy_t *strategy;   /* deterministic dispatch only */
     uint64_t seed;
     char *services_app_id, *services_app_root; /* what the services were created with */
+    das_race_t *race;                 /* --race-detector only */
+    char tsan_runtime[4096];          /* --race-detector: the runtime preloaded in instances */
     char *first_trace;                /* the first run's trace file, for the start-up line */
     das_log_t *log;
     char *storage_path;

@@ -339,6 +339,8 @@ int das_runtime_main(const char *so_path, int n_slots)
         pthread_join(threads[i], NULL);
     free(threads);
     free(slots);
+    for (int i = 0; i < snapshot.n; i++)
+        free(snapshot.regions[i].copy);
     /* No dlclose(): an app may have started threads or registered destructors we cannot
      * unwind safely; the process is about to exit anyway. */
     return 0;
