@@ -608,6 +608,14 @@ static int search(explore_t *ex, search_t *out)
         }
         count(ex, &r);
         if (first) {
+            /* A request no handler matches is an outcome, not an error: but say so. */
+            for (size_t i = 0; i < ex->sc->n_requests; i++) {
+                const das_scenario_request_t *q = &ex->sc->requests[i];
+                if (das_offline_batch_response(ex->batch, i)->status == 404)
+                    fprintf(stderr, "devappserver explore: warning: %s:%d:%d: %s %s got 404: "
+                                    "does it match a handler?\n",
+                            ex->sc->path, q->line, q->col, q->method, q->target);
+            }
             das_trace_file_t tf;
             das_err_t err = {0};
             if (das_trace_load(r.trace, &tf, &err) == 0) {

@@ -228,6 +228,43 @@ TEST(test_det_replay_refuses_a_malformed_trace_naming_the_line)
     harness_remove_tree(dir);
 }
 
+TEST(test_det_a_reload_starts_a_new_trace)
+{
+    NEED_OWN_SERVER();
+    char dir[256], app[300], src[320], storage[320], second[400];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(app, sizeof app, "%s/app", dir);
+    snprintf(storage, sizeof storage, "%s/storage", dir);
+    CHECK_OK(harness_copy_tree(harness_app("det"), app));
+    harness_server_t s;
+    const char *const args[] = {"--dispatch", "deterministic", "--seed", "4", "--storage-path",
+                                storage, NULL};
+    CHECK_OK(harness_start(&s, app, args));
+    char text[256];
+    CHECK_EQ(harness_get_text(&s, "/hello", text, sizeof text), 200);
+    /* An edit: the reload's run has a trace of its own. */
+    snprintf(src, sizeof src, "%s/det.c", app);
+    char *code = harness_read_file(src);
+    CHECK(code != NULL);
+    char *edited = NULL;
+    CHECK(asprintf(&edited, "%s\n/* edited */\n", code) > 0);
+    CHECK_OK(harness_write_file(src, edited));
+    free(code);
+    free(edited);
+    snprintf(second, sizeof second, "%s/traces/serve-0002.jsonl", storage);
+    long long until = harness_now_ms() + 60000;
+    char *trace = NULL;
+    while (harness_now_ms() < until && !(trace = harness_read_file(second)))
+        harness_sleep_ms(100);
+    CHECK(trace != NULL);
+    CHECK_STR_CONTAINS(trace, "\"trace\":\"devappserver\"");
+    free(trace);
+    CHECK_LOG_CONTAINS(&s, "deterministic dispatch: the trace of the new run is ");
+    CHECK_EQ(harness_get_text(&s, "/hello", text, sizeof text), 200);
+    CHECK_EQ(harness_stop(&s), 0);
+    harness_remove_tree(dir);
+}
+
 SERVER_TEST(test_det_serve_runs_the_app_under_virtual_time, harness_app("det"), "--dispatch",
             "deterministic", "--seed", "11")
 {
