@@ -13,6 +13,7 @@ started here is stopped by its PID, and every step is bounded in time.
 
 import argparse
 import atexit
+import hashlib
 import http.client
 import json
 import os
@@ -705,6 +706,28 @@ def bench_explore(ctx):
         ctx.results.add("schedules to failure, %s" % strategy, m, None, None, "<= %d" % goal,
                         None if ctx.smoke else m <= goal, "sched",
                         "median over %d seed%s" % (len(found), "s" if len(found) > 1 else ""))
+
+    # Determinism: failing schedules from many seeds each replay to the same failure with a
+    # byte-identical trace, and one seed gives the same trace every time.
+    runs = 10 if ctx.smoke else 1000
+    same = 0
+    for seed in range(runs):
+        j = explore(failing, "--strategy", "random", "--seed", str(seed), "--schedules", "50")
+        if j.get("result") != "fail":
+            continue
+        out = subprocess.run([exe, "replay", j["trace"]], capture_output=True, text=True,
+                             timeout=60)
+        same += out.returncode == 1 and "trace: identical to the recorded one" in out.stdout
+    ctx.results.add("failures that replay exactly", same, runs, [same / runs], "all",
+                    None if ctx.smoke else same == runs, "runs",
+                    "random strategy, one seed each; exit 1 and an identical trace")
+    hashes = set()
+    for _ in range(10 if ctx.smoke else 100):
+        j = explore(failing, "--strategy", "random", "--seed", "7")
+        with open(j["trace"], "rb") as f:
+            hashes.add(hashlib.sha1(f.read()).hexdigest())
+    ctx.results.add("one seed, distinct trace hashes", len(hashes), None, None, "1",
+                    None if ctx.smoke else len(hashes) == 1, "hashes", "")
 
     trace = explore(failing, "--strategy", "exhaustive")["trace"]
     times = []
