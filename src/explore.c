@@ -111,6 +111,11 @@ typedef struct {
     /* where schedules run: one server, made fresh for each (das_server_reset) */
     das_server_t *server;
     das_offline_batch_t *batch;
+    /* The services' options, for the server's life (every reset creates them again): fresh,
+     * and never the app's own data: an in-memory datastore that writes no index.yaml, its
+     * commits applied at steps (no thread of its own). */
+    das_datastore_service_options_t datastore;
+    das_service_config_t services[1];
     char tmp[64];
     char *storage;
     FILE *log;
@@ -295,10 +300,6 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
     das_det_script_t script;
     das_offline_batch_begin(ex->batch, ex->server, ex->arrivals, &script);
     das_offline_batch_t *batch = ex->batch;
-    /* Fresh, and never the app's own data: an in-memory datastore that writes no index.yaml,
-     * its commits applied at steps (no thread of its own). */
-    das_datastore_service_options_t ds = {.in_memory = true, .no_app_root = true};
-    const das_service_config_t services[] = {{"datastore_v3", &ds}};
     das_server_options_t o = {
         .app_path = ex->appdir,
         .storage_path = ex->storage,
@@ -320,7 +321,7 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         .fresh_process = ex->fresh_process,
         .trace_path = res->trace,
         .no_http = true,
-        .services = services,
+        .services = ex->services,
         .n_services = 1,
     };
     das_err_t err = {0};
@@ -1073,6 +1074,8 @@ int das_explore_main(int argc, char **argv, const char *exe)
         ex.checks[i] = as_request(&ex.sc->checks[i]);
 
     ex.batch = das_offline_batch_create(ex.requests, n);
+    ex.datastore = (das_datastore_service_options_t){.in_memory = true, .no_app_root = true};
+    ex.services[0] = (das_service_config_t){"datastore_v3", &ex.datastore};
     if (ex.sc->serializable && (rc = learn_serial_outcomes(&ex)) != 0)
         goto out;
     ex.schedules = 0;
