@@ -193,7 +193,7 @@ void das_race_scan(das_race_t *r)
                 s = &r->seen[i];
         if (!s && r->n_seen < MAX_FILES) {
             s = &r->seen[r->n_seen++];
-            snprintf(s->name, sizeof s->name, "%s", e->d_name);
+            memcpy(s->name, e->d_name, strlen(e->d_name) + 1); /* shorter, checked above */
             s->offset = 0;
         }
         if (!s)
