@@ -79,6 +79,8 @@ static void fuzz_request(const uint8_t *data, size_t size)
     FUZZ_CHECK(rq.n_headers == rq2.n_headers && pairs_eq(rq.headers, rq2.headers, rq.n_headers));
     FUZZ_CHECK(rq.n_env == rq2.n_env && pairs_eq(rq.env, rq2.env, rq.n_env));
     FUZZ_CHECK(bytes_eq(rq.body, rq.body_len, rq2.body, rq2.body_len));
+    FUZZ_CHECK(rq.virtual_now_ns == rq2.virtual_now_ns && rq.random_seed == rq2.random_seed &&
+               rq.random_stream == rq2.random_stream);
     das_rpc_encode_request(&b2, &rq2);
     FUZZ_CHECK(bytes_eq(b1.data, b1.len, b2.data, b2.len));
     /* A string with a NUL inside it comes back shorter, never longer. */
@@ -127,6 +129,7 @@ static void fuzz_response(const uint8_t *data, size_t size)
 static void encode_call(das_rpc_buf_t *b, const das_rpc_call_t *c)
 {
     size_t mark = das_rpc_call_begin(b, c->service, c->method, c->seq);
+    das_rpc_call_set_site(b, mark, c->site);
     das_rpc_put_raw(b, c->body, c->body_len);
     das_rpc_call_end(b, mark);
 }
@@ -151,7 +154,7 @@ static void fuzz_call(const uint8_t *data, size_t size)
     das_rpc_call_t c2;
     FUZZ_CHECK(das_rpc_decode_call(b.data, b.len, &c2) == 0);
     FUZZ_CHECK(strcmp(c.service, c2.service) == 0 && strcmp(c.method, c2.method) == 0);
-    FUZZ_CHECK(c.seq == c2.seq);
+    FUZZ_CHECK(c.seq == c2.seq && c.site == c2.site);
     FUZZ_CHECK(bytes_eq(c.body, c.body_len, c2.body, c2.body_len));
     das_rpc_buf_dispose(&b);
 }
@@ -163,6 +166,7 @@ static void encode_reply(das_rpc_buf_t *b, const das_rpc_reply_t *r)
     size_t mark = das_rpc_reply_begin(b);
     das_rpc_put_raw(b, r->body, r->body_len);
     das_rpc_reply_end(b, mark, r->status, r->detail);
+    das_rpc_reply_set_time(b, r->now_ns);
 }
 
 static void fuzz_reply(const uint8_t *data, size_t size)
@@ -180,7 +184,7 @@ static void fuzz_reply(const uint8_t *data, size_t size)
     encode_reply(&b1, &r);
     das_rpc_reply_t r2;
     FUZZ_CHECK(das_rpc_decode_reply(b1.data, b1.len, &r2) == 0);
-    FUZZ_CHECK(r.status == r2.status);
+    FUZZ_CHECK(r.status == r2.status && r.now_ns == r2.now_ns);
     FUZZ_CHECK(strcmp(r.detail, r2.detail) == 0);
     /* A failed call carries no body: _end() drops it. */
     if (r.status == 0)
