@@ -1,5 +1,6 @@
-/* main.c - the command line: parses arguments into server options and runs the server, or,
- * when started by the server with --instance-role, runs an instance.
+/* main.c - the command line: parses arguments into server options and runs the server; runs
+ * `replay` and `explore`; or, when started by the server with --instance-role (or the race
+ * detector's --instance-role-tsan trampoline), runs an instance.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 #include "datastore_service.h"
-#include "memcache_service.h"
 #include "explore.h"
+#include "memcache_service.h"
 #include "replay.h"
 #include "runtime.h"
 #include "server.h"
@@ -25,9 +26,14 @@
 
 static const char usage_text[] =
     "usage: devappserver [serve] [OPTIONS] APPDIR\n"
+    "       devappserver replay [--quiet] [--json] TRACE [APPDIR]\n"
+    "       devappserver explore [--strategy S] [--schedules N] [--seed S] [...] APPDIR "
+    "SCENARIO\n"
     "\n"
     "Serves the App Engine app in APPDIR (a directory holding app.yaml, or the path of an\n"
-    "app.yaml) on this machine, the way the App Engine standard platform would.\n"
+    "app.yaml) on this machine, the way the App Engine standard platform would. `replay` runs\n"
+    "a trace of deterministic dispatch again; `explore` runs a scenario under many request\n"
+    "interleavings and reports the first that fails (options in the README).\n"
     "\n"
     "options:\n"
     "  --host HOST                   address to listen on (default 127.0.0.1)\n"
