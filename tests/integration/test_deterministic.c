@@ -19,8 +19,10 @@ static int start_det(harness_server_t *s, const char *app, const char *dir, cons
 {
     char storage[512];
     snprintf(storage, sizeof storage, "%s/storage", dir);
+    /* A wide window: requests fired together must land in it even on a slow (sanitized)
+     * build. */
     const char *const args[] = {"--dispatch", "deterministic", "--seed", seed, "--gather-ms",
-                                "200", "--trace", trace, "--storage-path", storage, NULL};
+                                "500", "--trace", trace, "--storage-path", storage, NULL};
     return harness_start(s, app, args);
 }
 
