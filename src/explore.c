@@ -764,6 +764,10 @@ static int report(explore_t *ex, search_t *s)
                                  "passed\n",
                            ex->sc->name, (unsigned long long)ex->schedules, ex->preemptions,
                            ex->preemptions == 1 ? "" : "s");
+        else if (strcmp(ex->strategy, "exhaustive") == 0)
+            das_buf_printf(&out, "PASS %s: %llu schedules passed (not all of them: the budget "
+                                 "or the time limit ended the search; raise --schedules)\n",
+                           ex->sc->name, (unsigned long long)ex->schedules);
         else
             das_buf_printf(&out, "PASS %s: %llu schedules passed (%s; not exhaustive)\n",
                            ex->sc->name, (unsigned long long)ex->schedules, ex->strategy);
