@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz_util.h"
@@ -26,15 +25,10 @@ static void check_request(const das_scenario_request_t *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("scenario", 0);
+    char path[64];
+    int fd = fuzz_memfile(data, size, path);
     if (fd < 0)
         return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     das_scenario_t *s = NULL;
     das_err_t err = {0};
     int rc = das_scenario_load(path, &s, &err);

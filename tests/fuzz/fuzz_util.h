@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* abort()s with the condition and where it failed when `cond` is false. */
@@ -30,6 +31,21 @@ static inline char *fuzz_cstr(const unsigned char *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     return s;
+}
+
+/* The input as a file, for code that reads a path: an anonymous memory file holding it, named
+ * by /proc/self/fd/N in `path`. Returns its descriptor (close it when done), or -1. */
+static inline int fuzz_memfile(const unsigned char *data, size_t size, char path[64])
+{
+    int fd = memfd_create("fuzz", 0);
+    if (fd < 0)
+        return -1;
+    if (write(fd, data, size) != (ssize_t)size) {
+        close(fd);
+        return -1;
+    }
+    snprintf(path, 64, "/proc/self/fd/%d", fd);
+    return fd;
 }
 
 /* True when the `n` bytes at `p` lie within [base, base + size] (the end included: an empty
