@@ -131,9 +131,7 @@ static const char det_cflag[] = "-Dpthread_create=das__wrap_pthread_create";
 /* The race detector's variant (compile and link). */
 static const char tsan_flag[] = "-fsanitize=thread";
 
-/* Runs argv, appending its combined stdout/stderr to `out`. Returns the exit status (0 ok),
- * or a negative errno when it could not start. */
-static int run_tool(char *const argv[], das_buf_t *out)
+int das_build_run_tool(char *const argv[], das_buf_t *out)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -342,7 +340,7 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
         argv[n++] = "-o";
         argv[n++] = obj;
         argv[n] = NULL;
-        if (run_tool(argv, &out) != 0)
+        if (das_build_run_tool(argv, &out) != 0)
             failed = true;
         link[nl++] = obj;
         free(def);
@@ -358,7 +356,7 @@ int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err
     link[nl++] = "-lm";
     link[nl++] = "-lpthread";
     link[nl] = NULL;
-    if (!failed && run_tool(link, &out) != 0)
+    if (!failed && das_build_run_tool(link, &out) != 0)
         failed = true;
     if (!failed && rename(so_tmp, res->so_path) < 0) {
         rc = das_err_set(err, AE_EIO, "cannot move the build into place: %s", strerror(errno));

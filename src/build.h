@@ -41,6 +41,10 @@ typedef struct {
 int das_build_app(const das_build_options_t *o, das_build_result_t *res, das_err_t *err);
 void das_build_result_dispose(das_build_result_t *res);
 
+/* Runs argv (argv[0] looked up in PATH), appending its combined stdout and stderr to `out`.
+ * Returns the exit status (0 ok), or a negative errno when it could not start. */
+int das_build_run_tool(char *const argv[], das_buf_t *out);
+
 /* The SDK include directory: $DAS_SDK_INCLUDE, then next to the installed binary, then the
  * source tree this binary was built from. Returns a malloc'd path. */
 char *das_build_find_sdk_include(const char *exe);

@@ -324,11 +324,6 @@ das_clock_t *das_det_task_clock(das_det_task_t *t)
     return t->clock;
 }
 
-int das_det_task_number(const das_det_task_t *t)
-{
-    return t->n;
-}
-
 uint64_t das_det_task_app_stream(const das_det_task_t *t)
 {
     /* The front end's ids come from stream n (das_clock_virtual_task); the app's own draws
@@ -417,10 +412,12 @@ static bool scheduler_call(const das_rpc_call_t *call)
     return strcmp(call->service, "devappserver") == 0;
 }
 
-static void ok_reply(das_det_t *det, das_rpc_buf_t *reply)
+/* The answer to a scheduler call: AE_OK, whether a wait timed out, and the virtual time. */
+static void ok_reply(das_det_t *det, das_rpc_buf_t *reply, bool timed_out)
 {
     reply->len = 0;
     size_t mark = das_rpc_reply_begin(reply);
+    das_rpc_put_u32(reply, timed_out);
     das_rpc_reply_end(reply, mark, AE_OK, "");
     das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
 }
@@ -539,7 +536,7 @@ static void check_failed(das_det_t *det, das_det_task_t *t, const das_rpc_call_t
                  site[0] ? " (" : "", site, site[0] ? ")" : "");
     }
     pthread_mutex_unlock(&det->lock);
-    ok_reply(det, reply);
+    ok_reply(det, reply, false);
 }
 
 /* The scheduler's own calls: Sleep, Lock and Wait are points (answered once the task's turn
@@ -560,7 +557,7 @@ static void scheduler_request(das_det_t *det, das_det_task_t *t, const das_rpc_c
         int64_t ns = das_rpc_get_i64(&r);
         a.sleep_ns = ns > 0 ? ns : 0;
     } else if (!sync_call(det, t, call, &a, &deadline_ns)) {
-        ok_reply(det, reply); /* Unlock, Signal */
+        ok_reply(det, reply, false); /* Unlock, Signal */
         return;
     }
     a.site = site[0] ? site : NULL;
@@ -571,11 +568,7 @@ static void scheduler_request(das_det_t *det, das_det_task_t *t, const das_rpc_c
         fail_reply(reply, rc, t->fail_detail);
         return;
     }
-    reply->len = 0; /* its trace line was written at the step */
-    size_t mark = das_rpc_reply_begin(reply);
-    das_rpc_put_u32(reply, timed_out);
-    das_rpc_reply_end(reply, mark, AE_OK, "");
-    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+    ok_reply(det, reply, timed_out); /* its trace line was written at the step */
 }
 
 void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload, size_t len,

@@ -80,7 +80,6 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq);
 /* The task's view of the virtual clock: its ids and its app's random values come from the
  * stream (seed, task number). */
 das_clock_t *das_det_task_clock(das_det_task_t *t);
-int das_det_task_number(const das_det_task_t *t);
 /* The stream the task's app draws from (das_rpc_request_t.random_stream). */
 uint64_t das_det_task_app_stream(const das_det_task_t *t);
 

@@ -413,14 +413,20 @@ static void count(explore_t *ex, const result_t *r)
 }
 
 /* Replays `r`'s decisions once more, checking its steps: true when it fails the same way. */
-static bool confirm(explore_t *ex, const result_t *r, const char *strategy_name, result_t *again)
+/* Runs the schedule of `tf` again by its decisions, checking its steps. */
+static void rerun(explore_t *ex, const das_trace_file_t *tf, result_t *again)
+{
+    das_det_replay_t rp = {tf->decisions, tf->n_decisions, tf->steps, tf->n_steps};
+    run_schedule(ex, NULL, ex->strategy, &rp, again);
+}
+
+static bool confirm(explore_t *ex, const result_t *r, result_t *again)
 {
     das_trace_file_t tf;
     das_err_t err = {0};
     if (das_trace_load(r->trace, &tf, &err) < 0)
         return false;
-    das_det_replay_t rp = {tf.decisions, tf.n_decisions, tf.steps, tf.n_steps};
-    run_schedule(ex, NULL, strategy_name, &rp, again);
+    rerun(ex, &tf, again);
     das_trace_file_dispose(&tf);
     return again->failed && strcmp(again->kind, r->kind) == 0;
 }
@@ -624,27 +630,17 @@ static int search(explore_t *ex, search_t *out)
                 /* Schedule 0 again, by its decisions: the same trace, or the app (or the
                  * reset) is not deterministic. */
                 result_t again;
-                das_det_replay_t rp = {tf.decisions, tf.n_decisions, tf.steps, tf.n_steps};
                 char *copy = das_xasprintf("%s/first.jsonl", ex->tmp);
-                rename(r.trace, copy);
-                run_schedule(ex, NULL, ex->strategy, &rp, &again);
-                char *x = NULL, *y = NULL;
-                size_t nx = 0, ny = 0;
-                das_file_read(copy, &x, &nx);
-                das_file_read(again.trace, &y, &ny);
-                if (!x || !y || nx != ny || memcmp(x, y, nx) != 0) {
-                    size_t line = 1;
-                    for (size_t i = 0; x && y && i < nx && i < ny && x[i] == y[i]; i++)
-                        line += x[i] == '\n';
+                rename(r.trace, copy); /* the rerun writes where it was */
+                rerun(ex, &tf, &again);
+                size_t line = das_trace_first_difference(copy, again.trace, true);
+                if (line)
                     fprintf(stderr,
                             "devappserver explore: warning: schedule 0 ran twice and its traces "
                             "differ from line %zu: the app is not deterministic under explore "
                             "(time, randomness or state outside what is reset)\n",
                             line);
-                }
                 rename(copy, r.trace);
-                free(x);
-                free(y);
                 free(copy);
                 result_dispose(&again);
                 das_trace_file_dispose(&tf);
@@ -789,7 +785,7 @@ static int report(explore_t *ex, search_t *s)
         find_minimal(ex, f, &m);
         result_t *shown = m.improved ? &m.best : f;
         result_t again;
-        bool confirmed = confirm(ex, shown, ex->strategy, &again);
+        bool confirmed = confirm(ex, shown, &again);
         result_dispose(&again);
         das_trace_file_t tf;
         das_err_t err = {0};

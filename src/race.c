@@ -3,16 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "build.h"
 
 #define MAX_FILES 256
 
@@ -30,36 +27,18 @@ struct das_race {
     int n_seen;
 };
 
-/* Runs `cc` with one argument and returns its first line of output (caller frees), or NULL. */
+/* Runs `cc` with one argument: its first line of output (caller frees), or NULL when it
+ * failed. */
 static char *first_line(const char *cc, const char *arg)
 {
-    int fds[2];
-    if (pipe(fds) < 0)
-        return NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
     char *argv[] = {(char *)cc, (char *)arg, NULL};
-    pid_t pid;
-    int e = posix_spawnp(&pid, cc, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (e != 0) {
-        close(fds[0]);
-        return NULL;
-    }
-    char buf[PATH_MAX];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? das_xstrdup(buf) : NULL;
+    das_buf_t out = {0};
+    das_buf_puts(&out, ""); /* never NULL below */
+    char *line = das_build_run_tool(argv, &out) == 0
+                     ? das_xstrndup(out.data, strcspn(out.data, "\n"))
+                     : NULL;
+    das_buf_dispose(&out);
+    return line;
 }
 
 int das_race_check_tools(const char *cc, char *runtime, size_t cap, das_err_t *err)

@@ -99,40 +99,6 @@ static size_t run_checks(das_server_t *s, const das_trace_file_t *tf, das_buf_t 
     return missed;
 }
 
-/* The first line where the traces differ (1-based), or 0 when they are the same. A recorded
- * trace of a server still running has no closing line yet: the replay's is then not compared. */
-static size_t first_difference(const char *recorded, const char *replayed, bool recorded_closed)
-{
-    FILE *a = fopen(recorded, "re"), *b = fopen(replayed, "re");
-    size_t diff = 0, line = 0;
-    char *la = NULL, *lb = NULL;
-    size_t ca = 0, cb = 0;
-    if (!a || !b) {
-        diff = 1;
-        goto out;
-    }
-    for (;;) {
-        line++;
-        ssize_t na = getline(&la, &ca, a), nb = getline(&lb, &cb, b);
-        if (na < 0 && nb < 0)
-            break;
-        if (na < 0 && !recorded_closed && strncmp(lb, "{\"close\":", 9) == 0)
-            break;
-        if (na != nb || memcmp(la, lb, (size_t)na) != 0) {
-            diff = line;
-            break;
-        }
-    }
-out:
-    free(la);
-    free(lb);
-    if (a)
-        fclose(a);
-    if (b)
-        fclose(b);
-    return diff;
-}
-
 static int usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "devappserver replay: ");
@@ -273,7 +239,7 @@ int das_replay_main(int argc, char **argv, const char *exe)
     bool loaded = das_trace_load(out_path, &out, &err) == 0;
     if (loaded)
         shown = &out;
-    size_t diff = first_difference(trace_path, out_path, tf.closed);
+    size_t diff = das_trace_first_difference(trace_path, out_path, tf.closed);
     bool failed = false;
     for (size_t i = 0; i < shown->n_ends; i++)
         failed |= shown->ends[i].status >= 500 || strcmp(shown->ends[i].how, "returned") != 0;

@@ -299,6 +299,39 @@ char *das_trace_next_path(const char *dir, const char *prefix)
     }
 }
 
+size_t das_trace_first_difference(const char *recorded, const char *replayed,
+                                  bool recorded_closed)
+{
+    FILE *a = fopen(recorded, "re"), *b = fopen(replayed, "re");
+    size_t diff = 0, line = 0;
+    char *la = NULL, *lb = NULL;
+    size_t ca = 0, cb = 0;
+    if (!a || !b) {
+        diff = 1;
+        goto out;
+    }
+    for (;;) {
+        line++;
+        ssize_t na = getline(&la, &ca, a), nb = getline(&lb, &cb, b);
+        if (na < 0 && nb < 0)
+            break;
+        if (na < 0 && !recorded_closed && strncmp(lb, "{\"close\":", 9) == 0)
+            break;
+        if (na != nb || memcmp(la, lb, (size_t)na) != 0) {
+            diff = line;
+            break;
+        }
+    }
+out:
+    free(la);
+    free(lb);
+    if (a)
+        fclose(a);
+    if (b)
+        fclose(b);
+    return diff;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 typedef struct {

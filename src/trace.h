@@ -100,6 +100,12 @@ void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char 
 /* Writes the closing line and closes the file. NULL ok. */
 void das_trace_close(das_trace_t *t, const das_sched_t *s);
 
+/* The first line where two traces differ (1-based), or 0 when they are the same (or either
+ * cannot be read: 1). A recorded trace of a server still running has no closing line yet:
+ * with `recorded_closed` false the replay's closing line is then not compared. */
+size_t das_trace_first_difference(const char *recorded, const char *replayed,
+                                  bool recorded_closed);
+
 /* The first free "<dir>/<prefix>-NNNN.jsonl" (0001 and up). Caller frees. */
 char *das_trace_next_path(const char *dir, const char *prefix);
 

@@ -223,22 +223,13 @@ static sync_t *sync_of(const void *addr)
     abort(); /* 4,096 distinct mutexes and conditions in one instance */
 }
 
-/* A call to the scheduler (service "devappserver"); `reply` gets the reply body when not NULL.
- * A failure (the request was failed: a deadlock, the server stopping) ends the instance: the
- * app's thread is inside a lock call that cannot fail, and the request gets a 500. */
+/* ae__scheduler_call, for a lock or condition call that cannot fail: a failure (the request
+ * was failed: a deadlock, the server stopping) ends the instance, and the request gets a
+ * 500. */
 static void scheduler_call(ae_request_t *rq, const char *method, const das_rpc_buf_t *body,
                            uint32_t *reply_u32)
 {
-    ae__call_t c;
-    das_rpc_buf_t *out = ae__call_begin(rq, &c, "devappserver", method);
-    das_rpc_put_raw(out, body->data, body->len);
-    int rc = ae__call_send(rq, &c);
-    if (rc == AE_OK && reply_u32) {
-        das_rpc_reader_t r;
-        das_rpc_reader_init(&r, c.reply, c.reply_len);
-        *reply_u32 = das_rpc_get_u32(&r);
-    }
-    ae__call_dispose(&c);
+    int rc = ae__scheduler_call(rq, method, body, reply_u32);
     if (rc != AE_OK) {
         const char *why = ae_request_last_error(rq);
         ae_log(rq, AE_LOG_CRITICAL, "deterministic dispatch: %s; the instance ends",

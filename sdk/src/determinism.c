@@ -63,13 +63,18 @@ void ae_random_bytes(ae_request_t *rq, void *buf, size_t n)
     }
 }
 
-/* A call to the scheduler (deterministic dispatch only). */
-static int scheduler_call(ae_request_t *rq, const char *method, const void *body, size_t len)
+int ae__scheduler_call(ae_request_t *rq, const char *method, const das_rpc_buf_t *body,
+                       uint32_t *reply_u32)
 {
     ae__call_t c;
     das_rpc_buf_t *out = ae__call_begin(rq, &c, "devappserver", method);
-    das_rpc_put_raw(out, body, len);
+    das_rpc_put_raw(out, body->data, body->len);
     int rc = ae__call_send(rq, &c);
+    if (rc == AE_OK && reply_u32) {
+        das_rpc_reader_t r;
+        das_rpc_reader_init(&r, c.reply, c.reply_len);
+        *reply_u32 = das_rpc_get_u32(&r);
+    }
     ae__call_dispose(&c);
     return rc;
 }
@@ -78,7 +83,7 @@ int ae__sleep(ae_request_t *rq, int64_t ns)
 {
     das_rpc_buf_t body = {0};
     das_rpc_put_i64(&body, ns);
-    int rc = scheduler_call(rq, "Sleep", body.data, body.len);
+    int rc = ae__scheduler_call(rq, "Sleep", &body, NULL);
     das_rpc_buf_dispose(&body);
     return rc;
 }
@@ -103,7 +108,7 @@ void ae__check_failed(ae_request_t *rq, const char *file, int line, const char *
     if (rq->virtual_now_ns) {
         das_rpc_buf_t body = {0};
         das_rpc_put_str(&body, msg);
-        scheduler_call(rq, "CheckFailed", body.data, body.len);
+        ae__scheduler_call(rq, "CheckFailed", &body, NULL);
         das_rpc_buf_dispose(&body);
     }
 }

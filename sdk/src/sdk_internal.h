@@ -84,6 +84,11 @@ void ae__request_virtual(ae_request_t *rq);
 /* The return address of the innermost frame in the app's object, as an offset in it; 0 when
  * none is found. */
 uint64_t ae__call_site(const ae_request_t *rq);
+/* A call to the scheduler itself (service "devappserver", deterministic dispatch only):
+ * `method` with `body`; the reply's first u32 goes to `reply_u32` when not NULL. Returns the
+ * call's AE_* code. */
+int ae__scheduler_call(ae_request_t *rq, const char *method, const das_rpc_buf_t *body,
+                       uint32_t *reply_u32);
 /* A sleep of `ns` in virtual time: a point of the schedule (deterministic dispatch only). */
 int ae__sleep(ae_request_t *rq, int64_t ns);
 void ae__call_dispose(ae__call_t *c);

@@ -183,11 +183,9 @@ das_clock_t *das_clock_virtual_create(int64_t start_wall_ns, uint64_t seed)
         abort();
     v->time.base.m = &manual_methods;
     pthread_mutex_init(&v->time.lock, NULL);
-    v->time.mono_ns = 1000000000;
-    v->time.wall_ns = start_wall_ns;
     v->start_wall_ns = start_wall_ns;
     v->seed = seed;
-    das_prng_init(&v->time.prng, seed, UINT32_MAX + (uint64_t)1); /* not any task's */
+    das_clock_virtual_reset(&v->time.base); /* the start time, the streams' first values */
     return &v->time.base;
 }
 
@@ -236,7 +234,7 @@ void das_clock_virtual_reset(das_clock_t *c)
     pthread_mutex_lock(&v->time.lock);
     v->time.mono_ns = 1000000000;
     v->time.wall_ns = v->start_wall_ns;
-    das_prng_init(&v->time.prng, v->seed, UINT32_MAX + (uint64_t)1);
+    das_prng_init(&v->time.prng, v->seed, UINT32_MAX + (uint64_t)1); /* not any task's */
     for (size_t i = 0; i < v->n_views; i++)
         if (v->views[i])
             das_prng_init(&v->views[i]->prng, v->seed, i);
