@@ -152,7 +152,10 @@ static void trace_arrivals_locked(das_det_t *det)
     }
 }
 
-static void trace_step_locked(das_det_t *det, size_t i, int status, const das_buf_t *value)
+/* A step once performed; for a call, what it did, and for an external call (`extra`) its
+ * whole reply. */
+static void trace_step_locked(das_det_t *det, size_t i, int status, const das_buf_t *value,
+                              const das_trace_step_t *extra)
 {
     if (!det->trace)
         return;
@@ -163,9 +166,12 @@ static void trace_step_locked(das_det_t *det, size_t i, int status, const das_bu
         .value = value ? value->data : NULL,
         .value_len = value ? value->len : 0,
         .has_value = value && value->len > 0,
+        .external = extra ? extra->external : NULL,
+        .external_len = extra ? extra->external_len : 0,
     };
     das_trace_step(det->trace, &ts);
 }
+
 
 static void set_over_locked(das_det_t *det, const char *why)
 {
@@ -219,7 +225,7 @@ static void advance_locked(das_det_t *det)
             size_t i = das_sched_steps(det->sched) - 1;
             /* A call's line is written once the call ran, with its result. */
             if (das_sched_step(det->sched, i)->action.kind != DAS_SCHED_CALL)
-                trace_step_locked(det, i, 0, NULL);
+                trace_step_locked(det, i, 0, NULL, NULL);
             det->tasks[task]->go = true;
             pthread_cond_signal(&det->tasks[task]->cond);
             return;
@@ -610,11 +616,28 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
         fail_reply(reply, rc, t->fail_detail);
         return;
     }
-    das_services_call(det->o.services, ctx, payload, len, reply);
-    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
+    /* A call whose reply comes from outside (a URL fetch) runs for real and its reply is
+     * recorded; under replay the recorded reply answers it, with no network. */
+    bool external = m && m->external;
+    const das_trace_file_result_t *recorded =
+        external && det->o.replay && det->o.replay->results && step < det->o.replay->n_expect
+            ? &det->o.replay->results[step]
+            : NULL;
+    if (recorded && recorded->external) {
+        reply->len = 0;
+        das_rpc_put_raw(reply, recorded->external, recorded->external_len);
+    } else if (external && det->o.replay) {
+        size_t mark = das_rpc_reply_begin(reply);
+        das_rpc_reply_end(reply, mark, AE_EINTERNAL,
+                          "replay: the trace holds no recorded reply for this call");
+    } else {
+        das_services_call(det->o.services, ctx, payload, len, reply);
+    }
+    das_trace_step_t extra = {.external = external ? reply->data : NULL,
+                              .external_len = external ? reply->len : 0};
+    das_buf_t value = {0};
     das_rpc_reply_t r;
     int status = AE_EINTERNAL;
-    das_buf_t value = {0};
     if (das_rpc_decode_reply(reply->data, reply->len, &r) == 0) {
         status = r.status;
         if (m && m->value)
@@ -622,9 +645,10 @@ void das_det_call(das_det_t *det, const das_call_ctx_t *ctx, const void *payload
                      status == 0 ? r.body_len : 0, &value);
     }
     pthread_mutex_lock(&det->lock);
-    trace_step_locked(det, step, status, &value);
+    trace_step_locked(det, step, status, &value, &extra);
     pthread_mutex_unlock(&det->lock);
     das_buf_dispose(&value);
+    das_rpc_reply_set_time(reply, das_clock_wall_ns(det->o.virt));
 }
 
 /* ---------------------------------------------------------------- ends */

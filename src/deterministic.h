@@ -43,6 +43,9 @@ typedef struct {
     size_t n_decisions;
     const das_sched_step_t *expect; /* the recorded steps, checked one by one */
     size_t n_expect;
+    /* What each recorded step says beyond the scheduler's record (n_expect of them): an
+     * external call (a URL fetch) is answered from its recorded reply, not run. NULL: none. */
+    const das_trace_file_result_t *results;
 } das_det_replay_t;
 
 /* A scripted run (replay, explore): the requests arrive at given steps, not from sockets.

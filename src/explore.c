@@ -412,11 +412,11 @@ static void count(explore_t *ex, const result_t *r)
                 (double)ex->schedules / (elapsed_s(ex) > 0 ? elapsed_s(ex) : 1));
 }
 
-/* Replays `r`'s decisions once more, checking its steps: true when it fails the same way. */
-/* Runs the schedule of `tf` again by its decisions, checking its steps. */
+/* Runs the schedule of `tf` again by its decisions, checking its steps (external calls are
+ * answered as recorded). */
 static void rerun(explore_t *ex, const das_trace_file_t *tf, result_t *again)
 {
-    das_det_replay_t rp = {tf->decisions, tf->n_decisions, tf->steps, tf->n_steps};
+    das_det_replay_t rp = {tf->decisions, tf->n_decisions, tf->steps, tf->n_steps, tf->results};
     run_schedule(ex, NULL, ex->strategy, &rp, again);
 }
 

@@ -18,6 +18,7 @@
 #include "httptext.h"
 #include "login.h"
 #include "server_internal.h"
+#include "service.h"
 
 #define SERVER_SOFTWARE "Development/2.0"
 #define OLD_EXPIRES "Fri, 01 Jan 1990 00:00:00 GMT"
@@ -528,9 +529,14 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
     }
     pairs_t headers = {0}, env = {0};
     env_values_t values;
+    /* X-Appengine-Inbound-Appid is trusted only from this server's own urlfetch. */
+    const char *token = request_header(rq, DAS_INBOUND_TOKEN_HEADER);
+    bool from_urlfetch = token && strcmp(token, s->inbound_token) == 0;
     for (size_t i = 0; i < rq->n_headers; i++) {
         const char *n = rq->headers[i].name;
-        if (strncasecmp(n, "X-AppEngine-", 12) == 0 || in_list(n, dropped_request_headers))
+        bool inbound = from_urlfetch && strcasecmp(n, "X-Appengine-Inbound-Appid") == 0;
+        if ((strncasecmp(n, "X-AppEngine-", 12) == 0 && !inbound) ||
+            strcasecmp(n, DAS_INBOUND_TOKEN_HEADER) == 0 || in_list(n, dropped_request_headers))
             continue;
         pairs_add(&headers, n, rq->headers[i].value);
     }

@@ -14,6 +14,7 @@
 #include "datastore_service.h"
 #include "explore.h"
 #include "memcache_service.h"
+#include "urlfetch_service.h"
 #include "replay.h"
 #include "runtime.h"
 #include "server.h"
@@ -70,6 +71,9 @@ static const char usage_text[] =
     "  --require-indexes             a query whose composite index is not in index.yaml\n"
     "                                fails, as in production (default: it runs and the index\n"
     "                                is added to index.yaml)\n"
+    "  --urlfetch-record FILE        append every URL fetch and its answer to FILE (JSON lines)\n"
+    "  --urlfetch-replay FILE        answer URL fetches from FILE, with no network; a fetch\n"
+    "                                it has no answer for fails\n"
     "\n"
     "deterministic dispatch (--dispatch deterministic): one request runs at a time, and a\n"
     "seeded scheduler picks which goes on at each service call, so an interleaving can be\n"
@@ -155,7 +159,7 @@ int main(int argc, char **argv)
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,
            OPT_DS_PATH, OPT_DS_CLEAR, OPT_DS_SYNC, OPT_DS_IDS, OPT_DS_CONSISTENCY, OPT_DS_SEED,
            OPT_DS_REQUIRE_INDEXES, OPT_SEED, OPT_STRATEGY, OPT_PCT_DEPTH, OPT_GATHER_MS,
-           OPT_TRACE, OPT_RACE_DETECTOR };
+           OPT_TRACE, OPT_RACE_DETECTOR, OPT_UF_RECORD, OPT_UF_REPLAY };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
@@ -176,6 +180,8 @@ int main(int argc, char **argv)
         {"datastore-consistency-policy", required_argument, NULL, OPT_DS_CONSISTENCY},
         {"datastore-seed", required_argument, NULL, OPT_DS_SEED},
         {"require-indexes", no_argument, NULL, OPT_DS_REQUIRE_INDEXES},
+        {"urlfetch-record", required_argument, NULL, OPT_UF_RECORD},
+        {"urlfetch-replay", required_argument, NULL, OPT_UF_REPLAY},
         {"seed", required_argument, NULL, OPT_SEED},
         {"strategy", required_argument, NULL, OPT_STRATEGY},
         {"pct-depth", required_argument, NULL, OPT_PCT_DEPTH},
@@ -201,6 +207,7 @@ int main(int argc, char **argv)
     /* The app id, the default file (STORAGE/datastore.db) and index.yaml's folder (APPDIR)
      * come from the server, which knows them once app.yaml is read. */
     das_datastore_service_options_t datastore = {.background_apply = true};
+    das_urlfetch_service_options_t urlfetch = {0};
     const char *allow_hosts[64];
     size_t n_allow_hosts = 0;
     int first = 1;
@@ -315,6 +322,16 @@ int main(int argc, char **argv)
                                    optarg);
             break;
         case OPT_DS_REQUIRE_INDEXES: datastore.require_indexes = true; break;
+        case OPT_UF_RECORD:
+            if (!*optarg)
+                return usage_error("%s", "--urlfetch-record needs a file name");
+            urlfetch.record_path = optarg;
+            break;
+        case OPT_UF_REPLAY:
+            if (!*optarg)
+                return usage_error("%s", "--urlfetch-replay needs a file name");
+            urlfetch.replay_path = optarg;
+            break;
         case OPT_SEED:
             errno = 0;
             o.seed = strtoull(optarg, &end, 10);
@@ -384,7 +401,8 @@ int main(int argc, char **argv)
     o.n_allow_hosts = n_allow_hosts;
     /* Each service's options, in its own struct, handed on by the registry. */
     const das_service_config_t services[] = {{"memcache", &memcache},
-                                             {"datastore_v3", &datastore}};
+                                             {"datastore_v3", &datastore},
+                                             {"urlfetch", &urlfetch}};
     o.services = services;
     o.n_services = sizeof services / sizeof services[0];
     return das_server_run(&o);

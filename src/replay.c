@@ -181,6 +181,7 @@ int das_replay_main(int argc, char **argv, const char *exe)
         .n_decisions = tf.n_decisions,
         .expect = tf.steps,
         .n_expect = tf.n_steps,
+        .results = tf.results,
     };
     das_det_script_t script;
     das_offline_batch_t *batch = das_offline_batch_create(requests, tf.n_requests);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -432,6 +433,20 @@ static const char *policy_name(das_dispatch_policy_t p)
     return "?";
 }
 
+/* Whether host:port reaches this server's front end (the urlfetch service asks). */
+static bool is_self(void *ctx, const char *host, int port)
+{
+    das_server_t *s = ctx;
+    int mine = __atomic_load_n(&s->port, __ATOMIC_ACQUIRE);
+    if (!mine || (port ? port : 80) != mine)
+        return false;
+    static const char *const loopback[] = {"localhost", "127.0.0.1", "::1", "[::1]"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+        if (strcasecmp(host, loopback[i]) == 0)
+            return true;
+    return strcasecmp(host, s->o.host) == 0;
+}
+
 static int create_services(das_server_t *s, das_err_t *err)
 {
     das_services_options_t sopts = {
@@ -440,6 +455,9 @@ static int create_services(das_server_t *s, das_err_t *err)
         .app_id = s->services_app_id,
         .storage_path = s->storage_path,
         .app_root = s->services_app_root,
+        .is_self = is_self,
+        .self_ctx = s,
+        .inbound_token = s->inbound_token,
         .config = s->o.services,
         .n_config = s->o.n_services,
         .extra = s->o.extra_services,
@@ -461,6 +479,10 @@ int das_server_create(const das_server_options_t *o, das_server_t **out, das_err
         s->o.request_deadline_s = 60;
     s->clock = das_clock_real();
     s->log = das_log_create(o->log_level, o->log_out ? o->log_out : stderr, s->clock);
+    uint8_t token[16];
+    das_clock_random(s->clock, token, sizeof token);
+    for (size_t i = 0; i < sizeof token; i++)
+        snprintf(s->inbound_token + 2 * i, 3, "%02x", token[i]);
     pthread_mutex_init(&s->app_lock, NULL);
     pthread_mutex_init(&s->reload_lock, NULL);
     s->sdk_include = das_build_find_sdk_include(o->exe);
@@ -595,7 +617,7 @@ int das_server_start(das_server_t *s, das_err_t *err)
         snprintf(why, sizeof why, "%s", err->msg);
         return das_err_set(err, rc, "devappserver: %s", why);
     }
-    s->port = das_http_port(s->http);
+    __atomic_store_n(&s->port, das_http_port(s->http), __ATOMIC_RELEASE);
     if (o->port_file) {
         char text[16];
         int n = snprintf(text, sizeof text, "%d\n", s->port);

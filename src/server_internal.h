@@ -61,7 +61,10 @@ struct das_server {
     das_services_t *services;
     das_http_t *http;
     das_watcher_t *watcher;
-    int port;
+    int port;            /* written once listening (atomic: urlfetch asks from other threads) */
+    /* Sent by the server's own urlfetch to itself (DAS_INBOUND_TOKEN_HEADER): the front end
+     * then trusts the X-Appengine-Inbound-Appid it carries. */
+    char inbound_token[33];
     bool started, stopped;
     pthread_mutex_t app_lock;
     das_app_t *app; /* guarded by app_lock */

@@ -239,6 +239,8 @@ void das_trace_step(das_trace_t *t, const das_trace_step_t *s)
     }
     if (a->site && a->site[0])
         json_object_set_new(o, "site", json_string(a->site));
+    if (s->external)
+        json_object_set_new(o, "external", bytes_value(s->external, s->external_len));
     put_line(t, o);
 }
 
@@ -577,6 +579,10 @@ int das_trace_load(const char *path, das_trace_file_t *out, das_err_t *err)
             res->value = json_object_get(o, "value")
                              ? get_bytes(st, json_object_get(o, "value"), &res->value_len)
                              : NULL;
+            res->external = json_object_get(o, "external")
+                                ? get_bytes(st, json_object_get(o, "external"),
+                                            &res->external_len)
+                                : NULL;
             das_sched_step_t *s = &out->steps[out->n_steps];
             if (read_step(st, o, s) < 0 ||
                 json_integer_value(json_object_get(o, "step")) != (json_int_t)out->n_steps) {

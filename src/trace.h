@@ -11,6 +11,9 @@
  *   {"step":0,"task":"A","action":"start","could":2,"decision":true,"preemption":false}
  *   {"step":1,"task":"A","action":"call","service":"memcache","op":"get","keys":["/racy"],
  *    "access":"read","status":"ok","value":"0","digest":"<16 hex>","site":"counter.c:41",..}
+ *   {"step":4,..,"service":"urlfetch","op":"fetch","keys":["http://127.0.0.1:9000"],..,
+ *    "external":{"base64":".."}}   a call whose reply came from outside (the network): the
+ *                                   reply as it came, which replay serves back
  *   {"check_failed":"A","step":3,"message":"AE_CHECK(n > 0) failed","site":"a.c:9"}
  *   {"end":"A","step":6,"how":"returned","status":200,"body":"1","digest":".."}  per request
  *   {"check":0,"method":"GET","target":"/get?key=racy",..,"expect":{"status":200,"body":"2"},
@@ -71,6 +74,10 @@ typedef struct {
     const char *value;   /* CALL: the value read or written, as the service describes it */
     size_t value_len;
     bool has_value;
+    /* CALL of an external method (a URL fetch): the whole reply payload, which replay serves
+     * back; NULL otherwise. */
+    const void *external;
+    size_t external_len;
 } das_trace_step_t;
 
 /* Creates `path` (and its folder) and writes the header line. */
@@ -133,6 +140,8 @@ typedef struct {
     const char *status; /* CALL: "ok" or the AE_* name; NULL otherwise */
     const char *value;  /* CALL: the value read or written; NULL when none */
     size_t value_len;
+    const char *external; /* CALL of an external method: its recorded reply; NULL: none */
+    size_t external_len;
 } das_trace_file_result_t;
 
 /* An "end" line: how a request ended, after `step` steps. */

@@ -32,6 +32,8 @@ struct ae_request {
     const char *memcache_ns;
     const char *datastore_ns; /* arena; NULL: the default namespace */
     uint64_t datastore_txn;   /* the transaction set on the request (datastore.c); 0: none */
+    double urlfetch_deadline; /* seconds, for fetches that set none (urlfetch.c); 0: the
+                                 service's default */
     das_arena_t arena;
     /* Deterministic dispatch: the virtual time (from the REQUEST, then each REPLY) and the
      * task's random stream. virtual_now_ns 0: real time and randomness. */

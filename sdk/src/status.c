@@ -16,6 +16,9 @@ const char *ae_strerror(int code)
     case AE_ENOMEM: return "out of memory";
     case AE_ENOTSTORED: return "not stored";
     case AE_ENEEDINDEX: return "the query needs a composite index";
+    case AE_EREDIRECT: return "too many redirects";
+    case AE_ECERT: return "the server's certificate is not valid";
+    case AE_EFETCH: return "the URL could not be fetched";
     default: return "unknown error";
     }
 }

@@ -15,6 +15,7 @@
 #include "logservice_service.h"
 #include "registry.h"
 #include "sdk_internal.h"
+#include "urlfetch_testbed.h"
 
 struct ae_testbed {
     das_clock_t *clock; /* manual: moves only with ae_testbed_advance_clock() */
@@ -124,6 +125,17 @@ void ae_testbed_destroy(ae_testbed_t *tb)
     das_log_destroy(tb->log);
     das_clock_manual_destroy(tb->clock);
     free(tb);
+}
+
+void ae_testbed_urlfetch_stub(ae_testbed_t *tb, const char *prefix, ae_testbed_urlfetch_fn fn,
+                              void *ctx)
+{
+    das_urlfetch_service_stub(das_services_state(tb->services, "urlfetch"), prefix, fn, ctx);
+}
+
+void ae_testbed_urlfetch_offline(ae_testbed_t *tb)
+{
+    das_urlfetch_service_offline(das_services_state(tb->services, "urlfetch"));
 }
 
 void ae_testbed_advance_clock(ae_testbed_t *tb, int64_t seconds)

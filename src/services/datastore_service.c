@@ -859,14 +859,14 @@ KEYS_OF(DAS_RPC_DS_RUN_QUERY, query_keys)
 KEYS_OF(DAS_RPC_DS_ALLOCATE_IDS, allocate_keys)
 
 static const das_service_method_t methods[] = {
-    {"Get", DAS_ACCESS_READ, false, get_keys, NULL, false, NULL},
-    {"Put", DAS_ACCESS_WRITE, false, put_keys, NULL, false, NULL},
-    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL},
-    {"RunQuery", DAS_ACCESS_READ, false, query_keys, NULL, false, NULL},
-    {"BeginTransaction", DAS_ACCESS_READ, false, NULL, NULL, false, NULL},
-    {"Commit", DAS_ACCESS_WRITE, false, NULL, NULL, false, NULL},
-    {"Rollback", DAS_ACCESS_READ, false, NULL, NULL, false, NULL},
-    {"AllocateIds", DAS_ACCESS_WRITE, false, allocate_keys, NULL, false, NULL},
+    {"Get", DAS_ACCESS_READ, false, get_keys, NULL, false, NULL, false},
+    {"Put", DAS_ACCESS_WRITE, false, put_keys, NULL, false, NULL, false},
+    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL, false},
+    {"RunQuery", DAS_ACCESS_READ, false, query_keys, NULL, false, NULL, false},
+    {"BeginTransaction", DAS_ACCESS_READ, false, NULL, NULL, false, NULL, false},
+    {"Commit", DAS_ACCESS_WRITE, false, NULL, NULL, false, NULL, false},
+    {"Rollback", DAS_ACCESS_READ, false, NULL, NULL, false, NULL, false},
+    {"AllocateIds", DAS_ACCESS_WRITE, false, allocate_keys, NULL, false, NULL, false},
 };
 
 const das_service_def_t das_datastore_service = {

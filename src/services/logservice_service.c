@@ -219,7 +219,7 @@ void das_logservice_each_line(void *state, const char *request_log_id,
 }
 
 static const das_service_method_t methods[] = {
-    {"Flush", DAS_ACCESS_WRITE, false, NULL, NULL, true, NULL},
+    {"Flush", DAS_ACCESS_WRITE, false, NULL, NULL, true, NULL, false},
 };
 
 const das_service_def_t das_logservice_service = {

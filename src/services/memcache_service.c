@@ -251,13 +251,13 @@ static void flush_op(const void *body, size_t len, char out[32])
 }
 
 static const das_service_method_t methods[] = {
-    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false, NULL},
-    {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false, set_op},
-    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL},
+    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false, NULL, false},
+    {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false, set_op, false},
+    {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL, false},
     {"Increment", DAS_ACCESS_WRITE, false, increment_keys, increment_value, false,
-     increment_op},
-    {"FlushAll", DAS_ACCESS_WRITE, true, NULL, NULL, false, flush_op},
-    {"Stats", DAS_ACCESS_READ, true, NULL, NULL, false, NULL},
+     increment_op, false},
+    {"FlushAll", DAS_ACCESS_WRITE, true, NULL, NULL, false, flush_op, false},
+    {"Stats", DAS_ACCESS_READ, true, NULL, NULL, false, NULL, false},
 };
 
 const das_service_def_t das_memcache_service = {

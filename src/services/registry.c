@@ -67,7 +67,9 @@ int das_services_create(const das_services_options_t *o, das_services_t **out, d
     }
     das_service_env_t env = {.clock = o->clock, .log = o->log,
                              .app_id = o->app_id ? o->app_id : "dev~app",
-                             .storage_path = o->storage_path, .app_root = o->app_root};
+                             .storage_path = o->storage_path, .app_root = o->app_root,
+                             .is_self = o->is_self, .self_ctx = o->self_ctx,
+                             .inbound_token = o->inbound_token};
     for (size_t i = 0; i < n_table + o->n_extra; i++) {
         const void *options = NULL;
         for (size_t c = 0; c < o->n_config; c++)

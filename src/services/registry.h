@@ -32,6 +32,10 @@ typedef struct {
     const char *app_id;       /* NULL: "dev~app" */
     const char *storage_path; /* NULL: the services keep their data in memory */
     const char *app_root;     /* NULL: no app folder */
+    /* The server's own front end (das_service_env_t); NULL: none. */
+    bool (*is_self)(void *ctx, const char *host, int port);
+    void *self_ctx;
+    const char *inbound_token;
     const das_service_config_t *config;
     size_t n_config;
     /* Services beyond the table, for embedders and tests (a service that records its hooks).

@@ -77,6 +77,10 @@ typedef struct {
      * ("add" for a Set that adds), written into `out` (32 bytes); NULL: the method's name in
      * lower case. */
     void (*op_name)(const void *body, size_t len, char out[32]);
+    /* Its reply comes from outside the server (a URL fetch's, from the network): a
+     * deterministic run's trace records the whole reply, and replay answers the call from the
+     * trace instead of running it. */
+    bool external;
 } das_service_method_t;
 
 /* What a call fills in: its reply body, and for a failure a detail message. */
@@ -97,7 +101,17 @@ typedef struct {
     const char *app_id;       /* "dev~APP", as the requests' APPLICATION_ID; never NULL */
     const char *storage_path; /* where a service keeps files; NULL: none (keep data in memory) */
     const char *app_root;     /* APPDIR (index.yaml lives there); NULL: none */
+    /* The server's own front end, for a service that reaches it over HTTP (urlfetch): whether
+     * host:port is this server (asked at each call: the port is known once the server
+     * listens), and the token that makes the front end trust the X-Appengine-* headers such a
+     * request carries. NULL: no front end (the testbed). */
+    bool (*is_self)(void *ctx, const char *host, int port);
+    void *self_ctx;
+    const char *inbound_token; /* sent as DAS_INBOUND_TOKEN_HEADER */
 } das_service_env_t;
+
+/* The header carrying das_service_env_t.inbound_token to the front end, which removes it. */
+#define DAS_INBOUND_TOKEN_HEADER "X-Devappserver-Inbound-Token"
 
 typedef struct {
     const char *name; /* the platform's package name: "memcache" */

@@ -6,7 +6,8 @@
 #define SERVICES(X) \
     X(memcache)     \
     X(logservice)   \
-    X(datastore)
+    X(datastore)    \
+    X(urlfetch)
 
 #define DECLARE(name) extern const das_service_def_t das_##name##_service;
 SERVICES(DECLARE)

@@ -83,7 +83,7 @@ static void rec_end(void *state, const das_call_ctx_t *rq, das_request_end_t how
     pthread_mutex_unlock(&r->lock);
 }
 
-static const das_service_method_t rec_methods[] = {{"Nothing", DAS_ACCESS_READ, false, NULL, NULL, false, NULL}};
+static const das_service_method_t rec_methods[] = {{"Nothing", DAS_ACCESS_READ, false, NULL, NULL, false, NULL, false}};
 static const das_service_def_t recorder_service = {
     .name = "recorder",
     .create = rec_create,

@@ -76,8 +76,8 @@ static void rec_end(void *state, const das_call_ctx_t *rq, das_request_end_t how
 }
 
 static const das_service_method_t rec_methods[] = {
-    {"Record", DAS_ACCESS_WRITE, false, NULL, NULL, false, NULL},
-    {"Break", DAS_ACCESS_READ, false, NULL, NULL, false, NULL},
+    {"Record", DAS_ACCESS_WRITE, false, NULL, NULL, false, NULL, false},
+    {"Break", DAS_ACCESS_READ, false, NULL, NULL, false, NULL, false},
 };
 
 /* The least a service can be: no destroy, no hooks, no stats. */

@@ -26,9 +26,12 @@
 #define AE_ENOMEM (-1009)    /* out of memory */
 #define AE_ENOTSTORED (-1010) /* a conditional store did not happen (add, replace, cas) */
 #define AE_ENEEDINDEX (-1011) /* a datastore query needs a composite index index.yaml lacks */
+#define AE_EREDIRECT (-1012) /* a URL fetch met more redirects than the platform follows (5) */
+#define AE_ECERT (-1013)     /* a URL fetch's server certificate did not validate */
+#define AE_EFETCH (-1014)    /* a URL fetch failed: DNS, connection, a malformed reply */
 
 #define AE_ERR_FIRST AE_EINVAL /* the codes run from AE_ERR_FIRST down to AE_ERR_LAST */
-#define AE_ERR_LAST AE_ENEEDINDEX
+#define AE_ERR_LAST AE_EFETCH
 
 /* Returns a static, never-NULL description of `code`. */
 AE_API const char *ae_strerror(int code);

@@ -22,6 +22,7 @@
 #define AE_TESTBED_H
 
 #include <appengine/appengine.h>
+#include <appengine/urlfetch.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,6 +98,18 @@ AE_API int ae_testbed_run(ae_testbed_t *tb, ae_handler_fn handler, const char *m
                           const char *target, const void *body, size_t body_len,
                           ae_testbed_response_t *out);
 AE_API void ae_testbed_response_dispose(ae_testbed_response_t *r);
+
+/* URL Fetch: the testbed fetches for real by default, as the platform's did. A stub answers
+ * the fetches of URLs that start with `prefix` instead (the latest stub added is looked at
+ * first), like the platform testbed's urlmatchers: it fills `out` (status, headers, body, len;
+ * the status is 200 unless it sets another) and returns AE_OK, or returns an AE_* code the
+ * fetch fails with. What `out` points at is copied as soon as the stub returns. */
+typedef int (*ae_testbed_urlfetch_fn)(void *ctx, const ae_urlfetch_request_t *rq,
+                                      ae_urlfetch_response_t *out);
+AE_API void ae_testbed_urlfetch_stub(ae_testbed_t *tb, const char *prefix,
+                                     ae_testbed_urlfetch_fn fn, void *ctx);
+/* From now on, a URL no stub answers fails with AE_EFETCH instead of being fetched. */
+AE_API void ae_testbed_urlfetch_offline(ae_testbed_t *tb);
 
 #ifdef __cplusplus
 }
