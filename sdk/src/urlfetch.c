@@ -64,6 +64,8 @@ static bool fetches_self(const ae_request_t *rq, const char *method, const char 
     if (method && strcasecmp(method, "GET") != 0)
         return false;
     const char *host = ae_request_header(rq, "Host");
+    if (!host)
+        host = ae_request_env(rq, "HTTP_HOST");
     const char *path = rq->wire.path;
     const char *p = strstr(url, "://");
     if (!host || !path || !p)

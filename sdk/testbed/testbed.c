@@ -31,7 +31,7 @@ typedef struct {
     ae_testbed_t *tb;
     char *method, *path, *query, *body;
     char log_id[41];
-    das_rpc_pair_t env[9];
+    das_rpc_pair_t env[10];
 } testbed_request_t;
 
 static das_call_ctx_t request_ctx(const testbed_request_t *t)
@@ -202,6 +202,7 @@ ae_request_t *ae_testbed_request_create(ae_testbed_t *tb, const char *method, co
         {"SERVER_SOFTWARE", "Development/1.0 (testbed)"},
         {"AUTH_DOMAIN", "gmail.com"},
         {"SERVER_NAME", "testbed.example.com"},
+        {"HTTP_HOST", "testbed.example.com"},
         {"SERVER_PORT", "80"},
         {"USER_EMAIL", ""},
     };

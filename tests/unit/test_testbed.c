@@ -6,6 +6,7 @@
 #include <appengine/log.h>
 #include <appengine/memcache.h>
 #include <appengine/testbed.h>
+#include <appengine/urlfetch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1819,6 +1820,118 @@ TEST(test_testbed_datastore_app_root_gets_the_missing_index_appended_without_req
     tb = ae_testbed_create_with(&o);
     CHECK(tb == NULL);
     remove_app_root(dir);
+}
+
+/* ---------------------------------------------------------------- urlfetch */
+
+typedef struct {
+    int calls;
+    char method[16];
+    char payload[64];
+    bool saw_user_agent;
+} weather_stub_t;
+
+/* A test's stand-in for a remote API: answers from the test, seeing what the app sent. */
+static int weather(void *ctx, const ae_urlfetch_request_t *rq, ae_urlfetch_response_t *out)
+{
+    weather_stub_t *w = ctx;
+    w->calls++;
+    snprintf(w->method, sizeof w->method, "%s", rq->method);
+    snprintf(w->payload, sizeof w->payload, "%.*s", (int)rq->payload_len,
+             (const char *)rq->payload);
+    for (size_t i = 0; rq->headers && rq->headers[i]; i++)
+        if (strncmp(rq->headers[i], "X-Api-Key: ", 11) == 0)
+            w->saw_user_agent = strcmp(rq->headers[i] + 11, "k1") == 0;
+    if (strstr(rq->url, "/down"))
+        return AE_EFETCH;
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    out->status = 201;
+    out->headers = headers;
+    out->body = "{\"sky\":\"clear\"}";
+    out->len = strlen(out->body);
+    return AE_OK;
+}
+
+TEST(test_testbed_urlfetch_stub_answers_its_prefix)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    weather_stub_t w = {0};
+    ae_testbed_urlfetch_stub(tb, "http://weather.example/", weather, &w);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    const char *const headers[] = {"X-Api-Key: k1", NULL};
+    ae_urlfetch_request_t f = AE_URLFETCH_REQUEST_INIT;
+    f.url = "http://weather.example/today";
+    f.method = "POST";
+    f.headers = headers;
+    f.payload = "city=Oslo";
+    f.payload_len = 9;
+    ae_urlfetch_response_t r;
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_OK);
+    CHECK_EQ(r.status, 201);
+    CHECK_STR_EQ(r.body, "{\"sky\":\"clear\"}");
+    CHECK_STR_EQ(ae_urlfetch_header(&r, "content-type"), "application/json");
+    CHECK_EQ(w.calls, 1);
+    CHECK_STR_EQ(w.method, "POST");
+    CHECK_STR_EQ(w.payload, "city=Oslo");
+    CHECK(w.saw_user_agent);
+
+    /* Started and waited for, as in production code. */
+    ae_urlfetch_rpc_t *rpc;
+    f.method = "GET";
+    CHECK_EQ(ae_urlfetch_start(rq, &f, &rpc), AE_OK);
+    CHECK_EQ(ae_urlfetch_wait(rq, rpc, &r), AE_OK);
+    CHECK_EQ(r.status, 201);
+    CHECK_EQ(ae_urlfetch_wait(rq, rpc, &r), AE_EINVAL);
+
+    /* The stub's failure is the app's. */
+    f.url = "http://weather.example/down";
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EFETCH);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "http://weather.example/down");
+
+    /* The platform's rules hold in the testbed too. */
+    f.url = "ftp://weather.example/x";
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EINVAL);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "Invalid request URL: ftp://weather.example/x");
+    CHECK_EQ(w.calls, 3);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_urlfetch_offline_fails_what_no_stub_answers)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    weather_stub_t w = {0};
+    ae_testbed_urlfetch_stub(tb, "http://weather.example/", weather, &w);
+    ae_testbed_urlfetch_offline(tb);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/", NULL, 0);
+    ae_urlfetch_request_t f = AE_URLFETCH_REQUEST_INIT;
+    ae_urlfetch_response_t r;
+    f.url = "http://127.0.0.1:9999/never";
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EFETCH);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "offline");
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "GET http://127.0.0.1:9999/never");
+    f.url = "http://weather.example/today";
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_OK);
+    CHECK_EQ(r.status, 201);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
+}
+
+TEST(test_testbed_urlfetch_refuses_the_requests_own_url)
+{
+    ae_testbed_t *tb = ae_testbed_create();
+    ae_testbed_urlfetch_offline(tb);
+    ae_request_t *rq = ae_testbed_request_create(tb, "GET", "/here?x=1", NULL, 0);
+    ae_urlfetch_request_t f = AE_URLFETCH_REQUEST_INIT;
+    ae_urlfetch_response_t r;
+    f.url = "http://testbed.example.com/here";
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EINVAL);
+    CHECK_STR_EQ(ae_request_last_error(rq),
+                 "App cannot fetch the same URL as the one used for the request.");
+    f.method = "POST"; /* only a GET is refused */
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EFETCH);
+    ae_testbed_request_destroy(rq);
+    ae_testbed_destroy(tb);
 }
 
 CHECK_MAIN()
