@@ -1,8 +1,9 @@
 /* bare_mhd.c - the HTTP ceiling for the benchmarks: the least a libmicrohttpd server can do to
  * answer "Hello, World!" with keep-alive. Same threading mode as devappserver's front end
  * unless --mode is given, so a ratio against it measures our own work.
- *   bare_mhd --port-file F [--body-size N] [--mode thread-per-connection|pool|epoll]
- * --body-size answers N bytes instead of "Hello, World!\n" (the ceiling for static files).
+ *   bare_mhd --port-file F [--body-size N] [--delay-ms N] [--mode thread-per-connection|pool|epoll]
+ * --body-size answers N bytes instead of "Hello, World!\n" (the ceiling for static files);
+ * --delay-ms waits N ms before each answer (a slow origin for URL Fetch's async benchmark).
  * It answers on the second call of a request: libmicrohttpd 0.9.75 closes a keep-alive
  * connection whose response is queued on the first call.
  */
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 static struct MHD_Response *hello;
+static unsigned delay_ms;
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version,
@@ -31,6 +33,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *con, const ch
         return MHD_YES;
     }
     *upload_data_size = 0;
+    if (delay_ms)
+        usleep(delay_ms * 1000u);
     return MHD_queue_response(con, MHD_HTTP_OK, hello);
 }
 
@@ -45,6 +49,8 @@ int main(int argc, char **argv)
             mode = argv[i + 1];
         else if (strcmp(argv[i], "--body-size") == 0)
             body_size = strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--delay-ms") == 0)
+            delay_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
     }
     static const char hello_body[] = "Hello, World!\n";
     char *body = (char *)hello_body;

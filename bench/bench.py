@@ -126,13 +126,15 @@ class Servers:
         wait_http(port, path=ready_path)
         return p, port
 
-    def bare_mhd(self, name, body_size=0):
+    def bare_mhd(self, name, body_size=0, delay_ms=0):
         d = os.path.join(self.work, name)
         os.makedirs(d, exist_ok=True)
         port_file = os.path.join(d, "port")
         argv = [self.bare, "--port-file", port_file]
         if body_size:
             argv += ["--body-size", str(body_size)]
+        if delay_ms:
+            argv += ["--delay-ms", str(delay_ms)]
         p = start(argv, os.path.join(d, "log"))
         port = wait_port_file(port_file, p)
         wait_http(port)
@@ -556,6 +558,73 @@ def bench_memcache(ctx):
                     "reported (vs memcached round trip)", None, "ops/s", "calls over the RPC")
 
 
+def bench_urlfetch(ctx):
+    """Fetches from a handler (100 per request, samples/urlfetch_proxy's /sequential) through
+    the urlfetch service to bare_mhd, alternated with a bare libcurl loop on the same server
+    (one handle reused; and a new handle per fetch); then 10 fetches of a 50 ms origin started
+    together against the same 10 one after the other."""
+    tool = os.path.join(ctx.servers.build, "urlfetch_bench")
+    bare, bport = ctx.servers.bare_mhd("uf-origin")
+    slow, sport = ctx.servers.bare_mhd("uf-slow", delay_ms=50)
+    das, dport = ctx.servers.devappserver("urlfetch", os.path.join(ROOT, "samples",
+                                                                   "urlfetch_proxy"),
+                                          ready_path="/hello")
+    target = "http://127.0.0.1:%d/" % bport
+    secs = ctx.seconds
+
+    def handler_rate():
+        n, fetched = 100, 0
+        t0 = time.monotonic()
+        while True:
+            status, _ = get_body(dport, "/sequential?url=%s&n=%d" % (target, n))
+            if status != 200:
+                raise RuntimeError("/sequential answered %d" % status)
+            fetched += n
+            t = time.monotonic() - t0
+            if t >= secs:
+                return fetched / t
+
+    def bare_rate(mode):
+        out = subprocess.run([tool, mode, target, str(secs)], capture_output=True, text=True,
+                             timeout=secs + 60)
+        if out.returncode != 0:
+            raise RuntimeError("urlfetch_bench %s: %s" % (mode, out.stderr.strip()))
+        return float(out.stdout.strip())
+
+    def timed(path):
+        t0 = time.monotonic()
+        status, _ = get_body(dport, path)
+        if status != 200:
+            raise RuntimeError("%s answered %d" % (path, status))
+        return (time.monotonic() - t0) * 1000
+
+    try:
+        handler_rate()  # warm: the instance is up, the connection open
+        ours, reuse, fresh, par, seq = [], [], [], [], []
+        slow_url = "http://127.0.0.1:%d/" % sport
+        for _ in range(ctx.pairs):
+            ours.append(handler_rate())
+            reuse.append(bare_rate("reuse"))
+            fresh.append(bare_rate("fresh"))
+            par.append(timed("/parallel?url=%s&n=10" % slow_url))
+            seq.append(timed("/sequential?url=%s&n=10" % slow_url))
+    finally:
+        stop(das)
+        stop(bare)
+        stop(slow)
+    med = statistics.median
+    r = [a / b for a, b in zip(ours, reuse)]
+    ctx.results.add("urlfetch from a handler", med(ours), med(reuse), r,
+                    ">= 0.5x bare libcurl (reuse)", None if ctx.smoke else med(r) >= 0.5,
+                    "fetch/s", "100 fetches per request")
+    r = [a / b for a, b in zip(reuse, fresh)]
+    ctx.results.add("urlfetch bare: reuse vs new", med(reuse), med(fresh), r,
+                    "reported (about 2.5x)", None, "fetch/s", "ceiling = a new handle per fetch")
+    r = [a / b for a, b in zip(seq, par)]
+    ctx.results.add("urlfetch 10 async vs 10 seq", med(par), med(seq), r,
+                    "reported (50 ms origin)", None, "ms", "ours = started together")
+
+
 def keepalive_latencies(port, path, n):
     """Sends n GETs one after another on one keep-alive connection; returns each one's ms."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -752,6 +821,7 @@ BENCHMARKS = {
     "memcache": bench_memcache,
     "datastore": bench_datastore,
     "explore": bench_explore,
+    "urlfetch": bench_urlfetch,
 }
 
 

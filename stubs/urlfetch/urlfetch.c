@@ -118,12 +118,13 @@ static bool sends_payload(const char *method)
 
 static bool port_allowed(long port)
 {
-    return port == 0 || (port >= 80 && port <= 90) || (port >= 440 && port <= 450) ||
+    return (port >= 80 && port <= 90) || (port >= 440 && port <= 450) ||
            (port >= 1024 && port <= 65535);
 }
 
-/* Checks a URL against the platform's rules (the request's, and each redirect hop's); on
- * success its host (malloc'd) and port (0 when none) go to `host` and `port` when not NULL. */
+/* Checks a URL against the platform's rules (the request's, and each redirect hop's): no port,
+ * or an allowed one (an explicit 0 is not). On success its host (malloc'd) and port (0 when
+ * none) go to `host` and `port` when not NULL. */
 static int check_url(const char *url, char **host, long *port, das_urlfetch_err_t *err)
 {
     size_t len = strlen(url);
@@ -190,7 +191,8 @@ typedef struct job {
     char *owner;
     uint32_t handle;
     job_state_t state;
-    bool cancelled; /* in flight: the thread drops it */
+    bool cancelled; /* its request ended: dropped, or ended at once for its waiter */
+    bool waited;    /* a thread waits for it: only that thread frees it */
     /* The request as the app made it (kept for the record file and redirects). */
     const char *method0;
     das_urlfetch_request_t rq;
@@ -227,7 +229,9 @@ struct das_urlfetch {
     das_uf_recorder_t *recorder;
 
     pthread_mutex_t lock;
-    pthread_cond_t done; /* a fetch ended */
+    pthread_cond_t done; /* a fetch ended, or the driver's role is free */
+    pthread_cond_t idle; /* the stub's thread: fetches need driving and nobody drives */
+    bool driving;        /* a thread holds the driver's role: only it touches `multi` */
     answerer_t *answerers;
     bool offline;
     job_t *jobs; /* every fetch not waited for yet */
@@ -561,7 +565,7 @@ static void done_locked(das_urlfetch_t *uf, job_t *j)
         curl_easy_cleanup(j->easy); /* its connection stays in the multi handle's pool */
         j->easy = NULL;
     }
-    if (j->cancelled) {
+    if (j->cancelled && !j->waited) {
         unlink_job(uf, j);
         job_free(j);
         return;
@@ -569,54 +573,112 @@ static void done_locked(das_urlfetch_t *uf, job_t *j)
     pthread_cond_broadcast(&uf->done);
 }
 
+/* Drops a cancelled fetch not in the multi handle; one a thread waits for ends instead, with
+ * an error, and its waiter frees it. */
+static void cancelled_locked(das_urlfetch_t *uf, job_t *j)
+{
+    if (!j->waited) {
+        unlink_job(uf, j);
+        job_free(j);
+        return;
+    }
+    j->rc = fail(&j->err, AE_EFETCH, "Unable to fetch URL: %s (cancelled: its request ended)",
+                 j->rq.url);
+    done_locked(uf, j);
+}
+
+/* Whether a fetch still needs the multi handle: one waiting to be taken in, or in flight. */
+static bool busy_locked(const das_urlfetch_t *uf)
+{
+    for (const job_t *j = uf->jobs; j; j = j->next)
+        if (j->state != JOB_DONE)
+            return true;
+    return false;
+}
+
+/* One turn of the multi handle, by the thread that holds the driver's role (the lock not
+ * held): takes new fetches in, drops cancelled ones, moves every transfer on, and finishes
+ * those that ended (or sends them on to their redirect's target). */
+static void turn(das_urlfetch_t *uf)
+{
+    pthread_mutex_lock(&uf->lock);
+    for (job_t *j = uf->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state == JOB_PENDING) {
+            j->state = JOB_IN_FLIGHT;
+            curl_multi_add_handle(uf->multi, j->easy);
+        } else if (j->state == JOB_IN_FLIGHT && j->cancelled) {
+            curl_multi_remove_handle(uf->multi, j->easy);
+            cancelled_locked(uf, j);
+        }
+    }
+    pthread_mutex_unlock(&uf->lock);
+
+    int running = 0;
+    curl_multi_perform(uf->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(uf->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        job_t *j = NULL;
+        CURL *e = m->easy_handle;
+        CURLcode cc = m->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
+        curl_multi_remove_handle(uf->multi, e);
+        if (hop_ended(uf, j, cc) == HOP_AGAIN) {
+            curl_multi_add_handle(uf->multi, e);
+            continue;
+        }
+        if (j->rc == AE_OK && uf->recorder)
+            das_uf_record(uf->recorder, j->method0, &j->rq, &j->rs);
+        pthread_mutex_lock(&uf->lock);
+        if (j->rc == AE_OK && uf->recorder)
+            uf->stats.recorded++;
+        done_locked(uf, j);
+        pthread_mutex_unlock(&uf->lock);
+    }
+}
+
+/* Drives the multi handle until `until` ended (a waiter), or until no fetch needs it (the
+ * stub's thread, `until` NULL). Called with the lock and the driver's role held; returns with
+ * the lock held and the role given up, to the stub's thread when fetches remain.
+ *
+ * The role is why a fetch waited for costs no handoff between threads: the thread that waits
+ * moves the transfers itself, as long as no other thread does. The stub's thread drives only
+ * what nobody waits for (fetches started and not yet waited for). */
+static void drive_locked(das_urlfetch_t *uf, const job_t *until)
+{
+    for (;;) {
+        pthread_mutex_unlock(&uf->lock);
+        turn(uf);
+        pthread_mutex_lock(&uf->lock);
+        if (uf->stop || (until ? until->state == JOB_DONE : !busy_locked(uf)))
+            break;
+        pthread_mutex_unlock(&uf->lock);
+        curl_multi_poll(uf->multi, NULL, 0, 1000, NULL);
+        pthread_mutex_lock(&uf->lock);
+    }
+    uf->driving = false;
+    if (busy_locked(uf))
+        pthread_cond_signal(&uf->idle);
+    pthread_cond_broadcast(&uf->done); /* a waiter may take the role over */
+}
+
 static void *run(void *arg)
 {
     das_urlfetch_t *uf = arg;
+    pthread_mutex_lock(&uf->lock);
     for (;;) {
-        pthread_mutex_lock(&uf->lock);
-        if (uf->stop) {
-            pthread_mutex_unlock(&uf->lock);
-            return NULL;
-        }
-        for (job_t *j = uf->jobs, *next; j; j = next) {
-            next = j->next;
-            if (j->state == JOB_PENDING) {
-                j->state = JOB_IN_FLIGHT;
-                curl_multi_add_handle(uf->multi, j->easy);
-            } else if (j->state == JOB_IN_FLIGHT && j->cancelled) {
-                curl_multi_remove_handle(uf->multi, j->easy);
-                unlink_job(uf, j);
-                job_free(j);
-            }
-        }
-        pthread_mutex_unlock(&uf->lock);
-
-        int running = 0;
-        curl_multi_perform(uf->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(uf->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            job_t *j = NULL;
-            CURL *e = m->easy_handle;
-            CURLcode cc = m->data.result;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
-            curl_multi_remove_handle(uf->multi, e);
-            if (hop_ended(uf, j, cc) == HOP_AGAIN) {
-                curl_multi_add_handle(uf->multi, e);
-                continue;
-            }
-            if (j->rc == AE_OK && uf->recorder)
-                das_uf_record(uf->recorder, j->method0, &j->rq, &j->rs);
-            pthread_mutex_lock(&uf->lock);
-            if (j->rc == AE_OK && uf->recorder)
-                uf->stats.recorded++;
-            done_locked(uf, j);
-            pthread_mutex_unlock(&uf->lock);
-        }
-        curl_multi_poll(uf->multi, NULL, 0, 1000, NULL);
+        while (!uf->stop && (uf->driving || !busy_locked(uf)))
+            pthread_cond_wait(&uf->idle, &uf->lock);
+        if (uf->stop)
+            break;
+        uf->driving = true;
+        drive_locked(uf, NULL);
     }
+    pthread_mutex_unlock(&uf->lock);
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- the API */
@@ -656,6 +718,7 @@ int das_urlfetch_create(const das_urlfetch_options_t *o, das_urlfetch_t **out,
     uf->next_handle = 1;
     pthread_mutex_init(&uf->lock, NULL);
     pthread_cond_init(&uf->done, NULL);
+    pthread_cond_init(&uf->idle, NULL);
     int rc = AE_OK;
     if (o->replay_path && (rc = das_uf_fixture_load(o->replay_path, &uf->fixture, err)) < 0)
         goto fail;
@@ -680,6 +743,7 @@ fail:
     das_uf_recorder_close(uf->recorder);
     pthread_mutex_destroy(&uf->lock);
     pthread_cond_destroy(&uf->done);
+    pthread_cond_destroy(&uf->idle);
     free(uf->app_id);
     free(uf->inbound_app_id);
     free(uf->inbound_token);
@@ -695,6 +759,7 @@ void das_urlfetch_destroy(das_urlfetch_t *uf)
         return;
     pthread_mutex_lock(&uf->lock);
     uf->stop = true;
+    pthread_cond_signal(&uf->idle);
     pthread_mutex_unlock(&uf->lock);
     curl_multi_wakeup(uf->multi);
     pthread_join(uf->thread, NULL);
@@ -716,6 +781,7 @@ void das_urlfetch_destroy(das_urlfetch_t *uf)
     das_uf_recorder_close(uf->recorder);
     pthread_mutex_destroy(&uf->lock);
     pthread_cond_destroy(&uf->done);
+    pthread_cond_destroy(&uf->idle);
     free(uf->app_id);
     free(uf->inbound_app_id);
     free(uf->inbound_token);
@@ -794,8 +860,10 @@ static int answer_locally(das_urlfetch_t *uf, job_t *j)
     return 1;
 }
 
-int das_urlfetch_start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_request_t *rq,
-                       uint32_t *handle, das_urlfetch_err_t *err)
+/* Puts a fetch in flight. `waited` says its caller waits for it at once (and so drives it):
+ * the stub's thread is not woken for it. */
+static int start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_request_t *rq,
+                 bool waited, uint32_t *handle, das_urlfetch_err_t *err)
 {
     const char *method = method_name(rq->method);
     if (!method)
@@ -884,10 +952,19 @@ int das_urlfetch_start(das_urlfetch_t *uf, const char *owner, const das_urlfetch
     if (local != 1 && local != AE_OK)
         uf->stats.failures++;
     *handle = j->handle;
+    bool wake_driver = local == 1 && uf->driving;
+    if (local == 1 && !uf->driving && !waited)
+        pthread_cond_signal(&uf->idle);
     pthread_mutex_unlock(&uf->lock);
-    if (local == 1)
-        curl_multi_wakeup(uf->multi);
+    if (wake_driver)
+        curl_multi_wakeup(uf->multi); /* it takes the fetch in at its next turn */
     return AE_OK;
+}
+
+int das_urlfetch_start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_request_t *rq,
+                       uint32_t *handle, das_urlfetch_err_t *err)
+{
+    return start(uf, owner, rq, false, handle, err);
 }
 
 int das_urlfetch_wait(das_urlfetch_t *uf, const char *owner, uint32_t handle,
@@ -903,8 +980,15 @@ int das_urlfetch_wait(das_urlfetch_t *uf, const char *owner, uint32_t handle,
         pthread_mutex_unlock(&uf->lock);
         return fail(err, AE_ENOTFOUND, "no fetch %u in flight for this request", handle);
     }
-    while (j->state != JOB_DONE)
-        pthread_cond_wait(&uf->done, &uf->lock);
+    j->waited = true;
+    while (j->state != JOB_DONE) {
+        if (!uf->driving) {
+            uf->driving = true;
+            drive_locked(uf, j);
+        } else {
+            pthread_cond_wait(&uf->done, &uf->lock);
+        }
+    }
     unlink_job(uf, j);
     pthread_mutex_unlock(&uf->lock);
     int rc = j->rc;
@@ -923,7 +1007,7 @@ int das_urlfetch_fetch(das_urlfetch_t *uf, const char *owner, const das_urlfetch
 {
     uint32_t h;
     memset(rs, 0, sizeof *rs);
-    int rc = das_urlfetch_start(uf, owner, rq, &h, err);
+    int rc = start(uf, owner, rq, true, &h, err);
     return rc < 0 ? rc : das_urlfetch_wait(uf, owner, h, rs, err);
 }
 
@@ -936,12 +1020,14 @@ size_t das_urlfetch_cancel(das_urlfetch_t *uf, const char *owner)
         next = j->next;
         if (strcmp(j->owner, owner ? owner : "") != 0 || j->cancelled)
             continue;
+        j->cancelled = true;
         if (j->state == JOB_IN_FLIGHT) {
-            j->cancelled = true; /* the thread takes it out of the multi handle */
-            wake = true;
+            wake = true; /* the driver takes it out of the multi handle */
             n++;
-        } else {
-            n += j->state == JOB_PENDING;
+        } else if (j->state == JOB_PENDING) {
+            n++;
+            cancelled_locked(uf, j);
+        } else if (!j->waited) {
             unlink_job(uf, j);
             job_free(j);
         }

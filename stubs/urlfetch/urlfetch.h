@@ -5,10 +5,12 @@
  * redirects followed hop by hop, the size limits, certificate validation) and says what went
  * wrong in the platform's words, naming the URL.
  *
- * Connections: one libcurl multi handle, driven by one thread of the stub, carries every
- * fetch, so connections to a host are reused across fetches and requests, and fetches started
- * together run in parallel. das_urlfetch_start() hands a fetch to that thread and returns;
- * das_urlfetch_wait() blocks until it ended. Fetches belong to an owner (the request that made
+ * Connections: one libcurl multi handle carries every fetch, so connections to a host are
+ * reused across fetches and requests, and fetches started together run in parallel. One thread
+ * at a time drives it: the stub's own thread while fetches are in flight that nobody waits
+ * for, or else a thread waiting for its fetch, which so costs no handoff between threads.
+ * das_urlfetch_start() puts a fetch in flight and returns; das_urlfetch_wait() blocks until it
+ * ended. Fetches belong to an owner (the request that made
  * them); das_urlfetch_cancel() drops an owner's unfinished ones when its request ends.
  *
  * Answers without the network, checked before it in this order: prefixes answered by a
