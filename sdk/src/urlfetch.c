@@ -152,6 +152,13 @@ static int check(ae_request_t *rq, const ae_urlfetch_request_t *f)
     if (fetches_self(rq, f->method, f->url))
         return ae__fail(rq, AE_EINVAL,
                         "App cannot fetch the same URL as the one used for the request.");
+    /* Refused here too (the service refuses it), so that it never crosses to the server. */
+    const char *m = f->method ? f->method : "GET";
+    bool sends = !strcasecmp(m, "POST") || !strcasecmp(m, "PUT") || !strcasecmp(m, "PATCH");
+    if (sends && f->payload && f->payload_len > AE_URLFETCH_MAX_PAYLOAD)
+        return ae__fail(rq, AE_ETOOLARGE,
+                        "The request payload to URL %.300s is %zu bytes; the limit is %d bytes.",
+                        f->url, f->payload_len, AE_URLFETCH_MAX_PAYLOAD);
     return AE_OK;
 }
 

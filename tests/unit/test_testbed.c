@@ -1892,6 +1892,18 @@ TEST(test_testbed_urlfetch_stub_answers_its_prefix)
     f.url = "ftp://weather.example/x";
     CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_EINVAL);
     CHECK_STR_CONTAINS(ae_request_last_error(rq), "Invalid request URL: ftp://weather.example/x");
+
+    /* A payload over 10 MiB is refused before anything is sent. */
+    size_t big = AE_URLFETCH_MAX_PAYLOAD + 1;
+    char *payload = calloc(1, big);
+    CHECK(payload);
+    f.url = "http://weather.example/upload";
+    f.method = "PUT";
+    f.payload = payload;
+    f.payload_len = big;
+    CHECK_EQ(ae_urlfetch(rq, &f, &r), AE_ETOOLARGE);
+    CHECK_STR_CONTAINS(ae_request_last_error(rq), "the limit is 10485760 bytes");
+    free(payload);
     CHECK_EQ(w.calls, 3);
     ae_testbed_request_destroy(rq);
     ae_testbed_destroy(tb);
