@@ -342,23 +342,37 @@ static bool app_set(const job_t *j, const char *name)
     return false;
 }
 
-/* The header lines of this hop: the app's (less the prohibited ones), then ours. */
+/* Appends the header line "Name: value" ("Name;" when the value is empty: libcurl's way to
+ * send an empty header). */
+static struct curl_slist *append_header(struct curl_slist *l, const char *name,
+                                        const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = xmalloc(n);
+    if (*value)
+        snprintf(line, n, "%s: %s", name, value);
+    else
+        snprintf(line, n, "%s;", name);
+    struct curl_slist *out = curl_slist_append(l, line);
+    free(line);
+    if (!out)
+        abort();
+    return out;
+}
+
+/* The header lines of this hop: the app's (less the prohibited ones), then ours. An empty
+ * "Name:" line removes a header libcurl would add by itself. */
 static struct curl_slist *hop_headers(das_urlfetch_t *uf, job_t *j, const char *host,
                                       long port)
 {
     struct curl_slist *l = NULL;
-    char line[16384];
     for (size_t i = 0; i < j->rq.n_headers; i++) {
         const das_urlfetch_header_t *h = &j->headers[i];
         if (strcasecmp(h->name, "User-Agent") == 0)
             continue; /* it goes first in ours */
         if (strcasecmp(h->name, "Content-Type") == 0 && !j->with_payload)
             continue;
-        if (*h->value)
-            snprintf(line, sizeof line, "%s: %s", h->name, h->value);
-        else
-            snprintf(line, sizeof line, "%s;", h->name); /* libcurl's way to send it empty */
-        l = curl_slist_append(l, line);
+        l = append_header(l, h->name, h->value);
     }
     /* libcurl's own defaults the platform does not send. */
     l = curl_slist_append(l, "Expect:");
@@ -371,12 +385,9 @@ static struct curl_slist *hop_headers(das_urlfetch_t *uf, job_t *j, const char *
             l = curl_slist_append(l, "Content-Type:");
     }
     if (!j->rq.follow_redirects && uf->o.is_self && uf->o.is_self(uf->o.self_ctx, host, port)) {
-        snprintf(line, sizeof line, "X-Appengine-Inbound-Appid: %s", uf->inbound_app_id);
-        l = curl_slist_append(l, line);
-        if (uf->inbound_token && uf->inbound_token_header) {
-            snprintf(line, sizeof line, "%s: %s", uf->inbound_token_header, uf->inbound_token);
-            l = curl_slist_append(l, line);
-        }
+        l = append_header(l, "X-Appengine-Inbound-Appid", uf->inbound_app_id);
+        if (uf->inbound_token && uf->inbound_token_header)
+            l = append_header(l, uf->inbound_token_header, uf->inbound_token);
     }
     if (!l)
         abort();
@@ -410,17 +421,20 @@ static void setup_hop(das_urlfetch_t *uf, job_t *j)
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, uf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->slist);
     j->errbuf[0] = '\0';
-    /* The User-Agent: the app's, then the platform's. */
-    char ua[4096];
+    /* The User-Agent: the app's, then the platform's (libcurl copies it). */
     const char *mine = NULL;
     for (size_t i = 0; i < j->rq.n_headers; i++)
         if (strcasecmp(j->headers[i].name, "User-Agent") == 0)
             mine = j->headers[i].value;
-    if (mine && *mine)
-        snprintf(ua, sizeof ua, "%s %s", mine, uf->user_agent);
-    else
-        snprintf(ua, sizeof ua, "%s", uf->user_agent);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
+    if (mine && *mine) {
+        size_t n = strlen(mine) + strlen(uf->user_agent) + 2;
+        char *ua = xmalloc(n);
+        snprintf(ua, n, "%s %s", mine, uf->user_agent);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
+        free(ua);
+    } else {
+        curl_easy_setopt(e, CURLOPT_USERAGENT, uf->user_agent);
+    }
     if (j->decode_gzip)
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, j->rq.validate_certificate ? 1L : 0L);
@@ -974,7 +988,7 @@ int das_urlfetch_wait(das_urlfetch_t *uf, const char *owner, uint32_t handle,
     pthread_mutex_lock(&uf->lock);
     job_t *j = uf->jobs;
     while (j && (j->handle != handle || strcmp(j->owner, owner ? owner : "") != 0 ||
-                 j->cancelled))
+                 j->cancelled || j->waited)) /* a fetch is waited for once */
         j = j->next;
     if (!j) {
         pthread_mutex_unlock(&uf->lock);
