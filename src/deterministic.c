@@ -172,7 +172,6 @@ static void trace_step_locked(das_det_t *det, size_t i, int status, const das_bu
     das_trace_step(det->trace, &ts);
 }
 
-
 static void set_over_locked(das_det_t *det, const char *why)
 {
     det->over = true;
