@@ -223,8 +223,10 @@ static void response_value(const void *body, size_t len, const void *reply, size
 {
     (void)body;
     (void)len;
+    if (!reply)
+        return; /* the fetch failed: its status says how */
     das_rpc_uf_response_t r;
-    if (reply && das_rpc_uf_decode_response(reply, reply_len, &r) == 0)
+    if (das_rpc_uf_decode_response(reply, reply_len, &r) == 0)
         das_buf_printf(out, "%u, %zu bytes%s", r.status, r.body_len,
                        r.truncated ? " (truncated)" : "");
     das_rpc_uf_response_dispose(&r);

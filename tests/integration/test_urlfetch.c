@@ -234,6 +234,10 @@ TEST(test_urlfetch_results_are_in_the_trace_and_replay_serves_them)
     CHECK_EQ(fetch(&s, url, NULL, &r), 200);
     CHECK_STR_CONTAINS(r.body, "GET /echo\n");
     harness_response_dispose(&r);
+    /* A failed fetch is recorded too, failure and all. */
+    CHECK_EQ(fetch(&s, "http://127.0.0.1:22/", NULL, &r), 502);
+    CHECK_STR_CONTAINS(r.body, "Invalid request URL: http://127.0.0.1:22/");
+    harness_response_dispose(&r);
     CHECK_EQ(harness_stop(&s), 0);
     char *text = harness_read_file(trace);
     CHECK(text);
@@ -245,10 +249,13 @@ TEST(test_urlfetch_results_are_in_the_trace_and_replay_serves_them)
     const char *const rargs[] = {"replay", trace, NULL};
     char *out = NULL;
     int rc = harness_run(rargs, &out);
-    if (rc != 0)
+    if (rc != 1)
         printf("# replay said:\n%s\n", out);
-    CHECK_EQ(rc, 0);
-    CHECK_STR_CONTAINS(out, "urlfetch");
+    CHECK_EQ(rc, 1); /* the run "failed": a request answered 502 */
+    CHECK_STR_CONTAINS(out, "urlfetch.fetch \"");
+    CHECK_STR_CONTAINS(out, "\"200, ");
+    CHECK_STR_CONTAINS(out, "-> invalid argument");
+    CHECK_STR_CONTAINS(out, "trace: identical to the recorded one");
     free(out);
     harness_remove_tree(dir);
 }
