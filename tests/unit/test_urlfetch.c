@@ -1393,8 +1393,7 @@ TEST(test_urlfetch_cancel_ends_a_wait_in_progress)
 
 /* Two threads of one request wait for the same handle: one gets the response, the other
  * AE_ENOTFOUND (the fetch is forgotten once waited for), and neither touches a fetch the other
- * freed. In a child process, so that a crash fails this test and not the binary; the child
- * fetches from the parent's origin. */
+ * freed. */
 typedef struct {
     das_urlfetch_t *uf;
     uint32_t handle;
@@ -1412,8 +1411,8 @@ static void *twin_wait(void *arg)
     return NULL;
 }
 
-/* The child: 0 when one wait got the response and the other AE_ENOTFOUND. */
-static int two_waits_child(const char *url)
+/* 0 when one wait got the response and the other AE_ENOTFOUND. */
+static int two_waits(const char *url)
 {
     das_urlfetch_t *uf = new_stub();
     if (!uf)
@@ -1434,7 +1433,7 @@ static int two_waits_child(const char *url)
     bool one_each = (t[0].rc == AE_OK && t[1].rc == AE_ENOTFOUND) ||
                     (t[1].rc == AE_OK && t[0].rc == AE_ENOTFOUND);
     if (!one_each)
-        printf("#   child: the two waits returned %d and %d\n", t[0].rc, t[1].rc);
+        printf("#   the two waits returned %d and %d\n", t[0].rc, t[1].rc);
     return one_each ? 0 : 1;
 }
 
@@ -1442,35 +1441,7 @@ TEST(test_urlfetch_two_waits_for_one_handle_get_it_once)
 {
     origin_t *o = slow_origin();
     CHECK(o);
-    const char *url = url_at(o, "/slow?ms=300");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        int code = two_waits_child(url);
-        fflush(stdout);
-        _exit(code); /* not exit(): the origins' atexit stop belongs to the parent */
-    }
-    int status = 0;
-    double t0 = now_ms();
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ms() - t0 > 5000) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            CHECK_FAIL_("the child's two waits had not returned 5 s later (a /slow?ms=300 "
-                        "fetch): one waits on a fetch the other freed");
-        }
-        usleep(10 * 1000);
-    }
-    if (WIFSIGNALED(status))
-        CHECK_FAIL_("the child died of signal %d (%s): the second wait used the fetch the first "
-                    "had freed",
-                    WTERMSIG(status), strsignal(WTERMSIG(status)));
-    CHECK(WIFEXITED(status));
-    if (WEXITSTATUS(status) != 0)
-        CHECK_FAIL_("the child failed with exit status %d (its report is above: the two "
-                    "waits' codes, or a sanitizer's)",
-                    WEXITSTATUS(status));
+    CHECK_EQ(two_waits(url_at(o, "/slow?ms=300")), 0);
 }
 
 /* ---------------------------------------------------------------- record and replay */
