@@ -235,6 +235,8 @@ struct das_urlfetch {
     answerer_t *answerers;
     bool offline;
     job_t *jobs; /* every fetch not waited for yet */
+    CURL *spare[16]; /* easy handles of ended fetches, for the next ones (setup resets them) */
+    size_t n_spare;
     uint32_t next_handle;
     das_urlfetch_stats_t stats;
 
@@ -575,8 +577,11 @@ static void done_locked(das_urlfetch_t *uf, job_t *j)
     j->state = JOB_DONE;
     if (j->rc != AE_OK)
         uf->stats.failures++;
-    if (j->easy) {
-        curl_easy_cleanup(j->easy); /* its connection stays in the multi handle's pool */
+    if (j->easy) { /* its connection stays in the multi handle's pool either way */
+        if (uf->n_spare < sizeof uf->spare / sizeof uf->spare[0])
+            uf->spare[uf->n_spare++] = j->easy;
+        else
+            curl_easy_cleanup(j->easy);
         j->easy = NULL;
     }
     if (j->cancelled && !j->waited) {
@@ -784,6 +789,8 @@ void das_urlfetch_destroy(das_urlfetch_t *uf)
             curl_multi_remove_handle(uf->multi, j->easy);
         job_free(j);
     }
+    while (uf->n_spare)
+        curl_easy_cleanup(uf->spare[--uf->n_spare]);
     curl_multi_cleanup(uf->multi);
     while (uf->answerers) {
         answerer_t *a = uf->answerers;
@@ -948,8 +955,10 @@ static int start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_reque
 
     int local = answer_locally(uf, j);
     if (local == 1) {
-        j->easy = curl_easy_init();
-        if (!j->easy)
+        pthread_mutex_lock(&uf->lock);
+        j->easy = uf->n_spare ? uf->spare[--uf->n_spare] : NULL;
+        pthread_mutex_unlock(&uf->lock);
+        if (!j->easy && !(j->easy = curl_easy_init()))
             abort();
         setup_hop(uf, j);
     } else {
