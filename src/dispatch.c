@@ -232,12 +232,14 @@ static void task_call(void *arg, const void *payload, size_t len, das_rpc_buf_t 
     call.seq = ++t->ctx.seq;
     call.time_left_ms = das_deadline_left_ms(&t->deadline);
     /* A deterministic hook holds the call until the scheduler picks it: that wait is not the
-     * request's own time. */
+     * request's own time. With a deadline per step, the request's next step starts afresh. */
     bool held = t->d->o.policy == DAS_DISPATCH_DETERMINISTIC && call.task;
     if (held)
         das_deadline_pause(&t->deadline);
     t->d->o.hooks.on_call(t->d->o.ctx, &call, payload, len, reply);
-    if (held)
+    if (held && t->d->o.deadline_per_step)
+        das_deadline_start(&t->deadline, t->d->o.clock, t->d->o.request_deadline_ms);
+    else if (held)
         das_deadline_resume(&t->deadline);
 }
 

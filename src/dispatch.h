@@ -57,6 +57,7 @@ typedef struct {
     int pending_wait_ms;      /* wait this long for a free slot before starting an instance */
     int queue_timeout_ms;     /* no slot within this long: 503 */
     int request_deadline_ms;  /* a request running longer gets a 500; its instance is replaced */
+    bool deadline_per_step;   /* deterministic: the deadline starts again at each point */
     int start_timeout_ms;     /* an instance must load within this long */
     const char *exe;          /* the devappserver binary (instance role) */
     das_clock_t *clock;       /* timeouts */

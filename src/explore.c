@@ -308,6 +308,7 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         /* Room for every request at once, on instances of one slot (threadsafe: false). */
         .max_instances = ex->sc->n_requests > 10 ? (int)ex->sc->n_requests : 10,
         .request_deadline_s = ex->step_timeout,
+        .deadline_per_step = true,
         .log_level = DAS_LOG_ERROR,
         .log_out = ex->log,
         .exe = ex->exe,

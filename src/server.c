@@ -579,6 +579,7 @@ int das_server_start(das_server_t *s, das_err_t *err)
         .pending_wait_ms = 100,
         .queue_timeout_ms = 10000,
         .request_deadline_ms = (int)(o->request_deadline_s * 1000),
+        .deadline_per_step = o->deadline_per_step,
         .start_timeout_ms = 30000,
         .exe = o->exe,
         .clock = s->clock,

@@ -33,6 +33,9 @@ typedef struct {
     int max_instances;         /* default 10 */
     int max_concurrent;        /* 0: app.yaml's max_concurrent_requests, else 8 */
     double request_deadline_s; /* default 60 */
+    /* Deterministic dispatch: the deadline is a budget per step (restarted at each point),
+     * not for the whole request: explore's --step-timeout. */
+    bool deadline_per_step;
     das_log_level_t log_level;
     FILE *log_out;             /* where the log goes; NULL: stderr */
     bool watch;                /* rebuild and reload on source changes (default true) */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,6 +141,18 @@ static void spin(ae_request_t *rq, ae_response_t *rs)
         ;
 }
 
+/* Three steps of 700 ms of real time each (a raw nanosleep, which the deterministic build
+ * does not see: not a point), each ended by a call. */
+static void slowsteps(ae_request_t *rq, ae_response_t *rs)
+{
+    for (int i = 0; i < 3; i++) {
+        struct timespec ts = {0, 700 * 1000 * 1000};
+        syscall(SYS_nanosleep, &ts, NULL);
+        ae_memcache_set(rq, "slowsteps", "1", 1, 0, 0);
+    }
+    ae_response_puts(rs, "done");
+}
+
 static void yields(ae_request_t *rq, ae_response_t *rs)
 {
     for (;;)
@@ -157,4 +170,5 @@ static void hello(ae_request_t *rq, ae_response_t *rs)
 AE_APP(app, {"/racy", racy}, {"/get", get}, {"/time", times}, {"/expiry", expiry},
        {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check},
        {"/crash", crash}, {"/fail500", fail500}, {"/spin", spin}, {"/yields", yields},
+       {"/slowsteps", slowsteps},
        {"/hello", hello});
