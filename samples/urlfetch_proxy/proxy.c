@@ -7,6 +7,8 @@
  *   /self          fetches this very URL (the platform refuses: 502)
  *   /parallel?url=U&n=N, /sequential?url=U&n=N
  *       fetches U N times, started together or one after the other; answers the statuses.
+ *   /forget?url=U  starts a fetch of U and answers at once, never waiting for it (the server
+ *                  cancels it when the request ends)
  *   /hello         answers "hello" (a URL of this app for /fetch to fetch)
  *   /inbound       answers the X-Appengine-Inbound-Appid header it got, or "(none)"
  */
@@ -118,6 +120,17 @@ static void sequential(ae_request_t *rq, ae_response_t *rs)
     many(rq, rs, false);
 }
 
+static void forget(ae_request_t *rq, ae_response_t *rs)
+{
+    ae_urlfetch_request_t f = AE_URLFETCH_REQUEST_INIT;
+    f.url = ae_request_param(rq, "url");
+    ae_urlfetch_rpc_t *rpc;
+    int rc = ae_urlfetch_start(rq, &f, &rpc);
+    if (rc != AE_OK)
+        return failed(rq, rs, rc);
+    ae_response_puts(rs, "started\n");
+}
+
 static void hello(ae_request_t *rq, ae_response_t *rs)
 {
     (void)rq;
@@ -133,4 +146,5 @@ static void inbound(ae_request_t *rq, ae_response_t *rs)
 }
 
 AE_APP(app, {"/fetch", fetch}, {"/self", self}, {"/parallel", parallel},
-       {"/sequential", sequential}, {"/hello", hello}, {"/inbound", inbound});
+       {"/sequential", sequential}, {"/forget", forget}, {"/hello", hello},
+       {"/inbound", inbound});

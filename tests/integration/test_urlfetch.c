@@ -161,6 +161,25 @@ TEST(test_urlfetch_fetches_started_together_all_answer)
     origin_stop(o);
 }
 
+TEST(test_urlfetch_a_fetch_not_waited_for_is_cancelled_when_its_request_ends)
+{
+    origin_t *o = origin_start(false);
+    CHECK(o);
+    harness_server_t s;
+    const char *const args[] = {"--log-level", "debug", NULL};
+    START(&s, APP, args);
+    char path[512];
+    snprintf(path, sizeof path, "/forget?url=%s/slow%%3Fms%%3D5000", origin_base(o));
+    char body[64];
+    long long t0 = harness_now_ms();
+    CHECK_EQ(harness_get_text(&s, path, body, sizeof body), 200);
+    CHECK_STR_EQ(body, "started\n");
+    CHECK(harness_now_ms() - t0 < 4000); /* the request did not wait for it */
+    CHECK_LOG_CONTAINS(&s, "returned with 1 fetch in flight: cancelled");
+    CHECK_EQ(harness_stop(&s), 0);
+    origin_stop(o);
+}
+
 SERVER_TEST(test_urlfetch_inbound_appid_is_trusted_only_from_its_own_fetches, APP, NULL)
 {
     (void)check_skipped_;
