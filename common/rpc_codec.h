@@ -41,7 +41,9 @@ typedef enum {
     DAS_RPC_CRASH,        /* instance -> server: this request's handler crashed the instance;
                              payload: the signal as a u32. The instance dies next. */
     DAS_RPC_RESET,        /* server -> instance, on slot 0 with every slot idle: put the app's
-                             globals back as they were when it was loaded; READY answers */
+                             globals back as they were when it was loaded; READY answers. With
+                             the payload u32 1: take them as they are now instead, as the state
+                             to put back (after the warmup request) */
 } das_rpc_type_t;
 
 /* A growable byte buffer owned by the codec (no dependency on the server's helpers). */

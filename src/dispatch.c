@@ -291,6 +291,11 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
                                     : shutting_down(d)  ? DAS_REQUEST_CANCELLED
                                                         : DAS_REQUEST_CRASHED;
             d->o.hooks.on_request_end(d->o.ctx, &t.ctx, ended, w == 0 ? &resp : NULL);
+            /* Deterministic: the state explore puts back between schedules is the one after
+             * the warmup. */
+            if (w == 0 && d->o.policy == DAS_DISPATCH_DETERMINISTIC &&
+                das_instance_snapshot(inst, d->o.start_timeout_ms) < 0)
+                w = -EPROTO;
             if (w < 0) {
                 char how[160] = "did not answer";
                 if (w == -ETIMEDOUT)

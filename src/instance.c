@@ -345,10 +345,15 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
     return rc;
 }
 
-int das_instance_reset(das_instance_t *inst, int timeout_ms)
+/* RESET, with `take` in its payload; READY answers. */
+static int reset_frame(das_instance_t *inst, uint32_t take, int timeout_ms)
 {
     int fd = inst->fds[0];
-    int rc = das_rpc_send_frame(fd, DAS_RPC_RESET, 0, NULL, 0);
+    das_rpc_buf_t payload = {0};
+    if (take)
+        das_rpc_put_u32(&payload, take);
+    int rc = das_rpc_send_frame(fd, DAS_RPC_RESET, 0, payload.data, payload.len);
+    das_rpc_buf_dispose(&payload);
     if (rc < 0)
         return rc;
     set_slot_timeout(inst, 0, timeout_ms);
@@ -360,6 +365,16 @@ int das_instance_reset(das_instance_t *inst, int timeout_ms)
     if (rc == 0 && (type != DAS_RPC_READY || id != 0))
         rc = -EPROTO;
     return rc;
+}
+
+int das_instance_reset(das_instance_t *inst, int timeout_ms)
+{
+    return reset_frame(inst, 0, timeout_ms);
+}
+
+int das_instance_snapshot(das_instance_t *inst, int timeout_ms)
+{
+    return reset_frame(inst, 1, timeout_ms);
 }
 
 void das_instance_kill(das_instance_t *inst)

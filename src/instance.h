@@ -64,10 +64,13 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
                           das_rpc_buf_t *response, das_deadline_t *deadline,
                           das_instance_call_cb on_call, void *ctx);
 
-/* Puts the app's globals back as they were when the instance loaded it (explore's fresh state
- * between schedules). Every slot must be idle. 0, or a negative errno (the instance must then
- * be replaced). */
+/* Puts the app's globals back as they were when the instance loaded it, or as they were when
+ * das_instance_snapshot() last took them (explore's fresh state between schedules). Every
+ * slot must be idle. 0, or a negative errno (the instance must then be replaced). */
 int das_instance_reset(das_instance_t *inst, int timeout_ms);
+/* Takes the app's globals as they are now as the state das_instance_reset() puts back (after
+ * the warmup request). The same conditions and results. */
+int das_instance_snapshot(das_instance_t *inst, int timeout_ms);
 
 /* Sends SIGKILL. Safe to call from any thread, any number of times. */
 void das_instance_kill(das_instance_t *inst);

@@ -31,8 +31,9 @@
 #include "app_symbol.h"
 #include "sdk_internal.h"
 
-/* The app's writable data as it was when loaded (.data, .bss; not RELRO, which is read-only
- * by then), for RESET: explore makes an instance fresh between schedules by copying it back. */
+/* The app's writable data as it was when loaded, or after the warmup request (.data, .bss;
+ * not RELRO, which is read-only by then), for RESET: explore makes an instance fresh between
+ * schedules by copying it back. */
 typedef struct {
     uintptr_t start;
     size_t len;
@@ -217,6 +218,13 @@ static void reset_app(const snapshot_t *snap)
     das_runtime_wrap_reset();
 }
 
+/* RESET with "take": the app's globals as they are now become what RESET puts back. */
+static void retake(const snapshot_t *snap)
+{
+    for (int i = 0; i < snap->n; i++)
+        memcpy(snap->regions[i].copy, (const void *)snap->regions[i].start, snap->regions[i].len);
+}
+
 static void *slot_main(void *arg)
 {
     slot_t *slot = arg;
@@ -236,7 +244,12 @@ static void *slot_main(void *arg)
             if (type == DAS_RPC_REQUEST) {
                 serve_one(slot, id, &frame, &out);
             } else if (type == DAS_RPC_RESET && slot->snapshot) {
-                reset_app(slot->snapshot);
+                das_rpc_reader_t r;
+                das_rpc_reader_init(&r, frame.data, frame.len);
+                if (frame.len && das_rpc_get_u32(&r) == 1)
+                    retake(slot->snapshot); /* after the warmup */
+                else
+                    reset_app(slot->snapshot);
                 if (das_rpc_send_frame(slot->fd, DAS_RPC_READY, 0, NULL, 0) < 0)
                     break;
             }
