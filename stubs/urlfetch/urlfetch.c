@@ -240,7 +240,7 @@ struct das_urlfetch {
     uint32_t next_handle;
     das_urlfetch_stats_t stats;
 
-    CURLM *multi;
+    CURLM *multi; /* NULL until the first fetch that needs the network */
     pthread_t thread;
     bool stop;
 };
@@ -710,6 +710,23 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* The multi handle and the stub's thread, made for the first fetch that needs the network
+ * (a stub that never fetches, as the testbed's or one of explore's schedules, costs neither). */
+static int start_network_locked(das_urlfetch_t *uf, das_urlfetch_err_t *err)
+{
+    if (uf->multi)
+        return AE_OK;
+    if (!(uf->multi = curl_multi_init()))
+        return fail(err, AE_EINTERNAL, "libcurl could not make a multi handle");
+    int prc = pthread_create(&uf->thread, NULL, run, uf);
+    if (prc) {
+        curl_multi_cleanup(uf->multi);
+        uf->multi = NULL;
+        return fail(err, AE_EINTERNAL, "cannot start the urlfetch thread: %s", strerror(prc));
+    }
+    return AE_OK;
+}
+
 int das_urlfetch_create(const das_urlfetch_options_t *o, das_urlfetch_t **out,
                         das_urlfetch_err_t *err)
 {
@@ -743,21 +760,9 @@ int das_urlfetch_create(const das_urlfetch_options_t *o, das_urlfetch_t **out,
         goto fail;
     if (o->record_path && (rc = das_uf_recorder_open(o->record_path, &uf->recorder, err)) < 0)
         goto fail;
-    uf->multi = curl_multi_init();
-    if (!uf->multi) {
-        rc = fail(err, AE_EINTERNAL, "libcurl could not make a multi handle");
-        goto fail;
-    }
-    int prc = pthread_create(&uf->thread, NULL, run, uf);
-    if (prc) {
-        rc = fail(err, AE_EINTERNAL, "cannot start the urlfetch thread: %s", strerror(prc));
-        goto fail;
-    }
     *out = uf;
     return AE_OK;
 fail:
-    if (uf->multi)
-        curl_multi_cleanup(uf->multi);
     das_uf_fixture_free(uf->fixture);
     das_uf_recorder_close(uf->recorder);
     pthread_mutex_destroy(&uf->lock);
@@ -776,12 +781,14 @@ void das_urlfetch_destroy(das_urlfetch_t *uf)
 {
     if (!uf)
         return;
-    pthread_mutex_lock(&uf->lock);
-    uf->stop = true;
-    pthread_cond_signal(&uf->idle);
-    pthread_mutex_unlock(&uf->lock);
-    curl_multi_wakeup(uf->multi);
-    pthread_join(uf->thread, NULL);
+    if (uf->multi) {
+        pthread_mutex_lock(&uf->lock);
+        uf->stop = true;
+        pthread_cond_signal(&uf->idle);
+        pthread_mutex_unlock(&uf->lock);
+        curl_multi_wakeup(uf->multi);
+        pthread_join(uf->thread, NULL);
+    }
     while (uf->jobs) {
         job_t *j = uf->jobs;
         uf->jobs = j->next;
@@ -791,7 +798,8 @@ void das_urlfetch_destroy(das_urlfetch_t *uf)
     }
     while (uf->n_spare)
         curl_easy_cleanup(uf->spare[--uf->n_spare]);
-    curl_multi_cleanup(uf->multi);
+    if (uf->multi)
+        curl_multi_cleanup(uf->multi);
     while (uf->answerers) {
         answerer_t *a = uf->answerers;
         uf->answerers = a->next;
@@ -956,8 +964,13 @@ static int start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_reque
     int local = answer_locally(uf, j);
     if (local == 1) {
         pthread_mutex_lock(&uf->lock);
+        int started = start_network_locked(uf, err);
         j->easy = uf->n_spare ? uf->spare[--uf->n_spare] : NULL;
         pthread_mutex_unlock(&uf->lock);
+        if (started < 0) {
+            job_free(j);
+            return started;
+        }
         if (!j->easy && !(j->easy = curl_easy_init()))
             abort();
         setup_hop(uf, j);
