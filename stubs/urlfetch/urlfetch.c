@@ -1,6 +1,6 @@
 /* urlfetch.c - the URL Fetch stub on libcurl: the platform's rules, one multi handle driven by
- * the stub's thread, redirects followed hop by hop, and answers without the network. The only
- * file of the project that includes curl.h.
+ * a waiting thread or the stub's own, redirects followed hop by hop, and answers without the
+ * network. The only file of the project that includes curl.h.
  */
 #include "urlfetch.h"
 
@@ -512,7 +512,7 @@ static int transfer_error(job_t *j, CURLcode cc)
 
 typedef enum { HOP_DONE, HOP_AGAIN } hop_t;
 
-/* A hop ended (the thread): the fetch is done, or it goes on to the redirect's target. */
+/* A hop ended (by the driver): the fetch is done, or it goes on to the redirect's target. */
 static hop_t hop_ended(das_urlfetch_t *uf, job_t *j, CURLcode cc)
 {
     curl_off_t spent_us = 0;
