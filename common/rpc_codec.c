@@ -299,7 +299,7 @@ int das_rpc_recv_frame(int fd, das_rpc_type_t *type, uint64_t *id, das_rpc_buf_t
 
 /* ---------------------------------------------------------------- messages */
 
-static void put_pairs(das_rpc_buf_t *b, const das_rpc_pair_t *pairs, uint32_t n)
+void das_rpc_put_pairs(das_rpc_buf_t *b, const das_rpc_pair_t *pairs, uint32_t n)
 {
     das_rpc_put_u32(b, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -308,8 +308,7 @@ static void put_pairs(das_rpc_buf_t *b, const das_rpc_pair_t *pairs, uint32_t n)
     }
 }
 
-/* Reads a pair list into `*out`, from storage the caller frees. */
-static das_rpc_pair_t *get_pairs(das_rpc_reader_t *r, uint32_t *n_out)
+das_rpc_pair_t *das_rpc_get_pairs(das_rpc_reader_t *r, uint32_t *n_out)
 {
     uint32_t n = das_rpc_get_u32(r);
     /* Each pair needs at least 10 bytes on the wire; refuse counts the payload cannot hold. */
@@ -333,8 +332,8 @@ void das_rpc_encode_request(das_rpc_buf_t *b, const das_rpc_request_t *rq)
     das_rpc_put_str(b, rq->method);
     das_rpc_put_str(b, rq->path);
     das_rpc_put_str(b, rq->query);
-    put_pairs(b, rq->headers, rq->n_headers);
-    put_pairs(b, rq->env, rq->n_env);
+    das_rpc_put_pairs(b, rq->headers, rq->n_headers);
+    das_rpc_put_pairs(b, rq->env, rq->n_env);
     das_rpc_put_bytes(b, rq->body, rq->body_len);
     das_rpc_put_i64(b, rq->virtual_now_ns);
     das_rpc_put_u64(b, rq->random_seed);
@@ -350,8 +349,8 @@ int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq)
     rq->method = das_rpc_get_str(&r);
     rq->path = das_rpc_get_str(&r);
     rq->query = das_rpc_get_str(&r);
-    das_rpc_pair_t *h = get_pairs(&r, &rq->n_headers);
-    das_rpc_pair_t *e = get_pairs(&r, &rq->n_env);
+    das_rpc_pair_t *h = das_rpc_get_pairs(&r, &rq->n_headers);
+    das_rpc_pair_t *e = das_rpc_get_pairs(&r, &rq->n_env);
     rq->body = das_rpc_get_bytes(&r, &rq->body_len);
     rq->virtual_now_ns = das_rpc_get_i64(&r);
     rq->random_seed = das_rpc_get_u64(&r);
@@ -376,7 +375,7 @@ void das_rpc_request_dispose(das_rpc_request_t *rq)
 void das_rpc_encode_response(das_rpc_buf_t *b, const das_rpc_response_t *rs)
 {
     das_rpc_put_u32(b, rs->status);
-    put_pairs(b, rs->headers, rs->n_headers);
+    das_rpc_put_pairs(b, rs->headers, rs->n_headers);
     das_rpc_put_bytes(b, rs->body, rs->body_len);
     das_rpc_put_u64(b, rs->body_dropped);
 }
@@ -387,7 +386,7 @@ int das_rpc_decode_response(const void *data, size_t len, das_rpc_response_t *rs
     memset(rs, 0, sizeof *rs);
     das_rpc_reader_init(&r, data, len);
     rs->status = das_rpc_get_u32(&r);
-    das_rpc_pair_t *h = get_pairs(&r, &rs->n_headers);
+    das_rpc_pair_t *h = das_rpc_get_pairs(&r, &rs->n_headers);
     rs->headers = h;
     rs->storage_ = h;
     rs->body = das_rpc_get_bytes(&r, &rs->body_len);

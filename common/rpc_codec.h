@@ -135,6 +135,12 @@ typedef struct {
     void *storage_;
 } das_rpc_response_t;
 
+/* A list of name/value pairs (headers, the environment): a count, then each name and value.
+ * The reader's array is malloc'd (the caller frees it), its strings borrowed from the
+ * payload; a count the payload cannot hold sets `bad`. */
+void das_rpc_put_pairs(das_rpc_buf_t *b, const das_rpc_pair_t *pairs, uint32_t n);
+das_rpc_pair_t *das_rpc_get_pairs(das_rpc_reader_t *r, uint32_t *n_out);
+
 void das_rpc_encode_request(das_rpc_buf_t *b, const das_rpc_request_t *rq);
 /* Decodes into pointers borrowed from `data`. Returns 0 or -EPROTO. Dispose either way. */
 int das_rpc_decode_request(const void *data, size_t len, das_rpc_request_t *rq);

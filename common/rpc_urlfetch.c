@@ -5,39 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void put_headers(das_rpc_buf_t *b, const das_rpc_pair_t *h, uint32_t n)
-{
-    das_rpc_put_u32(b, n);
-    for (uint32_t i = 0; i < n; i++) {
-        das_rpc_put_str(b, h[i].name);
-        das_rpc_put_str(b, h[i].value);
-    }
-}
-
-/* Reads a header list into storage the caller frees (NULL when there is none). */
-static das_rpc_pair_t *get_headers(das_rpc_reader_t *r, uint32_t *n_out)
-{
-    /* A pair takes at least 10 bytes: two lengths and two NULs. */
-    uint32_t n = das_rpc_get_count(r, 10, DAS_RPC_UF_MAX_HEADERS);
-    *n_out = 0;
-    if (!n)
-        return NULL;
-    das_rpc_pair_t *h = malloc(n * sizeof *h);
-    if (!h)
-        abort();
-    for (uint32_t i = 0; i < n; i++) {
-        h[i].name = das_rpc_get_str(r);
-        h[i].value = das_rpc_get_str(r);
-    }
-    *n_out = n;
-    return h;
-}
-
 void das_rpc_uf_encode_request(das_rpc_buf_t *b, const das_rpc_uf_request_t *rq)
 {
     das_rpc_put_str(b, rq->method);
     das_rpc_put_str(b, rq->url);
-    put_headers(b, rq->headers, rq->n_headers);
+    das_rpc_put_pairs(b, rq->headers, rq->n_headers);
     das_rpc_put_bytes(b, rq->payload ? rq->payload : "", rq->payload_len);
     das_rpc_put_u32(b, (rq->follow_redirects ? 1u : 0u) | (rq->validate_certificate ? 2u : 0u));
     das_rpc_put_i64(b, rq->deadline_ms);
@@ -50,7 +22,7 @@ int das_rpc_uf_decode_request(const void *data, size_t len, das_rpc_uf_request_t
     das_rpc_reader_init(&r, data, len);
     rq->method = das_rpc_get_str(&r);
     rq->url = das_rpc_get_str(&r);
-    das_rpc_pair_t *h = get_headers(&r, &rq->n_headers);
+    das_rpc_pair_t *h = das_rpc_get_pairs(&r, &rq->n_headers);
     rq->headers = h;
     rq->storage_ = h;
     rq->payload = das_rpc_get_bytes(&r, &rq->payload_len);
@@ -72,7 +44,7 @@ void das_rpc_uf_encode_response(das_rpc_buf_t *b, const das_rpc_uf_response_t *r
     das_rpc_put_u32(b, rs->status);
     das_rpc_put_str(b, rs->final_url);
     das_rpc_put_u32(b, rs->truncated ? 1u : 0u);
-    put_headers(b, rs->headers, rs->n_headers);
+    das_rpc_put_pairs(b, rs->headers, rs->n_headers);
     das_rpc_put_bytes(b, rs->body ? rs->body : "", rs->body_len);
 }
 
@@ -85,7 +57,7 @@ int das_rpc_uf_decode_response(const void *data, size_t len, das_rpc_uf_response
     rs->final_url = das_rpc_get_str(&r);
     uint32_t truncated = das_rpc_get_u32(&r);
     rs->truncated = truncated != 0;
-    das_rpc_pair_t *h = get_headers(&r, &rs->n_headers);
+    das_rpc_pair_t *h = das_rpc_get_pairs(&r, &rs->n_headers);
     rs->headers = h;
     rs->storage_ = h;
     rs->body = das_rpc_get_bytes(&r, &rs->body_len);

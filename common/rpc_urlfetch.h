@@ -18,7 +18,6 @@
 #include "rpc_codec.h"
 
 #define DAS_RPC_SERVICE_URLFETCH "urlfetch"
-#define DAS_RPC_UF_MAX_HEADERS 10000
 
 typedef struct {
     const char *method;

@@ -756,25 +756,13 @@ int das_urlfetch_create(const das_urlfetch_options_t *o, das_urlfetch_t **out,
     pthread_cond_init(&uf->done, NULL);
     pthread_cond_init(&uf->idle, NULL);
     int rc = AE_OK;
-    if (o->replay_path && (rc = das_uf_fixture_load(o->replay_path, &uf->fixture, err)) < 0)
-        goto fail;
-    if (o->record_path && (rc = das_uf_recorder_open(o->record_path, &uf->recorder, err)) < 0)
-        goto fail;
+    if ((o->replay_path && (rc = das_uf_fixture_load(o->replay_path, &uf->fixture, err)) < 0) ||
+        (o->record_path && (rc = das_uf_recorder_open(o->record_path, &uf->recorder, err)) < 0)) {
+        das_urlfetch_destroy(uf); /* nothing started yet */
+        return rc;
+    }
     *out = uf;
     return AE_OK;
-fail:
-    das_uf_fixture_free(uf->fixture);
-    das_uf_recorder_close(uf->recorder);
-    pthread_mutex_destroy(&uf->lock);
-    pthread_cond_destroy(&uf->done);
-    pthread_cond_destroy(&uf->idle);
-    free(uf->app_id);
-    free(uf->inbound_app_id);
-    free(uf->inbound_token);
-    free(uf->inbound_token_header);
-    free(uf->user_agent);
-    free(uf);
-    return rc;
 }
 
 void das_urlfetch_destroy(das_urlfetch_t *uf)
