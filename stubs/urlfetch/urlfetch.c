@@ -710,12 +710,17 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* The multi handle and the stub's thread, made for the first fetch that needs the network
- * (a stub that never fetches, as the testbed's or one of explore's schedules, costs neither). */
+/* libcurl (curl_global_init, once in the process), the multi handle and the stub's thread,
+ * made for the first fetch that needs the network: a stub that never fetches (the testbed's,
+ * one of explore's schedules, an app that makes no fetch) costs none of them. */
 static int start_network_locked(das_urlfetch_t *uf, das_urlfetch_err_t *err)
 {
     if (uf->multi)
         return AE_OK;
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return fail(err, AE_EINTERNAL, "libcurl did not start: %s",
+                    curl_easy_strerror(global_rc));
     if (!(uf->multi = curl_multi_init()))
         return fail(err, AE_EINTERNAL, "libcurl could not make a multi handle");
     int prc = pthread_create(&uf->thread, NULL, run, uf);
@@ -730,10 +735,6 @@ static int start_network_locked(das_urlfetch_t *uf, das_urlfetch_err_t *err)
 int das_urlfetch_create(const das_urlfetch_options_t *o, das_urlfetch_t **out,
                         das_urlfetch_err_t *err)
 {
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
-        return fail(err, AE_EINTERNAL, "libcurl did not start: %s",
-                    curl_easy_strerror(global_rc));
     das_urlfetch_t *uf = calloc(1, sizeof *uf);
     if (!uf)
         abort();
