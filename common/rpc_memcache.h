@@ -17,9 +17,10 @@
 
 #define DAS_RPC_SERVICE_MEMCACHE "memcache"
 #define DAS_RPC_MC_MAX_ITEMS 100000 /* items in one batch; more is refused as malformed */
+#define DAS_RPC_MC_FOR_CAS 1        /* a Get's mode when the app wants the cas ids (gets) */
 
 typedef enum {
-    DAS_RPC_MC_GET = 1, /* "Get": items: key */
+    DAS_RPC_MC_GET = 1, /* "Get": mode (DAS_RPC_MC_FOR_CAS: a gets); items: key */
     DAS_RPC_MC_STORE,   /* "Set": mode; items: key, value, flags, expiration, cas */
     DAS_RPC_MC_DELETE,  /* "Delete": lock_seconds; items: key */
     DAS_RPC_MC_OFFSET,  /* "Increment": has_initial, initial; items: key, delta */

@@ -45,10 +45,12 @@ static das_rpc_mc_item_t *key_items(const char *const *keys, size_t n)
     return items;
 }
 
-int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
-                          ae_memcache_value_t *values, int *statuses)
+/* Get, or with `for_cas` gets (the same values; the trace names the operation). */
+static int get_multi(ae_request_t *rq, const char *const *keys, size_t n,
+                     ae_memcache_value_t *values, int *statuses, bool for_cas)
 {
-    das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_GET, .n = (uint32_t)n};
+    das_rpc_mc_request_t mrq = {.op = DAS_RPC_MC_GET, .n = (uint32_t)n,
+                                .mode = for_cas ? DAS_RPC_MC_FOR_CAS : 0};
     mrq.items = key_items(keys, n);
     ae__call_t c;
     das_rpc_mc_reply_t rp;
@@ -70,16 +72,24 @@ int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
     return rc;
 }
 
+int ae_memcache_get_multi(ae_request_t *rq, const char *const *keys, size_t n,
+                          ae_memcache_value_t *values, int *statuses)
+{
+    return get_multi(rq, keys, n, values, statuses, false);
+}
+
 int ae_memcache_get(ae_request_t *rq, const char *key, ae_memcache_value_t *out)
 {
     int status;
-    int rc = ae_memcache_get_multi(rq, &key, 1, out, &status);
+    int rc = get_multi(rq, &key, 1, out, &status, false);
     return rc < 0 ? rc : status;
 }
 
 int ae_memcache_gets(ae_request_t *rq, const char *key, ae_memcache_value_t *out)
 {
-    return ae_memcache_get(rq, key, out);
+    int status;
+    int rc = get_multi(rq, &key, 1, out, &status, true);
+    return rc < 0 ? rc : status;
 }
 
 /* mode: 0 set, 1 add, 2 replace, 3 cas (das_memcache_mode_t's order). */

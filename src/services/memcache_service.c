@@ -225,7 +225,16 @@ VALUE_OF(DAS_RPC_MC_GET, get_value)
 VALUE_OF(DAS_RPC_MC_STORE, set_value)
 VALUE_OF(DAS_RPC_MC_OFFSET, increment_value)
 
-/* A Set's mode ("set", "add", "replace", "cas"); an Increment's direction ("incr", "decr"). */
+/* A Get's name ("gets" when the app asked for the cas ids); a Set's mode ("set", "add",
+ * "replace", "cas"); an Increment's direction ("incr", "decr"). */
+static void get_op(const void *body, size_t len, char out[32])
+{
+    das_rpc_mc_request_t rq;
+    bool ok = das_rpc_mc_decode_request(body, len, DAS_RPC_MC_GET, &rq) == 0;
+    snprintf(out, 32, "%s", ok && rq.mode == DAS_RPC_MC_FOR_CAS ? "gets" : "get");
+    das_rpc_mc_request_dispose(&rq);
+}
+
 static void set_op(const void *body, size_t len, char out[32])
 {
     static const char *const modes[] = {"set", "add", "replace", "cas"};
@@ -251,7 +260,7 @@ static void flush_op(const void *body, size_t len, char out[32])
 }
 
 static const das_service_method_t methods[] = {
-    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false, NULL, false},
+    {"Get", DAS_ACCESS_READ, false, get_keys, get_value, false, get_op, false},
     {"Set", DAS_ACCESS_WRITE, false, set_keys, set_value, false, set_op, false},
     {"Delete", DAS_ACCESS_WRITE, false, delete_keys, NULL, false, NULL, false},
     {"Increment", DAS_ACCESS_WRITE, false, increment_keys, increment_value, false,

@@ -70,6 +70,30 @@ static long racy_run(const char *dir, const char *seed, const char *trace)
     return status[0] == 200 && status[1] == 200 ? got : -1;
 }
 
+/* The trace names each memcache operation as the app made it: a gets is not a get. */
+TEST(test_det_trace_names_memcache_operations)
+{
+    char dir[256], trace[320];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(trace, sizeof trace, "%s/ops.jsonl", dir);
+    harness_server_t s;
+    CHECK_OK(start_det(&s, harness_sample("memcache_counter"), dir, "1", trace));
+    char body[64];
+    CHECK_EQ(harness_get_text(&s, "/set?key=k&value=1", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(&s, "/cas?key=k", body, sizeof body), 200);
+    CHECK_EQ(harness_get_text(&s, "/get?key=k", body, sizeof body), 200);
+    CHECK_STR_EQ(body, "2");
+    CHECK_EQ(harness_stop(&s), 0);
+    char *text = harness_read_file(trace);
+    CHECK(text);
+    CHECK_STR_CONTAINS(text, "\"service\":\"memcache\",\"op\":\"set\"");
+    CHECK_STR_CONTAINS(text, "\"service\":\"memcache\",\"op\":\"gets\"");
+    CHECK_STR_CONTAINS(text, "\"service\":\"memcache\",\"op\":\"cas\"");
+    CHECK_STR_CONTAINS(text, "\"service\":\"memcache\",\"op\":\"get\"");
+    free(text);
+    harness_remove_tree(dir);
+}
+
 TEST(test_det_a_seed_that_loses_the_update_loses_it_every_time)
 {
     NEED_OWN_SERVER();
