@@ -90,6 +90,37 @@ TEST(test_explore_the_get_then_set_race_with_its_racing_pair_and_minimal_schedul
     harness_remove_tree(dir);
 }
 
+/* A request made as a signed-in user is replayed as that user (its login cookie is in the
+ * recorded headers). */
+TEST(test_explore_replay_keeps_the_requests_user)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *scenario = write_scenario(dir, "user", "requests:\n"
+                                                       "- request: GET /whoami\n"
+                                                       "  user: alice@example.com\n"
+                                                       "  expect: {body: nobody}\n");
+    const char *const args[] = {"--trace-dir", dir, harness_app("echo"), scenario, NULL};
+    char *out = NULL;
+    CHECK_EQ(explore(args, &out), 1);
+    CHECK_STR_CONTAINS(out, "alice@example.com user");
+    char *line = strstr(out, "\nreplay: devappserver replay ");
+    CHECK(line != NULL);
+    char trace[400];
+    sscanf(line, "\nreplay: devappserver replay %399s", trace);
+    const char *const replay[] = {"replay", trace, NULL};
+    char *rout = NULL;
+    int rc = harness_run(replay, &rout);
+    if (rc != 0)
+        fprintf(stdout, "# replay output:\n%s\n", rout);
+    CHECK_EQ(rc, 0); /* replay judges by status and checks, not by explore's expect */
+    CHECK_STR_CONTAINS(rout, "alice@example.com user");
+    CHECK_STR_CONTAINS(rout, "trace: identical to the recorded one");
+    free(rout);
+    free(out);
+    harness_remove_tree(dir);
+}
+
 TEST(test_explore_each_strategy_finds_each_buggy_sample)
 {
     char dir[256];
