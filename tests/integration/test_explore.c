@@ -43,6 +43,20 @@ static int explore(const char *const *args, char **out)
         free(o_);                                                                              \
     } while (0)
 
+/* Runs the "replay: devappserver replay TRACE" line of explore's report `out`: the replay's
+ * exit status (-1 when the report has no such line), its output in `*rout`. */
+static int run_reported_replay(const char *out, char **rout)
+{
+    const char *line = strstr(out, "\nreplay: devappserver replay ");
+    char trace[400];
+    if (!line || sscanf(line, "\nreplay: devappserver replay %399s", trace) != 1) {
+        *rout = strdup("(no replay line in the report)");
+        return -1;
+    }
+    const char *const replay[] = {"replay", trace, NULL};
+    return harness_run(replay, rout);
+}
+
 /* A scenario of the test's own, written to `dir`. */
 static const char *write_scenario(const char *dir, const char *name, const char *text)
 {
@@ -73,13 +87,8 @@ TEST(test_explore_the_get_then_set_race_with_its_racing_pair_and_minimal_schedul
     CHECK_STR_CONTAINS(out, "~~ preempted ~~");
     CHECK_STR_CONTAINS(out, "stats: 4 schedules, 1 failing, 6 steps each");
     /* The replay command, on one line, reproduces the failure. */
-    char *line = strstr(out, "\nreplay: devappserver replay ");
-    CHECK(line != NULL);
-    char trace[400];
-    sscanf(line, "\nreplay: devappserver replay %399s", trace);
-    const char *const replay[] = {"replay", trace, NULL};
     char *rout = NULL;
-    rc = harness_run(replay, &rout);
+    rc = run_reported_replay(out, &rout);
     if (rc != 1)
         fprintf(stdout, "# replay output:\n%s\n", rout);
     CHECK_EQ(rc, 1);
@@ -104,13 +113,8 @@ TEST(test_explore_replay_keeps_the_requests_user)
     char *out = NULL;
     CHECK_EQ(explore(args, &out), 1);
     CHECK_STR_CONTAINS(out, "alice@example.com user");
-    char *line = strstr(out, "\nreplay: devappserver replay ");
-    CHECK(line != NULL);
-    char trace[400];
-    sscanf(line, "\nreplay: devappserver replay %399s", trace);
-    const char *const replay[] = {"replay", trace, NULL};
     char *rout = NULL;
-    int rc = harness_run(replay, &rout);
+    int rc = run_reported_replay(out, &rout);
     if (rc != 0)
         fprintf(stdout, "# replay output:\n%s\n", rout);
     CHECK_EQ(rc, 0); /* replay judges by status and checks, not by explore's expect */
