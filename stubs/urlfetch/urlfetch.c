@@ -203,6 +203,8 @@ typedef struct job {
     struct curl_slist *slist;
     const char *method; /* this hop's: a redirect may turn a POST into a GET */
     char *url;
+    char *host;         /* this hop's, and its port (0: none), from the check of its URL */
+    long port;
     bool with_payload;
     int hops;
     int64_t remaining_ms;
@@ -267,6 +269,7 @@ static void job_free(job_t *j)
     free(j->headers);
     free(j->payload);
     free(j->url);
+    free(j->host);
     das_urlfetch_response_dispose(&j->rs);
     free(j);
 }
@@ -396,16 +399,11 @@ static struct curl_slist *hop_headers(das_urlfetch_t *uf, job_t *j, const char *
     return l;
 }
 
-/* Sets the easy handle up for the hop to j->url. The URL was checked. */
+/* Sets the easy handle up for the hop to j->url, whose check gave j->host and j->port. */
 static void setup_hop(das_urlfetch_t *uf, job_t *j)
 {
-    char *host = NULL;
-    long port = 0;
-    das_urlfetch_err_t ignored;
-    check_url(j->url, &host, &port, &ignored);
     curl_slist_free_all(j->slist);
-    j->slist = hop_headers(uf, j, host ? host : "", port);
-    free(host);
+    j->slist = hop_headers(uf, j, j->host, j->port);
 
     CURL *e = j->easy;
     curl_easy_reset(e);
@@ -551,9 +549,12 @@ static hop_t hop_ended(das_urlfetch_t *uf, job_t *j, CURLcode cc)
                      j->rq.url, DAS_URLFETCH_MAX_REDIRECTS);
         return HOP_DONE;
     }
-    if ((j->rc = check_url(next, NULL, NULL, &j->err)) != AE_OK)
+    char *host = NULL;
+    long port = 0;
+    if ((j->rc = check_url(next, &host, &port, &j->err)) != AE_OK)
         return HOP_DONE;
     if (j->remaining_ms <= 0) {
+        free(host);
         j->rc = fail(&j->err, AE_ETIMEOUT,
                      "Deadline exceeded while waiting for HTTP response from URL: %s", next);
         return HOP_DONE;
@@ -561,6 +562,9 @@ static hop_t hop_ended(das_urlfetch_t *uf, job_t *j, CURLcode cc)
     char *target = xstrdup(next); /* `next` belongs to the handle, which is reset */
     free(j->url);
     j->url = target;
+    free(j->host);
+    j->host = host;
+    j->port = port;
     free(j->rs.final_url);
     j->rs.final_url = xstrdup(target);
     if (strcmp(j->method, "GET") != 0 && strcmp(j->method, "HEAD") != 0 && status != 307) {
@@ -888,24 +892,27 @@ static int start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_reque
         return fail(err, AE_EINVAL, "Invalid method %.64s.", rq->method);
     if (!rq->url)
         return fail(err, AE_EINVAL, "Invalid request URL: (none)");
-    char *host = NULL;
+    char *host = NULL; /* the job's, once it exists */
     long port = 0;
     int rc = check_url(rq->url, &host, &port, err);
-    free(host);
     if (rc != AE_OK)
         return rc;
     bool with_payload = sends_payload(method);
-    if (with_payload && rq->payload_len > DAS_URLFETCH_MAX_PAYLOAD)
+    if (with_payload && rq->payload_len > DAS_URLFETCH_MAX_PAYLOAD) {
+        free(host);
         return fail(err, AE_ETOOLARGE,
                     "The request payload to URL %s is %zu bytes; the limit is %u bytes.",
                     rq->url, rq->payload_len, DAS_URLFETCH_MAX_PAYLOAD);
+    }
     /* Prohibited headers are dropped, and said so; malformed ones are refused. */
     char dropped[1024] = "";
     size_t kept = 0;
     for (size_t i = 0; i < rq->n_headers; i++) {
-        if (!header_is_valid(&rq->headers[i]))
+        if (!header_is_valid(&rq->headers[i])) {
+            free(host);
             return fail(err, AE_EINVAL, "Invalid request header for URL %s: \"%.200s\"",
                         rq->url, rq->headers[i].name ? rq->headers[i].name : "(null)");
+        }
         if (is_prohibited(uf, rq->headers[i].name)) {
             size_t n = strlen(dropped);
             snprintf(dropped + n, sizeof dropped - n, "%s%s", n ? ", " : "",
@@ -930,6 +937,8 @@ static int start(das_urlfetch_t *uf, const char *owner, const das_urlfetch_reque
     j->rq.method = method;
     j->rq.url = xstrdup(rq->url);
     j->url = xstrdup(rq->url);
+    j->host = host;
+    j->port = port;
     j->headers = xmalloc(kept * sizeof *j->headers);
     j->rq.headers = j->headers;
     j->rq.n_headers = 0;
