@@ -87,6 +87,8 @@ das_det_t *das_det_create(const das_det_options_t *o)
     det->o = *o;
     det->trace = o->trace;
     det->running = -1;
+    if (o->progress)
+        __atomic_store_n(&o->progress->running, -1, __ATOMIC_RELAXED);
     pthread_mutex_init(&det->lock, NULL);
     pthread_cond_init(&det->idle, NULL);
     make_sched(det);
@@ -120,6 +122,17 @@ void das_det_destroy(das_det_t *det)
 }
 
 /* ---------------------------------------------------------------- steps */
+
+/* Who runs now; mirrored for a watcher that reads it without the lock (das_det_progress_t). */
+static void set_running_locked(das_det_t *det, int task)
+{
+    det->running = task;
+    das_det_progress_t *p = det->o.progress;
+    if (p) {
+        __atomic_store_n(&p->running, task, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->steps, (uint64_t)das_sched_steps(det->sched), __ATOMIC_RELAXED);
+    }
+}
 
 static void fail_task_locked(das_det_t *det, das_det_task_t *t, int rc, const char *detail)
 {
@@ -220,7 +233,7 @@ static void advance_locked(das_det_t *det)
         das_sched_status_t st = das_sched_next(det->sched, &task);
         if (st == DAS_SCHED_STEP) {
             das_clock_virtual_step(det->o.virt);
-            det->running = task;
+            set_running_locked(det, task);
             size_t i = das_sched_steps(det->sched) - 1;
             /* A call's line is written once the call ran, with its result. */
             if (das_sched_step(det->sched, i)->action.kind != DAS_SCHED_CALL)
@@ -501,7 +514,7 @@ static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a,
     pthread_mutex_lock(&det->lock);
     int rc = t->fail_rc;
     if (!rc && das_sched_task_state(det->sched, t->n) == DAS_TASK_RUNNING) {
-        det->running = -1;
+        set_running_locked(det, -1);
         if (das_sched_reached(det->sched, t->n, a) == DAS_SCHED_DIVERGED) {
             set_over_locked(det, das_sched_divergence(det->sched));
             fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
@@ -662,7 +675,7 @@ static void end_locked(das_det_t *det, das_det_task_t *t, das_request_end_t how,
     if (st == DAS_TASK_RUNNING) {
         das_sched_action_t end = {.kind = DAS_SCHED_END};
         das_sched_reached(det->sched, t->n, &end);
-        det->running = -1;
+        set_running_locked(det, -1);
     } else if (st != DAS_TASK_ENDED) {
         das_sched_cancel(det->sched, t->n);
     }

@@ -59,6 +59,14 @@ typedef struct {
     void *inject_ctx;
 } das_det_script_t;
 
+/* The run's progress, mirrored as it goes for a watcher that may not take the driver's lock or
+ * may outlive the process (explore's in-process worker: its watchdog, and the explorer after a
+ * crash). Read with __atomic_load_n. */
+typedef struct {
+    int running;    /* the task that runs app code now; -1: none */
+    uint64_t steps; /* steps taken */
+} das_det_progress_t;
+
 typedef struct {
     das_sched_strategy_t *strategy; /* borrowed; NULL with `replay` */
     const das_det_replay_t *replay; /* NULL: the strategy picks */
@@ -73,6 +81,7 @@ typedef struct {
     /* Resolves a call site (the app's offset + 1) to "file:line"; NULL, or "" when unknown. */
     void (*resolve_site)(void *ctx, uint64_t site, char *out, size_t cap);
     void *site_ctx;
+    das_det_progress_t *progress; /* NULL: not mirrored */
 } das_det_options_t;
 
 das_det_t *das_det_create(const das_det_options_t *o);

@@ -277,6 +277,8 @@ static int start_member_locked(das_dispatch_t *d, member_t **out, das_err_t *err
         .envp = envp,
         .ready_timeout_ms = d->o.start_timeout_ms,
         .race_detector = d->o.race_detector,
+        .inprocess = d->o.inprocess,
+        .tmp_dir = d->o.inprocess_dir,
     };
     das_instance_t *inst = NULL;
     int rc = das_instance_spawn(&spec, d->o.ids ? d->o.ids : d->o.clock, &inst, err);

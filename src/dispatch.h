@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "inprocess.h"
 #include "log.h"
 #include "rpc_codec.h"
 #include "service.h"
@@ -60,6 +61,10 @@ typedef struct {
     bool deadline_per_step;   /* deterministic: the deadline starts again at each point */
     int start_timeout_ms;     /* an instance must load within this long */
     const char *exe;          /* the devappserver binary (instance role) */
+    /* Instances inside this process instead, their app copies under `inprocess_dir`
+     * (instance.h). */
+    const das_inprocess_runtime_t *inprocess;
+    const char *inprocess_dir;
     das_clock_t *clock;       /* timeouts */
     das_clock_t *ids;         /* instance ids (the virtual clock under deterministic dispatch) */
     das_log_t *log;

@@ -38,9 +38,11 @@
 
 #include "clock.h"
 #include "datastore_service.h"
+#include "explore_worker.h"
 #include "offline.h"
 #include "scenario.h"
 #include "server.h"
+#include "shm_arena.h"
 #include "timeline.h"
 #include "trace.h"
 
@@ -93,6 +95,65 @@ static void guided_destroy(das_sched_strategy_t *st)
 static const das_sched_strategy_methods_t guided_methods = {guided_begin, NULL, guided_pick,
                                                             guided_destroy};
 
+/* Memory for a strategy: from `a` (the arena shared with the worker), or the heap. */
+static void *strategy_realloc(const das_sched_alloc_t *a, void *p, size_t n)
+{
+    if (a->realloc)
+        return a->realloc(a->ctx, p, n);
+    if (n)
+        return das_xrealloc(p, n);
+    free(p);
+    return NULL;
+}
+
+static int *copy_ints(const das_sched_alloc_t *a, const int *v, size_t n)
+{
+    if (!n)
+        return NULL;
+    int *c = strategy_realloc(a, NULL, n * sizeof *c);
+    memcpy(c, v, n * sizeof *c);
+    return c;
+}
+
+/* A guided strategy, with copies of `want` and `prio`, in the strategies' memory. */
+static guided_t *guided_new(const das_sched_alloc_t *a, const char *name, const int *want,
+                            size_t n_want, const int *prio, size_t n_prio)
+{
+    guided_t *g = strategy_realloc(a, NULL, sizeof *g);
+    *g = (guided_t){{&guided_methods, name}, copy_ints(a, want, n_want), n_want,
+                    copy_ints(a, prio, n_prio), n_prio};
+    return g;
+}
+
+static void guided_free(const das_sched_alloc_t *a, guided_t *g)
+{
+    strategy_realloc(a, (void *)g->want, 0);
+    strategy_realloc(a, (void *)g->prio, 0);
+    strategy_realloc(a, g, 0);
+}
+
+/* The decisions of a run, then (once they run out, or one cannot be taken) what a run with no
+ * strategy does: the task of the previous step while it can proceed. Replays a run the worker
+ * died in, of which only the decisions are known. */
+typedef struct {
+    das_sched_strategy_t base;
+    const int *decisions;
+    size_t n;
+} prefix_t;
+
+static int prefix_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
+{
+    prefix_t *p = (prefix_t *)st;
+    if (c->decision < p->n && can(c, p->decisions[c->decision]))
+        return p->decisions[c->decision];
+    if (c->prev_could)
+        return c->prev;
+    return c->prev_yielded && c->could[0] == c->prev ? c->could[1] : c->could[0];
+}
+
+static const das_sched_strategy_methods_t prefix_methods = {guided_begin, NULL, prefix_pick,
+                                                            guided_destroy};
+
 /* ---------------------------------------------------------------- one schedule */
 
 typedef struct {
@@ -108,9 +169,19 @@ typedef struct {
     /* the scenario as the front end takes it */
     das_trace_request_t *requests, *setup, *checks;
     uint64_t *arrivals;
-    /* where schedules run: one server, made fresh for each (das_server_reset) */
+    /* where schedules run: one server, made fresh for each (das_server_reset); in the
+     * explorer it has instance processes, in the worker in-process instances */
     das_server_t *server;
     das_offline_batch_t *batch;
+    /* The in-process backend (`inprocess`): schedules run in a worker process (the explorer
+     * keeps its instances server for the runs that confirm a failure). The strategies live in
+     * `arena`, shared with the worker, and so does `shared`. */
+    bool inprocess;
+    const das_inprocess_runtime_t *runtime;
+    das_shm_arena_t *arena;
+    das_sched_alloc_t alloc; /* from the arena; realloc NULL: the heap */
+    das_xworker_t *worker;
+    struct worker_shared *shared;
     /* The services' options, for the server's life (every reset creates them again): fresh,
      * and never the app's own data: an in-memory datastore that writes no index.yaml, its
      * commits applied at steps (no thread of its own). */
@@ -141,6 +212,8 @@ typedef struct {
     size_t steps;
     int preemptions;
     das_buf_t outcome;     /* every response and check answer, for serializable */
+    uint64_t not_found;    /* the requests that got a 404 (bit i: request i) */
+    bool real;             /* it ran on real instances (not in the worker) */
 } result_t;
 
 static void result_dispose(result_t *r)
@@ -291,11 +364,84 @@ static void run_outside(explore_t *ex, das_server_t *s, bool setup, result_t *re
     das_det_set_bypass(det, false);
 }
 
-/* Runs one schedule: `strategy` picks, or `replay` follows recorded decisions. */
-static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const char *strategy_name,
-                         const das_det_replay_t *replay, result_t *res)
+/* What the worker shares with the explorer, in the arena: where the run stood, and the
+ * decisions it made so far (recorded by record_t below), for a run the worker died in. */
+typedef struct worker_shared {
+    das_det_progress_t progress;
+    int *decisions; /* in the arena */
+    size_t n_decisions, cap_decisions;
+    int preemptions;
+} worker_shared_t;
+
+/* In the worker: the command's strategy, with every pick recorded in the shared state. */
+typedef struct {
+    das_sched_strategy_t base;
+    das_sched_strategy_t *real;
+    explore_t *ex;
+} record_t;
+
+static void record_begin(das_sched_strategy_t *st)
+{
+    record_t *r = (record_t *)st;
+    r->real->m->begin(r->real);
+}
+
+static void record_arrive(das_sched_strategy_t *st, int task)
+{
+    record_t *r = (record_t *)st;
+    if (r->real->m->arrive)
+        r->real->m->arrive(r->real, task);
+}
+
+static int record_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
+{
+    record_t *r = (record_t *)st;
+    int pick = r->real->m->pick(r->real, c);
+    worker_shared_t *sh = r->ex->shared;
+    if (sh->n_decisions == sh->cap_decisions) {
+        sh->cap_decisions = sh->cap_decisions ? 2 * sh->cap_decisions : 64;
+        sh->decisions = das_shm_arena_realloc(r->ex->arena, sh->decisions,
+                                              sh->cap_decisions * sizeof *sh->decisions);
+    }
+    sh->decisions[sh->n_decisions++] = pick;
+    sh->preemptions = c->preemptions + (c->prev_could && pick != c->prev);
+    return pick;
+}
+
+static const das_sched_strategy_methods_t record_methods = {record_begin, record_arrive,
+                                                            record_pick, guided_destroy};
+
+/* Runs one schedule in this process, on its server: `strategy` picks, or the run follows the
+ * trace at `replay_path` (its decisions, checking its steps; external calls answered as it
+ * recorded them). The explorer's server has instance processes (made anew for the run when
+ * `fresh`); the worker's has in-process instances. */
+static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *strategy_name,
+                     const char *replay_path, bool fresh, result_t *res)
 {
     memset(res, 0, sizeof *res);
+    das_trace_file_t tf;
+    das_det_replay_t rp, *replay = NULL;
+    if (replay_path) {
+        das_err_t terr = {0};
+        if (das_trace_load(replay_path, &tf, &terr) < 0) {
+            res->error = true;
+            das_buf_puts(&res->why, terr.msg);
+            return;
+        }
+        rp = (das_det_replay_t){tf.decisions, tf.n_decisions, tf.steps, tf.n_steps, tf.results};
+        replay = &rp;
+    }
+    bool worker = ex->worker && das_xworker_in_worker(ex->worker);
+    record_t rec = {{&record_methods, strategy ? strategy->name : ""}, strategy, ex};
+    if (worker) {
+        ex->shared->n_decisions = 0;
+        ex->shared->preemptions = 0;
+        if (strategy)
+            strategy = &rec.base;
+    }
+    res->real = !worker;
+    if (!ex->batch)
+        ex->batch = das_offline_batch_create(ex->requests, ex->sc->n_requests);
     snprintf(res->trace, sizeof res->trace, "%s/schedule.jsonl", ex->tmp);
     das_det_script_t script;
     das_offline_batch_begin(ex->batch, ex->server, ex->arrivals, &script);
@@ -319,11 +465,14 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         .replay = replay,
         .script = &script,
         .max_steps = ex->max_steps,
-        .fresh_process = ex->fresh_process,
+        .fresh_process = fresh,
         .trace_path = res->trace,
         .no_http = true,
         .services = ex->services,
         .n_services = 1,
+        .inprocess = worker ? ex->runtime : NULL,
+        .inprocess_dir = ex->tmp,
+        .det_progress = worker ? &ex->shared->progress : NULL,
     };
     das_err_t err = {0};
     if (ex->server) {
@@ -362,6 +511,8 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         fail_with(res, "diverged", "%s", over);
     for (size_t i = 0; i < ex->sc->n_requests; i++) {
         const das_offline_response_t *r = das_offline_batch_response(batch, i);
+        if (r->status == 404 && i < 64)
+            res->not_found |= 1ull << i;
         judge_request(ex, sched, i, r, res);
         das_buf_printf(&res->outcome, "%zu: %d %zu:", i, r->status, r->len);
         das_buf_append(&res->outcome, r->body ? r->body : "", r->len);
@@ -381,17 +532,174 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
     if (n)
         memcpy(res->decisions, d, n * sizeof *d);
     res->n_decisions = n;
-    if (ex->allowed && !res->failed) {
-        bool ok = false;
-        for (size_t i = 0; i < ex->n_allowed && !ok; i++)
-            ok = strcmp(ex->allowed[i], res->outcome.data ? res->outcome.data : "") == 0;
-        if (!ok)
-            fail_with(res, "serializable", "the outcome matches no serial order of the %zu "
-                                           "requests",
-                      ex->sc->n_requests);
-    }
     das_det_close_trace(det);
-out:;
+out:
+    if (replay)
+        das_trace_file_dispose(&tf);
+}
+
+/* serializable: the outcome must be one a serial order of the requests gave. Judged where the
+ * explorer learnt those outcomes, whichever process ran the schedule. */
+static void judge_serializable(explore_t *ex, result_t *res)
+{
+    if (!ex->allowed || res->failed || res->error)
+        return;
+    bool ok = false;
+    for (size_t i = 0; i < ex->n_allowed && !ok; i++)
+        ok = strcmp(ex->allowed[i], res->outcome.data ? res->outcome.data : "") == 0;
+    if (!ok)
+        fail_with(res, "serializable", "the outcome matches no serial order of the %zu requests",
+                  ex->sc->n_requests);
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+static void put_buf(das_rpc_buf_t *b, const das_buf_t *d)
+{
+    das_rpc_put_bytes(b, d->data ? d->data : "", d->len);
+}
+
+static void get_buf(das_rpc_reader_t *r, das_buf_t *d)
+{
+    size_t len;
+    const char *p = das_rpc_get_bytes(r, &len);
+    if (p)
+        das_buf_append(d, p, len);
+}
+
+static void encode_result(das_rpc_buf_t *b, const result_t *res)
+{
+    das_rpc_put_u32(b, res->failed);
+    das_rpc_put_u32(b, res->error);
+    das_rpc_put_str(b, res->kind);
+    put_buf(b, &res->why);
+    das_rpc_put_str(b, res->trace);
+    das_rpc_put_str(b, res->schedule);
+    das_rpc_put_u32(b, (uint32_t)res->n_decisions);
+    for (size_t i = 0; i < res->n_decisions; i++)
+        das_rpc_put_u32(b, (uint32_t)res->decisions[i]);
+    das_rpc_put_u64(b, res->steps);
+    das_rpc_put_u32(b, (uint32_t)res->preemptions);
+    put_buf(b, &res->outcome);
+    das_rpc_put_u64(b, res->not_found);
+}
+
+static void decode_result(const void *data, size_t len, result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, data, len);
+    res->failed = das_rpc_get_u32(&r) != 0;
+    res->error = das_rpc_get_u32(&r) != 0;
+    snprintf(res->kind, sizeof res->kind, "%s", das_rpc_get_str(&r));
+    get_buf(&r, &res->why);
+    snprintf(res->trace, sizeof res->trace, "%s", das_rpc_get_str(&r));
+    res->schedule = das_xstrdup(das_rpc_get_str(&r));
+    res->n_decisions = das_rpc_get_count(&r, 4, 1u << 30);
+    res->decisions = das_xcalloc(res->n_decisions + 1, sizeof *res->decisions);
+    for (size_t i = 0; i < res->n_decisions; i++)
+        res->decisions[i] = (int)das_rpc_get_u32(&r);
+    res->steps = das_rpc_get_u64(&r);
+    res->preemptions = (int)das_rpc_get_u32(&r);
+    get_buf(&r, &res->outcome);
+    res->not_found = das_rpc_get_u64(&r);
+}
+
+/* In the worker, right after the fork: the explorer's server, batch and threads stay its
+ * own (their threads did not come along); the worker makes its own on its first command. */
+static void worker_init(void *ctx)
+{
+    explore_t *ex = ctx;
+    ex->server = NULL;
+    ex->batch = NULL;
+}
+
+/* In the worker: one command, a schedule to run. */
+static void worker_serve(void *ctx, const void *cmd, size_t len, das_rpc_buf_t *answer)
+{
+    explore_t *ex = ctx;
+    das_rpc_reader_t r;
+    das_rpc_reader_init(&r, cmd, len);
+    das_sched_strategy_t *strategy = (das_sched_strategy_t *)(uintptr_t)das_rpc_get_u64(&r);
+    char name[64];
+    snprintf(name, sizeof name, "%s", das_rpc_get_str(&r));
+    const char *replay = das_rpc_get_str(&r);
+    result_t res;
+    run_here(ex, strategy, name, replay[0] ? replay : NULL, false, &res);
+    encode_result(answer, &res);
+    result_dispose(&res);
+}
+
+/* The result of a schedule the worker died in: a crash, or (its watchdog) a step timeout. What
+ * is known is where it stood (the running task, the steps taken) and the decisions so far. */
+static void worker_died(explore_t *ex, int status, const char *replay_path, result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    worker_shared_t *sh = ex->shared;
+    int running = __atomic_load_n(&sh->progress.running, __ATOMIC_RELAXED);
+    char who[600];
+    if (running >= 0 && (size_t)running < ex->sc->n_requests) {
+        char name[16];
+        das_sched_task_name(running, name);
+        snprintf(who, sizeof who, "%s %s %s", name, ex->sc->requests[running].method,
+                 ex->sc->requests[running].target);
+    } else {
+        snprintf(who, sizeof who, "a request outside the schedule (warmup, setup or check)");
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK) {
+        fail_with(res, "step timeout",
+                  "%s ran past --step-timeout (%.0f s) without reaching a point (a loop, or a "
+                  "blocking call the scheduler does not see, such as a pipe or socket?)",
+                  who, ex->step_timeout);
+    } else if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char *abbrev = sigabbrev_np(sig);
+        fail_with(res, "crash", "instance crash while %s ran: the in-process worker was killed "
+                                "by signal %d (SIG%s, %s)",
+                  who, sig, abbrev ? abbrev : "?", strsignal(sig));
+    } else {
+        fail_with(res, "crash", "instance crash while %s ran: the in-process worker exited "
+                                "with status %d",
+                  who, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    das_trace_file_t tf;
+    das_err_t err = {0};
+    if (replay_path && das_trace_load(replay_path, &tf, &err) == 0) {
+        res->decisions = copy_ints(&(das_sched_alloc_t){0}, tf.decisions, tf.n_decisions);
+        res->n_decisions = tf.n_decisions;
+        das_trace_file_dispose(&tf);
+    } else if (!replay_path) {
+        res->decisions = copy_ints(&(das_sched_alloc_t){0}, sh->decisions, sh->n_decisions);
+        res->n_decisions = sh->n_decisions;
+        res->preemptions = sh->preemptions;
+    }
+    res->steps = __atomic_load_n(&sh->progress.steps, __ATOMIC_RELAXED);
+    res->schedule = das_sched_string_encode((int)ex->sc->n_requests, res->decisions,
+                                            res->n_decisions);
+    /* res->trace stays "": the worker's trace of it was cut short. */
+}
+
+/* Runs one schedule where the backend says: in the worker, or on this process's instances. */
+static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const char *strategy_name,
+                         const char *replay_path, result_t *res)
+{
+    if (!ex->inprocess) {
+        run_here(ex, strategy, strategy_name, replay_path, ex->fresh_process, res);
+        judge_serializable(ex, res);
+        return;
+    }
+    das_rpc_buf_t cmd = {0}, answer = {0};
+    das_rpc_put_u64(&cmd, (uint64_t)(uintptr_t)strategy);
+    das_rpc_put_str(&cmd, strategy_name);
+    das_rpc_put_str(&cmd, replay_path ? replay_path : "");
+    int status;
+    if (das_xworker_call(ex->worker, &cmd, &answer, &status) == 0)
+        decode_result(answer.data, answer.len, res);
+    else
+        worker_died(ex, status, replay_path, res);
+    das_rpc_buf_dispose(&cmd);
+    das_rpc_buf_dispose(&answer);
+    judge_serializable(ex, res);
 }
 
 static double elapsed_s(explore_t *ex)
@@ -413,23 +721,30 @@ static void count(explore_t *ex, const result_t *r)
                 (double)ex->schedules / (elapsed_s(ex) > 0 ? elapsed_s(ex) : 1));
 }
 
-/* Runs the schedule of `tf` again by its decisions, checking its steps (external calls are
- * answered as recorded). */
-static void rerun(explore_t *ex, const das_trace_file_t *tf, result_t *again)
+/* Runs the failing schedule `r` again and says whether it fails the same way. A failure found
+ * in process runs again on a fresh real instance, and that run (its trace, its message) takes
+ * r's place: what is reported is what a real instance did. A run the worker died in has no
+ * trace: its decisions lead the way, then the run goes on as one with no strategy would. */
+static bool confirm(explore_t *ex, result_t *r)
 {
-    das_det_replay_t rp = {tf->decisions, tf->n_decisions, tf->steps, tf->n_steps, tf->results};
-    run_schedule(ex, NULL, ex->strategy, &rp, again);
-}
-
-static bool confirm(explore_t *ex, const result_t *r, result_t *again)
-{
-    das_trace_file_t tf;
-    das_err_t err = {0};
-    if (das_trace_load(r->trace, &tf, &err) < 0)
-        return false;
-    rerun(ex, &tf, again);
-    das_trace_file_dispose(&tf);
-    return again->failed && strcmp(again->kind, r->kind) == 0;
+    result_t again;
+    bool to_real = !r->real;
+    prefix_t p = {{&prefix_methods, "prefix"}, r->decisions, r->n_decisions};
+    das_sched_strategy_t *st = r->trace[0] ? NULL : &p.base;
+    const char *trace = r->trace[0] ? r->trace : NULL;
+    if (to_real) {
+        run_here(ex, st, ex->strategy, trace, true, &again);
+        judge_serializable(ex, &again);
+    } else
+        run_schedule(ex, st, ex->strategy, trace, &again);
+    bool same = again.failed && !again.error && strcmp(again.kind, r->kind) == 0;
+    if (same && to_real) {
+        result_dispose(r);
+        *r = again;
+    } else {
+        result_dispose(&again);
+    }
+    return same;
 }
 
 /* ---------------------------------------------------------------- explaining a failure */
@@ -514,9 +829,10 @@ static void racing_pair(explore_t *ex, const das_trace_file_t *tf, das_buf_t *ou
                     want[w++] = tf->steps[k].task;
             for (size_t k = j + 1; k < n; k++)
                 want[w++] = tf->steps[k].task;
-            guided_t g = {{&guided_methods, "guided"}, want, w, NULL, 0};
+            guided_t *g = guided_new(&ex->alloc, "guided", want, w, NULL, 0);
             result_t r;
-            run_schedule(ex, &g.base, tf->header.strategy, NULL, &r);
+            run_schedule(ex, &g->base, tf->header.strategy, NULL, &r);
+            guided_free(&ex->alloc, g);
             bool passes = !r.failed && !r.error;
             result_dispose(&r);
             if (!passes)
@@ -591,9 +907,9 @@ static int search(explore_t *ex, search_t *out)
     bool portfolio = strcmp(ex->strategy, "portfolio") == 0;
     bool exhaustive = portfolio || strcmp(ex->strategy, "exhaustive") == 0;
     das_sched_explorer_t *explorer =
-        exhaustive ? das_sched_explorer_create(ex->preemptions) : NULL;
-    das_sched_strategy_t *rnd = das_sched_random_create(ex->seed);
-    das_sched_strategy_t *pct = das_sched_pct_create(ex->seed, ex->pct_depth);
+        exhaustive ? das_sched_explorer_create_in(ex->preemptions, &ex->alloc) : NULL;
+    das_sched_strategy_t *rnd = das_sched_random_create_in(ex->seed, &ex->alloc);
+    das_sched_strategy_t *pct = das_sched_pct_create_in(ex->seed, ex->pct_depth, &ex->alloc);
     uint64_t exhaustive_budget = portfolio ? (ex->budget + 1) / 2 : ex->budget;
     phase_t phase = exhaustive ? PHASE_EXHAUSTIVE
                     : strcmp(ex->strategy, "pct") == 0 ? PHASE_PCT
@@ -619,7 +935,7 @@ static int search(explore_t *ex, search_t *out)
             /* A request no handler matches is an outcome, not an error: but say so. */
             for (size_t i = 0; i < ex->sc->n_requests; i++) {
                 const das_scenario_request_t *q = &ex->sc->requests[i];
-                if (das_offline_batch_response(ex->batch, i)->status == 404)
+                if (i < 64 && (r.not_found >> i & 1))
                     fprintf(stderr, "devappserver explore: warning: %s:%d:%d: %s %s got 404: "
                                     "does it match a handler?\n",
                             ex->sc->path, q->line, q->col, q->method, q->target);
@@ -633,7 +949,7 @@ static int search(explore_t *ex, search_t *out)
                 result_t again;
                 char *copy = das_xasprintf("%s/first.jsonl", ex->tmp);
                 rename(r.trace, copy); /* the rerun writes where it was */
-                rerun(ex, &tf, &again);
+                run_schedule(ex, NULL, ex->strategy, copy, &again);
                 size_t line = das_trace_first_difference(copy, again.trace, true);
                 if (line)
                     fprintf(stderr,
@@ -648,7 +964,19 @@ static int search(explore_t *ex, search_t *out)
             }
             first = false;
         }
-        if (r.failed && !out->found) {
+        if (r.failed && !out->found && !r.real && !confirm(ex, &r)) {
+            /* Found in process only: what made it fail is not what the reset puts back. */
+            fprintf(stderr,
+                    "devappserver explore: schedule %llu failed in process (%s: %s) but not when "
+                    "run again on a fresh real instance: state outside the app's globals "
+                    "survived the reset between schedules; going on with --backend instances\n",
+                    (unsigned long long)ex->schedules, r.kind, r.why.data ? r.why.data : "");
+            ex->inprocess = false;
+            das_xworker_destroy(ex->worker);
+            ex->worker = NULL;
+            ex->failing--;
+            result_dispose(&r);
+        } else if (r.failed && !out->found) {
             out->fail = r;
             out->number = ex->schedules;
             out->phase = phase;
@@ -696,7 +1024,7 @@ static void find_minimal(explore_t *ex, const result_t *fail, minimal_t *m)
         m->proven = true;
         return;
     }
-    das_sched_explorer_t *e = das_sched_explorer_create(fail->preemptions - 1);
+    das_sched_explorer_t *e = das_sched_explorer_create_in(fail->preemptions - 1, &ex->alloc);
     double until = elapsed_s(ex) + MINIMAL_SECONDS;
     uint64_t left = ex->budget > ex->schedules ? ex->budget - ex->schedules : 0;
     for (;;) {
@@ -708,10 +1036,12 @@ static void find_minimal(explore_t *ex, const result_t *fail, minimal_t *m)
             m->best = r;
             m->improved = true;
             m->proven = true; /* bound by bound: every schedule with fewer was run first */
-            char *copy = das_xasprintf("%s/minimal.jsonl", ex->tmp);
-            rename(r.trace, copy);
-            snprintf(m->best.trace, sizeof m->best.trace, "%s", copy);
-            free(copy);
+            if (r.trace[0]) { /* a run the worker died in has none */
+                char *copy = das_xasprintf("%s/minimal.jsonl", ex->tmp);
+                rename(r.trace, copy);
+                snprintf(m->best.trace, sizeof m->best.trace, "%s", copy);
+                free(copy);
+            }
             break;
         }
         result_dispose(&r);
@@ -785,9 +1115,7 @@ static int report(explore_t *ex, search_t *s)
         minimal_t m;
         find_minimal(ex, f, &m);
         result_t *shown = m.improved ? &m.best : f;
-        result_t again;
-        bool confirmed = confirm(ex, shown, &again);
-        result_dispose(&again);
+        bool confirmed = confirm(ex, shown);
         das_trace_file_t tf;
         das_err_t err = {0};
         char *minimal_path = m.improved ? keep_trace(ex, shown, s->number, "-minimal") : NULL;
@@ -882,9 +1210,10 @@ static int learn_serial_outcomes(explore_t *ex)
         order[i] = (int)i;
     bool done = false;
     while (!done) {
-        guided_t g = {{&guided_methods, "serial"}, NULL, 0, order, n};
+        guided_t *g = guided_new(&ex->alloc, "serial", NULL, 0, order, n);
         result_t r;
-        run_schedule(ex, &g.base, ex->strategy, NULL, &r);
+        run_schedule(ex, &g->base, ex->strategy, NULL, &r);
+        guided_free(&ex->alloc, g);
         if (r.error) {
             fprintf(stderr, "devappserver explore: %s\n", r.why.data);
             result_dispose(&r);
@@ -930,7 +1259,8 @@ static bool parse_seconds(const char *s, double *out)
     return true;
 }
 
-int das_explore_main(int argc, char **argv, const char *exe)
+int das_explore_main(int argc, char **argv, const char *exe,
+                     const das_inprocess_runtime_t *runtime)
 {
     enum { OPT_STRATEGY = 256, OPT_SCHEDULES, OPT_SEED, OPT_PCT_DEPTH, OPT_PREEMPTIONS,
            OPT_MAX_STEPS, OPT_STEP_TIMEOUT, OPT_TIME_LIMIT, OPT_BACKEND, OPT_FRESH, OPT_STORAGE,
@@ -960,6 +1290,8 @@ int das_explore_main(int argc, char **argv, const char *exe)
         .max_steps = 10000,
         .step_timeout = 10,
         .exe = exe,
+        .inprocess = runtime != NULL,
+        .runtime = runtime,
     };
     const char *storage_path = NULL, *trace_dir = NULL;
     optind = 1;
@@ -1011,9 +1343,7 @@ int das_explore_main(int argc, char **argv, const char *exe)
         case OPT_BACKEND:
             if (strcmp(optarg, "instances") != 0 && strcmp(optarg, "inprocess") != 0)
                 return usage("--backend must be inprocess or instances, not '%s'", optarg);
-            if (strcmp(optarg, "inprocess") == 0)
-                fprintf(stderr, "devappserver explore: the in-process backend is not built yet; "
-                                "running on instances\n");
+            ex.inprocess = strcmp(optarg, "inprocess") == 0;
             break;
         case OPT_FRESH:
             if (strcmp(optarg, "globals") != 0 && strcmp(optarg, "process") != 0)
@@ -1074,7 +1404,24 @@ int das_explore_main(int argc, char **argv, const char *exe)
     for (size_t i = 0; i < ex.sc->n_checks; i++)
         ex.checks[i] = as_request(&ex.sc->checks[i]);
 
-    ex.batch = das_offline_batch_create(ex.requests, n);
+    /* --fresh process asks for new instance processes: instances it is. */
+    if (ex.fresh_process || !ex.runtime)
+        ex.inprocess = false;
+    if (ex.inprocess) {
+        ex.arena = das_shm_arena_create((size_t)1 << 30);
+        if (!ex.arena) {
+            fprintf(stderr, "devappserver explore: cannot map shared memory for the in-process "
+                            "backend: %s\n",
+                    strerror(errno));
+            goto out;
+        }
+        ex.alloc = (das_sched_alloc_t){das_shm_arena_realloc, ex.arena};
+        ex.shared = das_shm_arena_realloc(ex.arena, NULL, sizeof *ex.shared);
+        memset(ex.shared, 0, sizeof *ex.shared);
+        das_xworker_options_t wo = {worker_serve, worker_init, &ex, &ex.shared->progress,
+                                    ex.step_timeout};
+        ex.worker = das_xworker_create(&wo);
+    }
     ex.datastore = (das_datastore_service_options_t){.in_memory = true, .no_app_root = true};
     ex.services[0] = (das_service_config_t){"datastore_v3", &ex.datastore};
     if (ex.sc->serializable && (rc = learn_serial_outcomes(&ex)) != 0)
@@ -1085,8 +1432,10 @@ int das_explore_main(int argc, char **argv, const char *exe)
     if (s.found)
         result_dispose(&s.fail);
 out:
+    das_xworker_destroy(ex.worker);
     das_server_destroy(ex.server);
     das_offline_batch_destroy(ex.batch);
+    das_shm_arena_destroy(ex.arena);
     if (ex.log)
         fclose(ex.log);
     if (have_tmp)

@@ -31,6 +31,10 @@
 
 
 struct das_instance {
+    /* In process (explore's in-process backend): the app copy and the runtime that serves it;
+     * no process, no descriptors. */
+    const das_inprocess_runtime_t *ip;
+    das_inprocess_app_t *app;
     pid_t pid;
     /* Death watch: a thread waits on a pidfd and, when the process ends, shuts the server's
      * ends of the slots down, so a request waiting on a slot learns of the death at once even
@@ -102,9 +106,33 @@ static void close_all(int *fds, int n)
             close(fds[i]);
 }
 
+/* An instance inside this process: a private copy of the app, served on the caller's threads. */
+static int spawn_inprocess(const das_instance_spec_t *spec, das_clock_t *clock,
+                           das_instance_t **out, das_err_t *err)
+{
+    char why[512] = "";
+    das_inprocess_app_t *app =
+        spec->inprocess->load(spec->so_path, spec->tmp_dir, spec->n_slots, why, sizeof why);
+    if (!app)
+        return das_err_set(err, AE_EINTERNAL, "the instance could not load the app: %s", why);
+    das_instance_t *inst = das_xcalloc(1, sizeof *inst);
+    inst->ip = spec->inprocess;
+    inst->app = app;
+    inst->n_slots = spec->n_slots;
+    inst->pid = getpid();
+    inst->lifeline = inst->pidfd = inst->watch_stop = -1;
+    inst->clock = clock;
+    pthread_mutex_init(&inst->lock, NULL);
+    das_clock_random_hex(clock, inst->id, 36);
+    *out = inst;
+    return 0;
+}
+
 int das_instance_spawn(const das_instance_spec_t *spec, das_clock_t *clock, das_instance_t **out,
                        das_err_t *err)
 {
+    if (spec->inprocess)
+        return spawn_inprocess(spec, clock, out, err);
     int n = spec->n_slots;
     das_instance_t *inst = das_xcalloc(1, sizeof *inst);
     inst->n_slots = n;
@@ -252,6 +280,12 @@ void das_instance_destroy(das_instance_t *inst)
 {
     if (!inst)
         return;
+    if (inst->ip) {
+        inst->ip->unload(inst->app);
+        pthread_mutex_destroy(&inst->lock);
+        free(inst);
+        return;
+    }
     stop_watch(inst); /* first: it may shut the slots down, which must still be ours */
     close_all(inst->fds, inst->n_slots);
     if (inst->pid > 0) {
@@ -294,10 +328,32 @@ static void set_slot_timeout(das_instance_t *inst, int slot, int timeout_ms)
     }
 }
 
+typedef struct {
+    das_instance_call_cb on_call;
+    void *ctx;
+} inprocess_call_t;
+
+static void inprocess_call(void *ctx, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
+{
+    const inprocess_call_t *c = ctx;
+    c->on_call(c->ctx, call->data, call->len, reply);
+}
+
 int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
                           das_rpc_buf_t *response, das_deadline_t *deadline,
                           das_instance_call_cb on_call, void *ctx)
 {
+    if (inst->ip) {
+        /* On this thread, with no deadline of its own: whoever runs in-process instances
+         * watches for a handler that never returns (explore's worker). */
+        if (das_deadline_left_ms(deadline) <= 0)
+            return -ECANCELED;
+        inprocess_call_t c = {on_call, ctx};
+        response->len = 0;
+        inst->ip->serve(inst->app, slot, request->data, request->len, response, inprocess_call,
+                        &c);
+        return 0;
+    }
     int fd = inst->fds[slot];
     int64_t left = das_deadline_left_ms(deadline);
     if (left <= 0)
@@ -369,16 +425,26 @@ static int reset_frame(das_instance_t *inst, uint32_t take, int timeout_ms)
 
 int das_instance_reset(das_instance_t *inst, int timeout_ms)
 {
+    if (inst->ip) {
+        inst->ip->reset(inst->app);
+        return 0;
+    }
     return reset_frame(inst, 0, timeout_ms);
 }
 
 int das_instance_snapshot(das_instance_t *inst, int timeout_ms)
 {
+    if (inst->ip) {
+        inst->ip->snapshot(inst->app);
+        return 0;
+    }
     return reset_frame(inst, 1, timeout_ms);
 }
 
 void das_instance_kill(das_instance_t *inst)
 {
+    if (inst->ip)
+        return; /* a handler in this process cannot be stopped; its crash ends the process */
     pthread_mutex_lock(&inst->lock);
     if (inst->pid > 0 && !inst->reaped)
         kill(-inst->pid, SIGKILL); /* its group: the instance and what the app started */
@@ -387,6 +453,10 @@ void das_instance_kill(das_instance_t *inst)
 
 int das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
 {
+    if (inst->ip) {
+        snprintf(desc, cap, "runs in process");
+        return 0;
+    }
     pthread_mutex_lock(&inst->lock);
     if (!inst->reaped && inst->pid > 0) {
         /* A dying process is gone within milliseconds; one that is still alive after a second

@@ -5,6 +5,10 @@
  * object, and answers READY on every slot. das_instance_exchange() sends one request on one
  * slot and waits for its response; the caller (the dispatcher) makes sure a slot carries one
  * request at a time. The pid and exit status are guarded by the instance's own mutex.
+ *
+ * Or, for explore's in-process backend, an instance inside the calling process
+ * (das_instance_spec_t.inprocess): the same calls, with the request served on the calling
+ * thread and its service calls passed to `on_call` directly.
  */
 #ifndef DAS_INSTANCE_H
 #define DAS_INSTANCE_H
@@ -13,6 +17,7 @@
 #include <sys/types.h>
 
 #include "clock.h"
+#include "inprocess.h"
 #include "rpc_codec.h"
 #include "util.h"
 
@@ -28,6 +33,12 @@ typedef struct {
      * --instance-role-tsan), which turns address-space randomisation off and preloads the
      * ThreadSanitizer runtime named by DAS_TSAN_RUNTIME in `envp`. */
     bool race_detector;
+    /* In process instead (explore's in-process backend): the runtime that loads a private copy
+     * of the app into this process, under `tmp_dir`, and serves requests on the caller's
+     * thread. Such an instance cannot be killed (das_instance_kill does nothing) and never
+     * dies alone: a crash of its handler ends the process. */
+    const das_inprocess_runtime_t *inprocess;
+    const char *tmp_dir;
 } das_instance_spec_t;
 
 /* Starts the process and waits until every slot reported READY. On failure (the app cannot be

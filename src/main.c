@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "replay") == 0)
         return das_replay_main(argc - 1, argv + 1, exe);
     if (argc > 1 && strcmp(argv[1], "explore") == 0)
-        return das_explore_main(argc - 1, argv + 1, exe);
+        return das_explore_main(argc - 1, argv + 1, exe, &das_runtime_inprocess);
 
     enum { OPT_HOST = 256, OPT_ALLOW_HOST, OPT_PORT, OPT_PORT_FILE, OPT_STORAGE, OPT_DISPATCH, OPT_MAX_INST,
            OPT_MAX_CONC, OPT_DEADLINE, OPT_LOG_LEVEL, OPT_NO_RELOAD, OPT_VERSION, OPT_MEMCACHE_MAX,

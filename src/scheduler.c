@@ -81,6 +81,46 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
     *cap = n;
 }
 
+/* A strategy's memory, from its allocator (das_sched_alloc_t; the heap when it has none). */
+static void *st_realloc(const das_sched_alloc_t *a, void *p, size_t n)
+{
+    if (!a || !a->realloc) {
+        if (n == 0) {
+            free(p);
+            return NULL;
+        }
+        return das_xrealloc(p, n);
+    }
+    void *q = a->realloc(a->ctx, p, n);
+    if (n && !q)
+        abort(); /* out of memory, as das_xrealloc */
+    return q;
+}
+
+static void *st_calloc(const das_sched_alloc_t *a, size_t n)
+{
+    void *p = st_realloc(a, NULL, n);
+    memset(p, 0, n);
+    return p;
+}
+
+static void st_free(const das_sched_alloc_t *a, void *p)
+{
+    if (p)
+        st_realloc(a, p, 0);
+}
+
+static void st_grow(const das_sched_alloc_t *a, void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return;
+    size_t n = *cap ? *cap : 8;
+    while (n < need)
+        n *= 2;
+    *p = st_realloc(a, *p, n * elem);
+    *cap = n;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? das_xstrdup(s) : NULL;
@@ -570,7 +610,9 @@ static void check_reached(das_sched_t *s, size_t i, int task, const das_sched_ac
     das_buf_t want = {0}, got = {0};
     das_sched_describe(task, a, &got);
     if (next == SIZE_MAX) {
-        if (a->kind != DAS_SCHED_END) {
+        /* At the step bound the recorded run stopped here, its task failed, not ended. */
+        bool at_bound = s->max_steps && s->n_steps >= s->max_steps;
+        if (a->kind != DAS_SCHED_END && !at_bound) {
             char name[16];
             das_sched_task_name(task, name);
             diverge(s, "after step %zu: the trace has %s end, the run made %s", i + 1, name,
@@ -729,6 +771,7 @@ void das_sched_deadlock_report(const das_sched_t *s, das_buf_t *out)
 
 typedef struct {
     das_sched_strategy_t base;
+    das_sched_alloc_t alloc;
     uint64_t seed, schedule;
     das_prng_t rng;
 } random_strategy_t;
@@ -745,17 +788,26 @@ static int random_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
     return c->could[das_prng_below(&r->rng, (uint64_t)c->n)];
 }
 
-static void plain_destroy(das_sched_strategy_t *st)
+static void random_destroy(das_sched_strategy_t *st)
 {
-    free(st);
+    random_strategy_t *r = (random_strategy_t *)st;
+    das_sched_alloc_t a = r->alloc;
+    st_free(&a, r);
 }
 
 static const das_sched_strategy_methods_t random_methods = {random_begin, NULL, random_pick,
-                                                             plain_destroy};
+                                                             random_destroy};
 
 das_sched_strategy_t *das_sched_random_create(uint64_t seed)
 {
-    random_strategy_t *r = das_xcalloc(1, sizeof *r);
+    return das_sched_random_create_in(seed, NULL);
+}
+
+das_sched_strategy_t *das_sched_random_create_in(uint64_t seed, const das_sched_alloc_t *a)
+{
+    random_strategy_t *r = st_calloc(a, sizeof *r);
+    if (a)
+        r->alloc = *a;
     r->base.m = &random_methods;
     r->base.name = "random";
     r->seed = seed;
@@ -776,6 +828,7 @@ void das_sched_strategy_destroy(das_sched_strategy_t *st)
 
 typedef struct {
     das_sched_strategy_t base;
+    das_sched_alloc_t alloc;
     uint64_t seed, schedule;
     das_prng_t rng;
     int depth;
@@ -806,7 +859,7 @@ static void pct_begin(das_sched_strategy_t *st)
 static void pct_arrive(das_sched_strategy_t *st, int task)
 {
     pct_strategy_t *p = (pct_strategy_t *)st;
-    grow((void **)&p->prio, &p->cap_prio, (size_t)task + 1, sizeof *p->prio);
+    st_grow(&p->alloc, (void **)&p->prio, &p->cap_prio, (size_t)task + 1, sizeof *p->prio);
     p->prio[task] = PCT_HIGH + (das_prng_next(&p->rng) >> 24);
 }
 
@@ -837,9 +890,10 @@ static int pct_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
 static void pct_destroy(das_sched_strategy_t *st)
 {
     pct_strategy_t *p = (pct_strategy_t *)st;
-    free(p->prio);
-    free(p->changes);
-    free(p);
+    das_sched_alloc_t a = p->alloc;
+    st_free(&a, p->prio);
+    st_free(&a, p->changes);
+    st_free(&a, p);
 }
 
 static const das_sched_strategy_methods_t pct_methods = {pct_begin, pct_arrive, pct_pick,
@@ -847,13 +901,20 @@ static const das_sched_strategy_methods_t pct_methods = {pct_begin, pct_arrive, 
 
 das_sched_strategy_t *das_sched_pct_create(uint64_t seed, int depth)
 {
+    return das_sched_pct_create_in(seed, depth, NULL);
+}
+
+das_sched_strategy_t *das_sched_pct_create_in(uint64_t seed, int depth, const das_sched_alloc_t *a)
+{
     assert(depth >= 1);
-    pct_strategy_t *p = das_xcalloc(1, sizeof *p);
+    pct_strategy_t *p = st_calloc(a, sizeof *p);
+    if (a)
+        p->alloc = *a;
     p->base.m = &pct_methods;
     p->base.name = "pct";
     p->seed = seed;
     p->depth = depth;
-    p->changes = das_xcalloc((size_t)depth, sizeof *p->changes);
+    p->changes = st_calloc(a, (size_t)depth * sizeof *p->changes);
     return &p->base;
 }
 
@@ -876,6 +937,7 @@ typedef struct {
 
 struct das_sched_explorer {
     das_sched_strategy_t base;
+    das_sched_alloc_t alloc;
     int max;   /* the highest bound to explore; < 0: none */
     int bound; /* of the current schedule */
     node_t *path;
@@ -891,20 +953,21 @@ struct das_sched_explorer {
     bool done, complete;
 };
 
-static void queue_push(queue_t *q, const node_t *path, size_t n, int last)
+static void queue_push(const das_sched_alloc_t *a, queue_t *q, const node_t *path, size_t n,
+                       int last)
 {
-    grow((void **)&q->data, &q->cap, q->len + n + 1, 1);
-    grow((void **)&q->starts, &q->cap_n, q->n + 1, sizeof *q->starts);
+    st_grow(a, (void **)&q->data, &q->cap, q->len + n + 1, 1);
+    st_grow(a, (void **)&q->starts, &q->cap_n, q->n + 1, sizeof *q->starts);
     q->starts[q->n++] = q->len;
     for (size_t i = 0; i < n; i++)
         q->data[q->len++] = (uint8_t)path[i].chosen;
     q->data[q->len++] = (uint8_t)last;
 }
 
-static void queue_dispose(queue_t *q)
+static void queue_dispose(const das_sched_alloc_t *a, queue_t *q)
 {
-    free(q->data);
-    free(q->starts);
+    st_free(a, q->data);
+    st_free(a, q->starts);
     memset(q, 0, sizeof *q);
 }
 
@@ -916,7 +979,7 @@ static bool queue_pop(das_sched_explorer_t *e, queue_t *q)
     size_t start = q->starts[q->head];
     size_t end = q->head + 1 < q->n ? q->starts[q->head + 1] : q->len;
     q->head++;
-    grow((void **)&e->path, &e->cap_path, end - start, sizeof *e->path);
+    st_grow(&e->alloc, (void **)&e->path, &e->cap_path, end - start, sizeof *e->path);
     for (size_t i = start; i < end; i++)
         e->path[i - start] = (node_t){q->data[i], 0};
     e->n_path = e->fixed = end - start;
@@ -943,7 +1006,7 @@ static int explorer_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
             if (c->could[i] == c->prev)
                 continue;
             if ((e->max < 0 || c->preemptions + 1 <= e->max) && c->could[i] < 64)
-                queue_push(&e->next, e->path, j, c->could[i]);
+                queue_push(&e->alloc, &e->next, e->path, j, c->could[i]);
             else
                 e->beyond = true;
         }
@@ -962,7 +1025,7 @@ static int explorer_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
                 e->beyond = true; /* past the documented limit: the search is not complete */
         }
     }
-    grow((void **)&e->path, &e->cap_path, j + 1, sizeof *e->path);
+    st_grow(&e->alloc, (void **)&e->path, &e->cap_path, j + 1, sizeof *e->path);
     e->path[j] = node;
     e->n_path = j + 1;
     return node.chosen;
@@ -978,7 +1041,14 @@ static const das_sched_strategy_methods_t explorer_methods = {
 
 das_sched_explorer_t *das_sched_explorer_create(int max_preemptions)
 {
-    das_sched_explorer_t *e = das_xcalloc(1, sizeof *e);
+    return das_sched_explorer_create_in(max_preemptions, NULL);
+}
+
+das_sched_explorer_t *das_sched_explorer_create_in(int max_preemptions, const das_sched_alloc_t *a)
+{
+    das_sched_explorer_t *e = st_calloc(a, sizeof *e);
+    if (a)
+        e->alloc = *a;
     e->base.m = &explorer_methods;
     e->base.name = "exhaustive";
     e->max = max_preemptions;
@@ -989,11 +1059,12 @@ void das_sched_explorer_destroy(das_sched_explorer_t *e)
 {
     if (!e)
         return;
-    free(e->path);
-    queue_dispose(&e->cur);
-    queue_dispose(&e->next);
-    free(e->prefix);
-    free(e);
+    das_sched_alloc_t a = e->alloc;
+    st_free(&a, e->path);
+    queue_dispose(&a, &e->cur);
+    queue_dispose(&a, &e->next);
+    st_free(&a, e->prefix);
+    st_free(&a, e);
 }
 
 das_sched_strategy_t *das_sched_explorer_strategy(das_sched_explorer_t *e)
@@ -1003,7 +1074,7 @@ das_sched_strategy_t *das_sched_explorer_strategy(das_sched_explorer_t *e)
 
 const int *das_sched_explorer_prefix(das_sched_explorer_t *e, size_t *n)
 {
-    grow((void **)&e->prefix, &e->cap_prefix, e->n_path + 1, sizeof *e->prefix);
+    st_grow(&e->alloc, (void **)&e->prefix, &e->cap_prefix, e->n_path + 1, sizeof *e->prefix);
     for (size_t i = 0; i < e->n_path; i++)
         e->prefix[i] = e->path[i].chosen;
     *n = e->n_path;
@@ -1037,7 +1108,7 @@ das_explore_status_t das_sched_explorer_advance(das_sched_explorer_t *e)
         return DAS_EXPLORE_DONE;
     }
     e->bound++;
-    queue_dispose(&e->cur);
+    queue_dispose(&e->alloc, &e->cur);
     e->cur = e->next;
     memset(&e->next, 0, sizeof e->next);
     queue_pop(e, &e->cur);

@@ -129,10 +129,20 @@ struct das_sched_strategy {
     const char *name; /* "random", "pct", "exhaustive" */
 };
 
+/* Where a strategy keeps its state: the heap, or (explore's in-process backend) memory shared
+ * with the worker process that runs the schedules, so that what the strategy learnt survives
+ * the worker. `realloc(ctx, p, n)` as realloc(3), and with n = 0 it frees p; it never fails. */
+typedef struct {
+    void *(*realloc)(void *ctx, void *p, size_t n);
+    void *ctx;
+} das_sched_alloc_t;
+
 /* Uniform among the tasks that can proceed. The i-th schedule run with it (counting from 0)
  * draws from the stream (seed, i): the same seed gives the same schedules in the same order.
  * Caller frees with das_sched_strategy_destroy(). */
 das_sched_strategy_t *das_sched_random_create(uint64_t seed);
+/* The same, its state from `a` (NULL: the heap); the *_create_in below likewise. */
+das_sched_strategy_t *das_sched_random_create_in(uint64_t seed, const das_sched_alloc_t *a);
 
 #define DAS_SCHED_PCT_DEPTH 3
 /* Decisions assumed for the first schedule, before any run has taught pct its k. */
@@ -147,6 +157,7 @@ das_sched_strategy_t *das_sched_random_create(uint64_t seed);
  * as Coyote does. With d = 1 there are no change points: a task runs until it ends or blocks.
  * Seeded per schedule as random is. Caller frees with das_sched_strategy_destroy(). */
 das_sched_strategy_t *das_sched_pct_create(uint64_t seed, int depth);
+das_sched_strategy_t *das_sched_pct_create_in(uint64_t seed, int depth, const das_sched_alloc_t *a);
 
 void das_sched_strategy_destroy(das_sched_strategy_t *st); /* NULL ok */
 
@@ -287,6 +298,7 @@ typedef enum {
 /* max_preemptions < 0: no bound (the search goes on until the space is exhausted). Caller frees
  * with das_sched_explorer_destroy(). */
 das_sched_explorer_t *das_sched_explorer_create(int max_preemptions);
+das_sched_explorer_t *das_sched_explorer_create_in(int max_preemptions, const das_sched_alloc_t *a);
 void das_sched_explorer_destroy(das_sched_explorer_t *e); /* NULL ok */
 /* Borrowed from the explorer; do not destroy it. */
 das_sched_strategy_t *das_sched_explorer_strategy(das_sched_explorer_t *e);

@@ -385,6 +385,7 @@ static void make_det(das_server_t *s, const das_server_options_t *run)
         .trace = open_trace(s, s->app, run->trace_path),
         .resolve_site = resolve_site,
         .site_ctx = s,
+        .progress = run->det_progress,
     };
     s->det = das_det_create(&det);
 }
@@ -582,6 +583,8 @@ int das_server_start(das_server_t *s, das_err_t *err)
         .deadline_per_step = o->deadline_per_step,
         .start_timeout_ms = 30000,
         .exe = o->exe,
+        .inprocess = o->inprocess,
+        .inprocess_dir = o->inprocess_dir,
         .clock = s->clock,
         .ids = s->app_clock,
         .log = s->log,

@@ -75,6 +75,11 @@ typedef struct {
     /* Where builds are cached; NULL: STORAGE/build. A replay or explore on fresh storage
      * points it at the app's usual build cache. */
     const char *build_dir;
+    /* Instances inside this process (explore's in-process backend), under `inprocess_dir`: see
+     * instance.h. NULL: instance processes. */
+    const das_inprocess_runtime_t *inprocess;
+    const char *inprocess_dir;
+    das_det_progress_t *det_progress; /* deterministic: where the driver mirrors its progress */
 } das_server_options_t;
 
 /* Loads app.yaml, makes the storage path, creates the services and builds the app (a compile

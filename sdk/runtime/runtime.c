@@ -53,16 +53,18 @@ typedef struct {
     snapshot_t *snapshot;
 } slot_t;
 
-/* The request this thread is serving, for the crash handler: its slot and its id. */
+/* The request this thread is serving, for the crash handler: its slot's descriptor and its
+ * id (an in-process instance has no descriptor: -1). */
 static _Thread_local int current_fd = -1;
 static _Thread_local uint64_t current_id;
-/* The request this thread serves, for the deterministic build's wrappers. */
+/* The request this thread serves and its slot, for the deterministic build's wrappers. */
 static _Thread_local ae_request_t *current_rq;
+static _Thread_local int current_slot = -1;
 
 ae_request_t *das_runtime_request(int *slot)
 {
     if (slot)
-        *slot = current_rq ? current_fd - DAS_RPC_FIRST_SLOT_FD : -1;
+        *slot = current_rq ? current_slot : -1;
     return current_rq;
 }
 
@@ -121,33 +123,32 @@ static int slot_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t 
     return AE_OK;
 }
 
-static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
-                      das_rpc_buf_t *out)
+/* Serves one encoded request as `slot` (the app loaded at `dl`, `base`), with `call` as the
+ * transport of its service calls, and encodes its response into `out`. */
+static void serve_request(void *dl, const void *base, int slot, const void *frame, size_t len,
+                          int (*call)(ae_request_t *, const das_rpc_buf_t *, das_rpc_buf_t *),
+                          void *call_ctx, das_rpc_buf_t *out)
 {
-    void *dl = slot->dl;
-    int fd = slot->fd;
     ae_request_t rq;
     memset(&rq, 0, sizeof rq);
-    slot_request_t sr = {fd, id};
-    rq.call = slot_call;
-    rq.call_ctx = &sr;
+    rq.call = call;
+    rq.call_ctx = call_ctx;
     ae_response_t rs;
     ae__response_init(&rs, &rq.arena);
-    current_fd = fd; /* a crash from here on is this request's */
-    current_id = id;
-    if (das_rpc_decode_request(frame->data, frame->len, &rq.wire) < 0) {
+    if (das_rpc_decode_request(frame, len, &rq.wire) < 0) {
         ae_response_error(&rs, 500, "devappserver: malformed request frame\n");
     } else {
         if (rq.wire.virtual_now_ns) { /* deterministic dispatch */
             ae__request_virtual(&rq);
-            rq.app_base = slot->base;
+            rq.app_base = base;
         }
         current_rq = &rq;
+        current_slot = slot;
         run_handler(dl, &rq, &rs);
     }
     ae_log_flush(&rq);
     current_rq = NULL;
-    current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
+    current_slot = -1;
     das_rpc_response_t wire = {
         .status = (uint32_t)rs.status,
         .headers = rs.headers,
@@ -169,10 +170,21 @@ static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
         out->len = 0;
         das_rpc_encode_response(out, &small);
     }
-    das_rpc_send_frame(fd, DAS_RPC_RESPONSE, id, out->data, out->len);
     ae__response_dispose(&rs);
     das_rpc_request_dispose(&rq.wire);
     ae__request_dispose(&rq);
+}
+
+static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
+                      das_rpc_buf_t *out)
+{
+    slot_request_t sr = {slot->fd, id};
+    current_fd = slot->fd; /* a crash from here on is this request's */
+    current_id = id;
+    serve_request(slot->dl, slot->base, slot->fd - DAS_RPC_FIRST_SLOT_FD, frame->data,
+                  frame->len, slot_call, &sr, out);
+    current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
+    das_rpc_send_frame(slot->fd, DAS_RPC_RESPONSE, id, out->data, out->len);
 }
 
 static int snapshot_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -358,3 +370,107 @@ int das_runtime_main(const char *so_path, int n_slots)
      * unwind safely; the process is about to exit anyway. */
     return 0;
 }
+
+/* ---------------------------------------------------------------- in-process instances */
+
+struct das_inprocess_app {
+    void *dl;
+    const void *base;
+    snapshot_t snapshot;
+};
+
+typedef struct {
+    das_inprocess_call_fn fn;
+    void *ctx;
+} inprocess_call_t;
+
+static int inprocess_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
+{
+    const inprocess_call_t *c = rq->call_ctx;
+    reply->len = 0;
+    c->fn(c->ctx, call, reply);
+    return AE_OK;
+}
+
+/* Copies `from` to a new file under `dir`; its path goes into `path`. */
+static int copy_file(const char *from, const char *dir, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/app-copy-XXXXXX.so", dir);
+    int out = mkstemps(path, 3);
+    if (out < 0)
+        return -1;
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int rc = in < 0 ? -1 : 0;
+    char buf[65536];
+    ssize_t n;
+    while (rc == 0 && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write(out, buf, (size_t)n) != n)
+            rc = -1;
+    }
+    if (in >= 0)
+        close(in);
+    if (close(out) < 0)
+        rc = -1;
+    if (rc < 0)
+        unlink(path);
+    return rc;
+}
+
+static das_inprocess_app_t *inprocess_load(const char *so_path, const char *tmp_dir, int n_slots,
+                                           char *err, size_t cap)
+{
+    (void)n_slots; /* slots are threads of the caller's */
+    char path[4096];
+    /* dlopen of a path already loaded returns the same object: a copy has globals of its own. */
+    if (copy_file(so_path, tmp_dir, path, sizeof path) < 0) {
+        snprintf(err, cap, "cannot copy %s under %s: %s", so_path, tmp_dir, strerror(errno));
+        return NULL;
+    }
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    unlink(path); /* the mapping stays */
+    if (!dl) {
+        snprintf(err, cap, "%s", dlerror());
+        return NULL;
+    }
+    das_inprocess_app_t *app = calloc(1, sizeof *app);
+    if (!app)
+        abort();
+    struct link_map *map = NULL;
+    app->dl = dl;
+    app->base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
+    app->snapshot.base = app->base;
+    dl_iterate_phdr(snapshot_object, &app->snapshot);
+    return app;
+}
+
+static void inprocess_serve(das_inprocess_app_t *app, int slot, const void *request, size_t len,
+                            das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx)
+{
+    inprocess_call_t c = {call, ctx};
+    serve_request(app->dl, app->base, slot, request, len, inprocess_call, &c, response);
+}
+
+static void inprocess_reset(das_inprocess_app_t *app)
+{
+    reset_app(&app->snapshot);
+}
+
+static void inprocess_snapshot(das_inprocess_app_t *app)
+{
+    retake(&app->snapshot);
+}
+
+static void inprocess_unload(das_inprocess_app_t *app)
+{
+    if (!app)
+        return;
+    for (int i = 0; i < app->snapshot.n; i++)
+        free(app->snapshot.regions[i].copy);
+    free(app);
+}
+
+const das_inprocess_runtime_t das_runtime_inprocess = {
+    inprocess_load, inprocess_serve, inprocess_reset, inprocess_snapshot, inprocess_unload,
+};

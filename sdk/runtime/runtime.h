@@ -5,6 +5,8 @@
 #ifndef DAS_RUNTIME_H
 #define DAS_RUNTIME_H
 
+#include "inprocess.h"
+
 /* The descriptors it serves are laid out as DAS_RPC_FIRST_SLOT_FD (rpc_codec.h) says. */
 /* Runs an instance: loads `so_path`, starts one handler thread per slot, and returns when the
  * server closes the slots. Returns the process exit code. */
@@ -16,5 +18,8 @@ struct ae_request;
 struct ae_request *das_runtime_request(int *slot);
 /* Forgets the mutex and condition bookkeeping (wrap.c), for RESET. */
 void das_runtime_wrap_reset(void);
+
+/* Instances inside the calling process (explore's in-process backend): see inprocess.h. */
+extern const das_inprocess_runtime_t das_runtime_inprocess;
 
 #endif
