@@ -55,7 +55,7 @@ struct das_det {
     bool stopping;
     bool over;           /* diverged or past the step bound: every task fails */
     size_t injected;     /* replay: requests asked to arrive */
-    bool injecting;      /* scripted: a step waits for an arrival (the lock is let go) */
+    bool injecting;      /* scripted: the run waits for a request it asked to arrive */
     bool bypass;         /* requests are not tasks (das_det_set_bypass) */
     /* The app's mutexes and conditions by (instance, address), numbered 1, 2, ... in order of
      * first use: the ids the scheduler and the trace use (addresses vary between runs). */
@@ -192,22 +192,22 @@ static void set_over_locked(das_det_t *det, const char *why)
     fail_waiting_locked(det, AE_EINTERNAL, det->over_detail);
 }
 
-/* Scripted: makes the requests due at this step arrive, one at a time, in task order. False
- * when the run went idle before a recorded arrival (it diverged). */
-static bool inject_due_locked(das_det_t *det)
+/* Scripted: asks the next request due at this step to arrive (from its own thread), and the run
+ * waits for it (`injecting`): its arrival asks for the next one due, or takes the step. So the
+ * requests arrive one at a time, in task order, each woken by the one before. True when one is
+ * on its way; false when none is due, or the run went idle before a recorded arrival (it
+ * diverged). */
+static bool inject_next_locked(das_det_t *det)
 {
     const das_det_script_t *r = det->o.script;
     uint64_t steps = das_sched_steps(det->sched);
-    while (det->injected < r->n_arrivals && r->arrivals[det->injected] <= steps) {
+    if (det->injected < r->n_arrivals && r->arrivals[det->injected] <= steps) {
         size_t i = det->injected++;
-        size_t want = det->n_tasks + 1;
         det->injecting = true;
         pthread_mutex_unlock(&det->lock);
         r->inject(r->inject_ctx, i);
         pthread_mutex_lock(&det->lock);
-        while (det->n_tasks < want)
-            pthread_cond_wait(&det->idle, &det->lock);
-        det->injecting = false;
+        return true;
     }
     if (det->injected < r->n_arrivals && det->unfinished == 0) {
         char why[200];
@@ -217,16 +217,15 @@ static bool inject_due_locked(das_det_t *det)
                  (unsigned long long)steps, det->injected + 1,
                  (unsigned long long)r->arrivals[det->injected]);
         set_over_locked(det, why);
-        return false;
     }
-    return true;
+    return false;
 }
 
 /* Takes steps until a task holds the baton, or none can (idle, deadlock handled, over). */
 static void advance_locked(das_det_t *det)
 {
     while (!det->window_open && det->running < 0 && !det->over && !det->injecting) {
-        if (det->o.script && !inject_due_locked(det))
+        if (det->o.script && (inject_next_locked(det) || det->over))
             return;
         trace_arrivals_locked(det);
         int task;
@@ -329,9 +328,11 @@ das_det_task_t *das_det_arrive(das_det_t *det, const das_trace_request_t *rq)
         fail_task_locked(det, t, AE_EUNAVAILABLE, "the server is shutting down");
     else if (det->over)
         fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
-    pthread_cond_broadcast(&det->idle); /* scripted: the step waiting for this arrival */
-    if (!det->o.script)
-        advance_locked(det); /* nothing running and no window (after a deadlock): go on */
+    pthread_cond_broadcast(&det->idle);
+    /* Scripted: the run waited for this arrival; otherwise nothing may be running, with no
+     * window (after a deadlock). Either way, go on: the next arrival due, or a step. */
+    det->injecting = false;
+    advance_locked(det);
     pthread_mutex_unlock(&det->lock);
     das_buf_dispose(&what);
     return t;

@@ -50,8 +50,10 @@ typedef struct {
 
 /* A scripted run (replay, explore): the requests arrive at given steps, not from sockets.
  * When the run reaches request i's step, `inject(ctx, i)` must make it arrive (das_det_arrive,
- * from a thread of its own); the step waits until it did. Nothing else may arrive but
- * requests outside the schedule (das_det_set_bypass). Borrowed. */
+ * from a thread of its own); the run waits until it did, and the arrival takes the run on
+ * (the next arrival due, or the step). `inject` is called without the driver's lock and must
+ * not wait for the arrival. Nothing else may arrive but requests outside the schedule
+ * (das_det_set_bypass). Borrowed. */
 typedef struct {
     const uint64_t *arrivals; /* ascending, in task order */
     size_t n_arrivals;

@@ -68,23 +68,26 @@ void das_offline_response_dispose(das_offline_response_t *r)
 /* One worker thread per request, made once and reused by every run: request i is sent by
  * worker i when the driver injects it (a run waits on its tasks' threads, so each request
  * needs a thread of its own; starting them anew for every schedule showed in profiles). */
+/* A request's thread: woken by its own condition variable when the run asks for it. */
+typedef struct {
+    das_offline_batch_t *b;
+    size_t i;
+    pthread_cond_t cond;
+    bool go;               /* injected and not yet sent; guarded by the batch's lock */
+} worker_t;
+
 struct das_offline_batch {
     const das_trace_request_t *requests;
     size_t n;
     pthread_mutex_t lock;
-    pthread_cond_t cond;   /* broadcast when a request is injected or answered */
-    das_server_t *server;  /* the run's; guarded by lock, as is everything below */
-    bool *go;              /* request i is injected and not yet sent */
+    pthread_cond_t answered; /* signalled when every injected request has its answer */
+    das_server_t *server;    /* the run's; guarded by lock, as is everything below */
+    worker_t *workers;
     bool stop;
     size_t injected, done;
     pthread_t *threads;
     das_offline_response_t *responses;
 };
-
-typedef struct {
-    das_offline_batch_t *b;
-    size_t i;
-} worker_t;
 
 static void *worker_main(void *arg)
 {
@@ -92,22 +95,21 @@ static void *worker_main(void *arg)
     das_offline_batch_t *b = w->b;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (!b->go[w->i] && !b->stop)
-            pthread_cond_wait(&b->cond, &b->lock);
+        while (!w->go && !b->stop)
+            pthread_cond_wait(&w->cond, &b->lock);
         if (b->stop)
             break;
-        b->go[w->i] = false;
+        w->go = false;
         das_server_t *s = b->server;
         pthread_mutex_unlock(&b->lock);
         das_offline_response_t r;
         das_offline_send(s, &b->requests[w->i], &r);
         pthread_mutex_lock(&b->lock);
         b->responses[w->i] = r;
-        b->done++;
-        pthread_cond_broadcast(&b->cond);
+        if (++b->done == b->injected)
+            pthread_cond_signal(&b->answered);
     }
     pthread_mutex_unlock(&b->lock);
-    free(w);
     return NULL;
 }
 
@@ -116,8 +118,8 @@ static void inject(void *ctx, size_t i)
     das_offline_batch_t *b = ctx;
     pthread_mutex_lock(&b->lock);
     b->injected++;
-    b->go[i] = true;
-    pthread_cond_broadcast(&b->cond);
+    b->workers[i].go = true;
+    pthread_cond_signal(&b->workers[i].cond);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -127,13 +129,15 @@ das_offline_batch_t *das_offline_batch_create(const das_trace_request_t *request
     b->requests = requests;
     b->n = n;
     pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->cond, NULL);
-    b->go = das_xcalloc(n + 1, sizeof *b->go);
+    pthread_cond_init(&b->answered, NULL);
+    b->workers = das_xcalloc(n + 1, sizeof *b->workers);
     b->threads = das_xcalloc(n + 1, sizeof *b->threads);
     b->responses = das_xcalloc(n + 1, sizeof *b->responses);
     for (size_t i = 0; i < n; i++) {
-        worker_t *w = das_xmalloc(sizeof *w);
-        *w = (worker_t){b, i};
+        worker_t *w = &b->workers[i];
+        w->b = b;
+        w->i = i;
+        pthread_cond_init(&w->cond, NULL);
         if (pthread_create(&b->threads[i], NULL, worker_main, w) != 0)
             abort();
     }
@@ -176,7 +180,7 @@ void das_offline_batch_wait(das_offline_batch_t *b, das_det_t *det)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+        pthread_cond_timedwait(&b->answered, &b->lock, &ts);
     }
     pthread_mutex_unlock(&b->lock);
 }
@@ -192,16 +196,19 @@ void das_offline_batch_destroy(das_offline_batch_t *b)
         return;
     pthread_mutex_lock(&b->lock);
     b->stop = true;
-    pthread_cond_broadcast(&b->cond);
+    for (size_t i = 0; i < b->n; i++)
+        pthread_cond_signal(&b->workers[i].cond);
     pthread_mutex_unlock(&b->lock);
     for (size_t i = 0; i < b->n; i++)
         pthread_join(b->threads[i], NULL);
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         das_offline_response_dispose(&b->responses[i]);
+        pthread_cond_destroy(&b->workers[i].cond);
+    }
     free(b->responses);
     free(b->threads);
-    free(b->go);
-    pthread_cond_destroy(&b->cond);
+    free(b->workers);
+    pthread_cond_destroy(&b->answered);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }

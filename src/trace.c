@@ -102,6 +102,10 @@ int das_trace_create(const char *path, const das_trace_header_t *h, das_trace_t 
         }
     }
     free(dir);
+    /* A new file rather than the old one truncated: ext4 writes a file truncated and rewritten
+     * out to disk when it is closed (auto_da_alloc), which cost explore a disk write per
+     * schedule. */
+    unlink(path);
     FILE *f = fopen(path, "we");
     if (!f)
         return das_err_set(err, AE_EIO, "cannot write the trace %s: %s", path, strerror(errno));
