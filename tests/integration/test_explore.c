@@ -2,7 +2,10 @@
  * fails under each strategy and every fixed one passes exhaustively with its exact count; the
  * report names the racing pair by file:line and the minimal schedule, proven, and its replay
  * command reproduces the failure; the same seed gives the same trace; each oracle fails a
- * schedule when it should and only then; scenario errors name file:line:col.
+ * schedule when it should and only then; scenario errors name file:line:col. The in-process
+ * backend (the default) reports what the instances backend reports, survives crashes and
+ * stuck steps of the app, and hands over to instances when state outside the app's globals
+ * survived its reset.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +283,98 @@ TEST(test_explore_oracles_fail_a_schedule_when_they_should_and_only_then)
                   write_scenario(dir, "s12", "requests:\n- GET /locked\n- GET /locked\n"
                                              "check:\n- GET /get?key=locked\n"
                                              "oracle: serializable\n"));
+    harness_remove_tree(dir);
+}
+
+/* The report without its statistics line (times differ from run to run). */
+static void strip_stats(char *out)
+{
+    char *stats = strstr(out, "stats: ");
+    if (stats)
+        *stats = '\0';
+}
+
+TEST(test_explore_both_backends_report_the_same)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_sample("memcache_counter");
+    static const char *const scenarios[] = {"racy", "first_visitor", "lazy", "incr"};
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        char *out[2] = {NULL, NULL};
+        int rc[2];
+        for (int b = 0; b < 2; b++) {
+            const char *const args[] = {"--trace-dir", dir, "--backend",
+                                        b ? "instances" : "inprocess", "--strategy", "random",
+                                        "--seed", "3", app, sample_scenario(scenarios[i]), NULL};
+            rc[b] = explore(args, &out[b]);
+        }
+        /* In process, a failure is confirmed on a real instance: it must be found there. */
+        CHECK(strstr(out[0], "failed in process") == NULL);
+        CHECK_EQ(rc[0], rc[1]);
+        strip_stats(out[0]);
+        strip_stats(out[1]);
+        CHECK_STR_EQ(out[0], out[1]);
+        free(out[0]);
+        free(out[1]);
+    }
+    /* Every schedule of a longer search: the same failures, schedule by schedule. */
+    char *out[2] = {NULL, NULL};
+    for (int b = 0; b < 2; b++) {
+        const char *const args[] = {"--trace-dir", dir, "--backend", b ? "instances" : "inprocess",
+                                    "--strategy", "random", "--keep-going", "--schedules", "300",
+                                    app, sample_scenario("racy"), NULL};
+        CHECK_EQ(explore(args, &out[b]), 1);
+    }
+    int runs[2] = {0, 0}, failing[2] = {-1, -2};
+    for (int b = 0; b < 2; b++) {
+        const char *stats = strstr(out[b], "stats: ");
+        CHECK(stats && sscanf(stats, "stats: %d schedules, %d failing", &runs[b],
+                              &failing[b]) == 2);
+    }
+    CHECK_EQ(runs[0], 300);
+    CHECK_EQ(runs[1], 300);
+    CHECK_EQ(failing[0], failing[1]);
+    CHECK(failing[0] > 0 && failing[0] < 300);
+    free(out[0]);
+    free(out[1]);
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_in_process_a_crash_or_a_stuck_step_ends_only_the_worker)
+{
+    char dir[256], traces[300];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(traces, sizeof traces, "%s/traces", dir);
+    const char *app = harness_app("det");
+    /* Every schedule crashes its worker; a new one takes each next schedule. */
+    CHECK_EXPLORE(1, "stats: 20 schedules, 20 failing", "--trace-dir", traces, "--backend",
+                  "inprocess", "--keep-going", "--strategy", "random", "--schedules", "20", app,
+                  write_scenario(dir, "c1", "requests:\n- GET /crash\n- GET /hello\n"));
+    CHECK_EXPLORE(1, "instance crash while A GET /crash ran", "--trace-dir", traces, "--backend",
+                  "inprocess", app,
+                  write_scenario(dir, "c2", "requests:\n- GET /crash\n- GET /hello\n"));
+    /* A loop with no point: the worker's watchdog ends it; the report comes from a real
+     * instance, which names the last call site. */
+    CHECK_EXPLORE(1, "A GET /spin ran past --step-timeout (1 s) without reaching a point",
+                  "--trace-dir", traces, "--backend", "inprocess", "--step-timeout", "1",
+                  "--schedules", "1", app, write_scenario(dir, "c3", "requests:\n- GET /spin\n"));
+    harness_remove_tree(dir);
+}
+
+TEST(test_explore_state_the_reset_misses_hands_over_to_instances)
+{
+    char dir[256], traces[300];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(traces, sizeof traces, "%s/traces", dir);
+    const char *app = harness_app("det");
+    /* /env leaves its mark in the process's environment: the second schedule in the worker
+     * fails, and a fresh instance does not. */
+    CHECK_EXPLORE(1, "but not when run again on a fresh real instance: state outside the app's "
+                     "globals survived the reset between schedules; going on with --backend "
+                     "instances",
+                  "--trace-dir", traces, "--backend", "inprocess", "--strategy", "random",
+                  "--schedules", "5", app, write_scenario(dir, "env", "requests:\n- GET /env\n"));
     harness_remove_tree(dir);
 }
 

@@ -161,6 +161,19 @@ static void yields(ae_request_t *rq, ae_response_t *rs)
     ae_response_puts(rs, "stopped");
 }
 
+/* State outside the app's globals: the process's environment, which explore's reset between
+ * schedules does not put back. A 500 from the second request on in a process. */
+static void env(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    if (getenv("DAS_TEST_DET_SEEN")) {
+        ae_response_error(rs, 500, "this process served /env before\n");
+        return;
+    }
+    setenv("DAS_TEST_DET_SEEN", "1", 1);
+    ae_response_puts(rs, "first");
+}
+
 static void hello(ae_request_t *rq, ae_response_t *rs)
 {
     (void)rq;
@@ -170,5 +183,5 @@ static void hello(ae_request_t *rq, ae_response_t *rs)
 AE_APP(app, {"/racy", racy}, {"/get", get}, {"/time", times}, {"/expiry", expiry},
        {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check},
        {"/crash", crash}, {"/fail500", fail500}, {"/spin", spin}, {"/yields", yields},
-       {"/slowsteps", slowsteps},
+       {"/slowsteps", slowsteps}, {"/env", env},
        {"/hello", hello});
