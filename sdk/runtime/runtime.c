@@ -11,6 +11,11 @@
  * Descriptor 3+N is the lifeline, a pipe the server never writes to: when it reads end of file
  * the server is gone and the instance exits at once. (PR_SET_PDEATHSIG would not do: it fires
  * when the server *thread* that spawned the instance ends, and HTTP connection threads do.)
+ *
+ * The same serving code also runs instances inside another process (das_runtime_inprocess, for
+ * explore's in-process backend): each loads a private copy of the app's shared object, so each
+ * has its own globals, and serves a request on the caller's thread, its service calls handed
+ * to the caller's function instead of written to a socket.
  */
 #include "runtime.h"
 

@@ -1,6 +1,7 @@
 /* runtime.h - the instance role: the process that loads an app's shared object and serves the
  * requests the server sends over its slot sockets. The SDK's side of the slot protocol; the
- * server's side is src/instance.c. main.c calls das_runtime_main() for --instance-role.
+ * server's side is src/instance.c. main.c calls das_runtime_main() for --instance-role, and
+ * hands das_runtime_inprocess to explore for instances inside its worker process.
  */
 #ifndef DAS_RUNTIME_H
 #define DAS_RUNTIME_H
