@@ -151,7 +151,7 @@ int main(int argc, char **argv)
     }
     exe[n] = '\0';
     if (argc > 1 && strcmp(argv[1], "replay") == 0)
-        return das_replay_main(argc - 1, argv + 1, exe);
+        return das_replay_main(argc - 1, argv + 1, exe, &das_runtime_inprocess);
     if (argc > 1 && strcmp(argv[1], "explore") == 0)
         return das_explore_main(argc - 1, argv + 1, exe, &das_runtime_inprocess);
 

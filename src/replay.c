@@ -10,6 +10,10 @@
  * expectations. The replay writes its own trace, compared with the recorded one line by line,
  * and renders the timeline from it.
  *
+ * With --backend inprocess the instances are private copies of the app inside a worker process
+ * (explore_worker.h), as explore's default backend runs them: a crash or a stuck step ends the
+ * worker, and the replay fails saying so.
+ *
  * Exit status: 0 when the run passes (no status >= 500, no failed AE_CHECK), 1 when it fails,
  * 3 when it diverged from the trace, 2 for bad input (usage, an unreadable or malformed trace, a
  * missing APPDIR, an app that does not build).
@@ -23,9 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "explore_worker.h"
 #include "offline.h"
 #include "scenario.h"
 #include "server.h"
@@ -35,6 +42,8 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_DIVERGED 3
+/* In process, a step that runs this long without reaching a point ends the replay. */
+#define REPLAY_STEP_TIMEOUT_S 10
 
 /* A trace's request as the front end takes it. Its headers already hold any login cookie. */
 static das_trace_request_t as_request(const das_trace_file_request_t *r)
@@ -99,72 +108,25 @@ static size_t run_checks(das_server_t *s, const das_trace_file_t *tf, das_buf_t 
     return missed;
 }
 
-static int usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "devappserver replay: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: devappserver replay [--quiet] [--json] [--backend "
-                    "instances|inprocess] TRACE [APPDIR]\n");
-    return EXIT_USAGE;
-}
+/* One replay, once its trace is loaded and its app found: `tf` is borrowed. */
+typedef struct {
+    const char *trace_path;
+    das_trace_file_t *tf;
+    const char *appdir;
+    const char *exe;
+    bool quiet, json;
+    const das_inprocess_runtime_t *runtime; /* in process (in a worker), or NULL */
+    das_det_progress_t *progress;           /* in process: the worker's watchdog reads it */
+    const char *tmp;                        /* a folder of the run's own */
+} replay_t;
 
-int das_replay_main(int argc, char **argv, const char *exe)
+static int replay_run(replay_t *r)
 {
-    enum { OPT_QUIET = 256, OPT_JSON, OPT_BACKEND };
-    static const struct option longopts[] = {
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"backend", required_argument, NULL, OPT_BACKEND},
-        {NULL, 0, NULL, 0},
-    };
-    bool quiet = false, json = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_QUIET: quiet = true; break;
-        case OPT_JSON: json = true; break;
-        case OPT_BACKEND:
-            if (strcmp(optarg, "instances") == 0)
-                break;
-            if (strcmp(optarg, "inprocess") == 0)
-                return usage("%s", "--backend inprocess is not available yet; replay runs on "
-                                   "instances");
-            return usage("--backend must be instances or inprocess, not '%s'", optarg);
-        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        return usage("%s", "missing TRACE (a .jsonl file written under deterministic dispatch)");
-    if (optind + 2 < argc)
-        return usage("unexpected argument '%s'", argv[optind + 2]);
-    const char *trace_path = argv[optind];
-
-    das_trace_file_t tf;
+    das_trace_file_t tf = *r->tf; /* a shallow copy: the caller disposes of it */
+    const char *trace_path = r->trace_path, *appdir = r->appdir, *exe = r->exe;
+    bool quiet = r->quiet, json = r->json;
     das_err_t err = {0};
-    if (das_trace_load(trace_path, &tf, &err) < 0) {
-        fprintf(stderr, "devappserver replay: %s\n", err.msg);
-        return EXIT_USAGE;
-    }
-    const char *appdir = optind + 1 < argc ? argv[optind + 1] : tf.header.appdir;
-    struct stat sb;
-    if (!appdir || !*appdir || stat(appdir, &sb) < 0) {
-        fprintf(stderr, "devappserver replay: the app folder %s is not there (%s); give APPDIR "
-                        "after the trace\n",
-                appdir && *appdir ? appdir : "(none recorded)", strerror(errno));
-        das_trace_file_dispose(&tf);
-        return EXIT_USAGE;
-    }
-
-    char tmp[] = "/tmp/devappserver-replay-XXXXXX";
-    if (!mkdtemp(tmp)) {
-        fprintf(stderr, "devappserver replay: cannot make a folder in /tmp: %s\n",
-                strerror(errno));
-        das_trace_file_dispose(&tf);
-        return EXIT_USAGE;
-    }
+    const char *tmp = r->tmp;
     char *out_path = das_xasprintf("%s/replay.jsonl", tmp);
     char *storage = das_xasprintf("%s/storage", tmp);
     char *app_storage = das_server_default_storage_path(appdir, &err);
@@ -204,6 +166,9 @@ int das_replay_main(int argc, char **argv, const char *exe)
         .script = &script,
         .no_http = true,
         .build_dir = build_dir,
+        .inprocess = r->runtime,
+        .inprocess_dir = tmp,
+        .det_progress = r->progress,
     };
     int rc = EXIT_USAGE;
     das_server_t *s = NULL;
@@ -323,13 +288,138 @@ int das_replay_main(int argc, char **argv, const char *exe)
 done:
     das_server_destroy(s);
     das_offline_batch_destroy(batch);
-    das_remove_tree(tmp);
     free(requests);
     free(arrivals);
     free(out_path);
     free(storage);
     free(app_storage);
     free(build_dir);
+    return rc;
+}
+
+/* In the worker: the one command, the replay; its exit status is the answer. */
+static void replay_serve(void *ctx, const void *cmd, size_t len, das_rpc_buf_t *answer)
+{
+    (void)cmd;
+    (void)len;
+    int rc = replay_run(ctx);
+    fflush(stdout);
+    das_rpc_put_u32(answer, (uint32_t)rc);
+}
+
+/* In process: the replay runs in a worker process, which the app may crash or hang. */
+static int replay_in_worker(replay_t *r)
+{
+    das_det_progress_t *progress = mmap(NULL, sizeof *progress, PROT_READ | PROT_WRITE,
+                                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (progress == MAP_FAILED) {
+        fprintf(stderr, "devappserver replay: cannot map shared memory: %s\n", strerror(errno));
+        return EXIT_USAGE;
+    }
+    progress->running = -1;
+    r->progress = progress;
+    das_xworker_options_t wo = {replay_serve, NULL, r, progress, REPLAY_STEP_TIMEOUT_S};
+    das_xworker_t *w = das_xworker_create(&wo);
+    das_rpc_buf_t cmd = {0}, answer = {0};
+    int status, rc;
+    if (das_xworker_call(w, &cmd, &answer, &status) == 0) {
+        das_rpc_reader_t rd;
+        das_rpc_reader_init(&rd, answer.data, answer.len);
+        rc = (int)das_rpc_get_u32(&rd);
+    } else {
+        int task = __atomic_load_n(&progress->running, __ATOMIC_RELAXED);
+        char who[64] = "a request outside the schedule";
+        if (task >= 0)
+            das_sched_task_name(task, who);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK)
+            printf("failed: %s ran %d s without reaching a point (a loop, or a blocking call the "
+                   "scheduler does not see); the in-process replay was stopped\n",
+                   who, REPLAY_STEP_TIMEOUT_S);
+        else if (WIFSIGNALED(status))
+            printf("failed: %s crashed the in-process replay (signal %d, %s); replay with "
+                   "--backend instances to see it end one instance\n",
+                   who, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            printf("failed: the in-process replay ended with status %d\n",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        rc = EXIT_FAILED;
+    }
+    fflush(stdout);
+    das_rpc_buf_dispose(&answer);
+    das_xworker_destroy(w);
+    munmap(progress, sizeof *progress);
+    return rc;
+}
+
+static int usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "devappserver replay: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: devappserver replay [--quiet] [--json] [--backend "
+                    "instances|inprocess] TRACE [APPDIR]\n");
+    return EXIT_USAGE;
+}
+
+int das_replay_main(int argc, char **argv, const char *exe,
+                    const das_inprocess_runtime_t *runtime)
+{
+    enum { OPT_QUIET = 256, OPT_JSON, OPT_BACKEND };
+    static const struct option longopts[] = {
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {NULL, 0, NULL, 0},
+    };
+    bool quiet = false, json = false, inprocess = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_QUIET: quiet = true; break;
+        case OPT_JSON: json = true; break;
+        case OPT_BACKEND:
+            if (strcmp(optarg, "instances") != 0 && strcmp(optarg, "inprocess") != 0)
+                return usage("--backend must be instances or inprocess, not '%s'", optarg);
+            inprocess = strcmp(optarg, "inprocess") == 0;
+            break;
+        case ':': return usage("option '%s' needs a value", argv[optind - 1]);
+        default: return usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage("%s", "missing TRACE (a .jsonl file written under deterministic dispatch)");
+    if (optind + 2 < argc)
+        return usage("unexpected argument '%s'", argv[optind + 2]);
+    const char *trace_path = argv[optind];
+
+    das_trace_file_t tf;
+    das_err_t err = {0};
+    if (das_trace_load(trace_path, &tf, &err) < 0) {
+        fprintf(stderr, "devappserver replay: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    const char *appdir = optind + 1 < argc ? argv[optind + 1] : tf.header.appdir;
+    struct stat sb;
+    if (!appdir || !*appdir || stat(appdir, &sb) < 0) {
+        fprintf(stderr, "devappserver replay: the app folder %s is not there (%s); give APPDIR "
+                        "after the trace\n",
+                appdir && *appdir ? appdir : "(none recorded)", strerror(errno));
+        das_trace_file_dispose(&tf);
+        return EXIT_USAGE;
+    }
+
+    char tmp[] = "/tmp/devappserver-replay-XXXXXX";
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "devappserver replay: cannot make a folder in /tmp: %s\n",
+                strerror(errno));
+        das_trace_file_dispose(&tf);
+        return EXIT_USAGE;
+    }
+    replay_t r = {trace_path, &tf,  appdir, exe, quiet, json, inprocess ? runtime : NULL,
+                  NULL,       tmp};
+    int rc = inprocess ? replay_in_worker(&r) : replay_run(&r);
+    das_remove_tree(tmp);
     das_trace_file_dispose(&tf);
     return rc;
 }

@@ -2,7 +2,11 @@
 #ifndef DAS_REPLAY_H
 #define DAS_REPLAY_H
 
-/* argv[0] is "replay"; `exe` is the devappserver binary. Returns the exit status. */
-int das_replay_main(int argc, char **argv, const char *exe);
+#include "inprocess.h"
+
+/* argv[0] is "replay"; `exe` is the devappserver binary; `runtime` runs --backend inprocess.
+ * Returns the exit status. */
+int das_replay_main(int argc, char **argv, const char *exe,
+                    const das_inprocess_runtime_t *runtime);
 
 #endif

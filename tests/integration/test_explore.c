@@ -378,6 +378,39 @@ TEST(test_explore_state_the_reset_misses_hands_over_to_instances)
     harness_remove_tree(dir);
 }
 
+TEST(test_replay_in_process_gives_the_same_trace_and_survives_a_crash)
+{
+    char dir[256], traces[300];
+    harness_tmpdir(dir, sizeof dir);
+    snprintf(traces, sizeof traces, "%s/traces", dir);
+    struct {
+        const char *app, *scenario, *expect;
+    } cases[] = {
+        {harness_sample("memcache_counter"), sample_scenario("racy"),
+         "trace: identical to the recorded one"},
+        {harness_app("det"), write_scenario(dir, "crash", "requests:\n- GET /crash\n"),
+         "failed: A crashed the in-process replay (signal 11"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char *app = strdup(cases[i].app), *scenario = strdup(cases[i].scenario);
+        const char *const args[] = {"--trace-dir", traces, app, scenario, NULL};
+        char *out = NULL;
+        CHECK_EQ(explore(args, &out), 1);
+        const char *line = strstr(out, "\nreplay: devappserver replay ");
+        char trace[400] = "";
+        CHECK(line && sscanf(line, "\nreplay: devappserver replay %399s", trace) == 1);
+        const char *const replay[] = {"replay", "--backend", "inprocess", trace, NULL};
+        char *rout = NULL;
+        CHECK_EQ(harness_run(replay, &rout), 1);
+        CHECK_STR_CONTAINS(rout, cases[i].expect);
+        free(rout);
+        free(out);
+        free(app);
+        free(scenario);
+    }
+    harness_remove_tree(dir);
+}
+
 TEST(test_explore_scenario_errors_name_file_line_and_column)
 {
     char dir[256];
