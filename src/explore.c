@@ -371,6 +371,10 @@ typedef struct worker_shared {
     int *decisions; /* in the arena */
     size_t n_decisions, cap_decisions;
     int preemptions;
+    /* A search batch (search_batch): the schedules the worker ran to their end, counted as
+     * they end, so that a worker that dies in a batch leaves them counted. */
+    uint64_t batch_n, batch_failing;
+    size_t batch_steps_min, batch_steps_max, batch_steps_sum;
 } worker_shared_t;
 
 /* In the worker: the command's strategy, with every pick recorded in the shared state. */
@@ -552,6 +556,57 @@ static void judge_serializable(explore_t *ex, result_t *res)
                   ex->sc->n_requests);
 }
 
+static double elapsed_s(explore_t *ex)
+{
+    return (double)(das_clock_monotonic_ns(ex->clock) - ex->started_ns) / 1e9;
+}
+
+/* ---------------------------------------------------------------- the search's strategies */
+
+typedef enum { PHASE_EXHAUSTIVE, PHASE_RANDOM, PHASE_PCT } phase_t;
+
+static const char *phase_name(phase_t p)
+{
+    return p == PHASE_EXHAUSTIVE ? "exhaustive" : p == PHASE_RANDOM ? "random" : "pct";
+}
+
+/* Where the search stands: its strategies and its phase. In the strategies' memory, since the
+ * worker moves it on in a search batch. */
+typedef struct {
+    das_sched_explorer_t *explorer; /* NULL unless exhaustive or portfolio */
+    das_sched_strategy_t *rnd, *pct;
+    phase_t phase;
+    bool portfolio;
+    uint64_t exhaustive_budget; /* portfolio: the schedules before it turns to random and pct */
+    bool exhausted;             /* the explorer covered its space */
+    bool bounded;               /* ... within --preemptions */
+} search_state_t;
+
+static das_sched_strategy_t *search_strategy(search_state_t *ss)
+{
+    return ss->phase == PHASE_EXHAUSTIVE ? das_sched_explorer_strategy(ss->explorer)
+           : ss->phase == PHASE_PCT      ? ss->pct
+                                         : ss->rnd;
+}
+
+/* After a schedule (`schedules` run so far): the explorer moves on, or the portfolio turns.
+ * False when the explorer covered its space: the search is over. */
+static bool search_advance(search_state_t *ss, uint64_t schedules)
+{
+    if (ss->phase == PHASE_EXHAUSTIVE) {
+        if (das_sched_explorer_advance(ss->explorer) == DAS_EXPLORE_DONE) {
+            ss->exhausted = true;
+            ss->bounded = !das_sched_explorer_complete(ss->explorer);
+            return false;
+        }
+        if (ss->portfolio && schedules >= ss->exhaustive_budget)
+            ss->phase = PHASE_RANDOM;
+    } else if (ss->portfolio) {
+        ss->phase = ss->phase == PHASE_RANDOM ? PHASE_PCT : PHASE_RANDOM;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- the worker */
 
 static void put_buf(das_rpc_buf_t *b, const das_buf_t *d)
@@ -614,12 +669,63 @@ static void worker_init(void *ctx)
     ex->batch = NULL;
 }
 
-/* In the worker: one command, a schedule to run. */
+enum { CMD_RUN = 1, CMD_SEARCH_BATCH };
+
+/* How long a search batch runs before it reports back (progress on a terminal). */
+#define BATCH_NS (200 * 1000 * 1000)
+
+/* In the worker: schedules of the search, one after another, moving the search on after each,
+ * until one fails (when `stop_on_failure`) or cannot run, the budget, the time limit or the
+ * explorer's space is spent, or BATCH_NS passed. Those that ended are counted in the shared
+ * state; the one that stopped the batch (a failure, an error) is the answer, neither counted
+ * nor moved on from: the explorer handles it as any. */
+static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool stop_on_failure,
+                         das_rpc_buf_t *answer)
+{
+    worker_shared_t *sh = ex->shared;
+    sh->batch_n = sh->batch_failing = 0;
+    sh->batch_steps_min = sh->batch_steps_max = sh->batch_steps_sum = 0;
+    int64_t until = das_clock_monotonic_ns(ex->clock) + BATCH_NS;
+    while (done + sh->batch_n < ex->budget) {
+        if (ex->time_limit > 0 && elapsed_s(ex) >= ex->time_limit)
+            break;
+        if (sh->batch_n > 0 && das_clock_monotonic_ns(ex->clock) >= until)
+            break;
+        result_t r;
+        run_here(ex, search_strategy(ss), ex->strategy, NULL, false, &r);
+        if (r.error || (r.failed && stop_on_failure)) {
+            das_rpc_put_u32(answer, 1);
+            encode_result(answer, &r);
+            result_dispose(&r);
+            return;
+        }
+        if (sh->batch_n == 0 || r.steps < sh->batch_steps_min)
+            sh->batch_steps_min = r.steps;
+        if (r.steps > sh->batch_steps_max)
+            sh->batch_steps_max = r.steps;
+        sh->batch_steps_sum += r.steps;
+        sh->batch_failing += r.failed;
+        sh->batch_n++;
+        result_dispose(&r);
+        if (!search_advance(ss, done + sh->batch_n))
+            break;
+    }
+    das_rpc_put_u32(answer, 0);
+}
+
+/* In the worker: one command, a schedule to run or a search batch. */
 static void worker_serve(void *ctx, const void *cmd, size_t len, das_rpc_buf_t *answer)
 {
     explore_t *ex = ctx;
     das_rpc_reader_t r;
     das_rpc_reader_init(&r, cmd, len);
+    if (das_rpc_get_u32(&r) == CMD_SEARCH_BATCH) {
+        search_state_t *ss = (search_state_t *)(uintptr_t)das_rpc_get_u64(&r);
+        uint64_t done = das_rpc_get_u64(&r);
+        bool stop_on_failure = das_rpc_get_u32(&r) != 0;
+        search_batch(ex, ss, done, stop_on_failure, answer);
+        return;
+    }
     das_sched_strategy_t *strategy = (das_sched_strategy_t *)(uintptr_t)das_rpc_get_u64(&r);
     char name[64];
     snprintf(name, sizeof name, "%s", das_rpc_get_str(&r));
@@ -689,6 +795,7 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
         return;
     }
     das_rpc_buf_t cmd = {0}, answer = {0};
+    das_rpc_put_u32(&cmd, CMD_RUN);
     das_rpc_put_u64(&cmd, (uint64_t)(uintptr_t)strategy);
     das_rpc_put_str(&cmd, strategy_name);
     das_rpc_put_str(&cmd, replay_path ? replay_path : "");
@@ -702,23 +809,66 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
     judge_serializable(ex, res);
 }
 
-static double elapsed_s(explore_t *ex)
+static void show_progress(explore_t *ex)
 {
-    return (double)(das_clock_monotonic_ns(ex->clock) - ex->started_ns) / 1e9;
+    if (!ex->json && isatty(STDERR_FILENO))
+        fprintf(stderr, "\rexplore: %llu schedules, %.0f/s ", (unsigned long long)ex->schedules,
+                (double)ex->schedules / (elapsed_s(ex) > 0 ? elapsed_s(ex) : 1));
+}
+
+/* Counts `n` schedules that ran, `failing` of them failing, of the steps given. */
+static void count_n(explore_t *ex, uint64_t n, uint64_t failing, size_t steps_min,
+                    size_t steps_max, size_t steps_sum)
+{
+    if (!n)
+        return;
+    if (ex->schedules == 0 || steps_min < ex->steps_min)
+        ex->steps_min = steps_min;
+    if (steps_max > ex->steps_max)
+        ex->steps_max = steps_max;
+    ex->steps_sum += steps_sum;
+    ex->schedules += n;
+    ex->failing += failing;
 }
 
 static void count(explore_t *ex, const result_t *r)
 {
-    ex->schedules++;
-    ex->failing += r->failed;
-    if (ex->schedules == 1 || r->steps < ex->steps_min)
-        ex->steps_min = r->steps;
-    if (r->steps > ex->steps_max)
-        ex->steps_max = r->steps;
-    ex->steps_sum += r->steps;
-    if (!ex->json && isatty(STDERR_FILENO) && ex->schedules % 10 == 0)
-        fprintf(stderr, "\rexplore: %llu schedules, %.0f/s ", (unsigned long long)ex->schedules,
-                (double)ex->schedules / (elapsed_s(ex) > 0 ? elapsed_s(ex) : 1));
+    count_n(ex, 1, r->failed, r->steps, r->steps, r->steps);
+    if (ex->schedules % 10 == 0)
+        show_progress(ex);
+}
+
+/* In process: the worker runs schedules of the search until one needs the explorer (a
+ * failure while none was found, an error), or the batch ends (search_batch). Those it ran to
+ * their end are counted here; the one that stopped it, if any, goes into `r` (true). A worker
+ * that died in the batch stopped it with its crash. */
+static bool run_batch(explore_t *ex, search_state_t *ss, bool stop_on_failure, result_t *r)
+{
+    das_rpc_buf_t cmd = {0}, answer = {0};
+    das_rpc_put_u32(&cmd, CMD_SEARCH_BATCH);
+    das_rpc_put_u64(&cmd, (uint64_t)(uintptr_t)ss);
+    das_rpc_put_u64(&cmd, ex->schedules);
+    das_rpc_put_u32(&cmd, stop_on_failure);
+    int status;
+    bool have = true;
+    if (das_xworker_call(ex->worker, &cmd, &answer, &status) == 0) {
+        das_rpc_reader_t rd;
+        das_rpc_reader_init(&rd, answer.data, answer.len);
+        have = das_rpc_get_u32(&rd) != 0;
+        if (have)
+            decode_result(rd.p, rd.end - rd.p, r);
+    } else {
+        worker_died(ex, status, NULL, r);
+    }
+    worker_shared_t *sh = ex->shared;
+    count_n(ex, sh->batch_n, sh->batch_failing, sh->batch_steps_min, sh->batch_steps_max,
+            sh->batch_steps_sum);
+    show_progress(ex);
+    das_rpc_buf_dispose(&cmd);
+    das_rpc_buf_dispose(&answer);
+    if (have)
+        judge_serializable(ex, r);
+    return have;
 }
 
 /* Runs the failing schedule `r` again and says whether it fails the same way. A failure found
@@ -883,12 +1033,6 @@ static uint64_t closed_form(const das_trace_file_t *tf, size_t n_tasks)
     return logs < 62 * log(2.0) ? (uint64_t)llround(exp(logs)) : 0;
 }
 
-typedef enum { PHASE_EXHAUSTIVE, PHASE_RANDOM, PHASE_PCT } phase_t;
-
-static const char *phase_name(phase_t p)
-{
-    return p == PHASE_EXHAUSTIVE ? "exhaustive" : p == PHASE_RANDOM ? "random" : "pct";
-}
 
 typedef struct {
     result_t fail;        /* the first failing schedule */
@@ -906,24 +1050,36 @@ static int search(explore_t *ex, search_t *out)
     memset(out, 0, sizeof *out);
     bool portfolio = strcmp(ex->strategy, "portfolio") == 0;
     bool exhaustive = portfolio || strcmp(ex->strategy, "exhaustive") == 0;
-    das_sched_explorer_t *explorer =
-        exhaustive ? das_sched_explorer_create_in(ex->preemptions, &ex->alloc) : NULL;
-    das_sched_strategy_t *rnd = das_sched_random_create_in(ex->seed, &ex->alloc);
-    das_sched_strategy_t *pct = das_sched_pct_create_in(ex->seed, ex->pct_depth, &ex->alloc);
-    uint64_t exhaustive_budget = portfolio ? (ex->budget + 1) / 2 : ex->budget;
-    phase_t phase = exhaustive ? PHASE_EXHAUSTIVE
-                    : strcmp(ex->strategy, "pct") == 0 ? PHASE_PCT
-                                                         : PHASE_RANDOM;
+    search_state_t *ss = strategy_realloc(&ex->alloc, NULL, sizeof *ss);
+    *ss = (search_state_t){
+        .explorer = exhaustive ? das_sched_explorer_create_in(ex->preemptions, &ex->alloc) : NULL,
+        .rnd = das_sched_random_create_in(ex->seed, &ex->alloc),
+        .pct = das_sched_pct_create_in(ex->seed, ex->pct_depth, &ex->alloc),
+        .phase = exhaustive                          ? PHASE_EXHAUSTIVE
+                 : strcmp(ex->strategy, "pct") == 0 ? PHASE_PCT
+                                                     : PHASE_RANDOM,
+        .portfolio = portfolio,
+        .exhaustive_budget = portfolio ? (ex->budget + 1) / 2 : ex->budget,
+    };
     int rc = 0;
     bool first = true;
     while (ex->schedules < ex->budget) {
         if (ex->time_limit > 0 && elapsed_s(ex) >= ex->time_limit)
             break;
-        das_sched_strategy_t *st = phase == PHASE_EXHAUSTIVE ? das_sched_explorer_strategy(explorer)
-                                   : phase == PHASE_PCT      ? pct
-                                                             : rnd;
+        phase_t phase = ss->phase;
         result_t r;
-        run_schedule(ex, st, ex->strategy, NULL, &r);
+        /* In process the worker runs plain schedules on its own (no round trip each): all
+         * but the first, which is checked here, and a serializable scenario's, judged here. */
+        if (ex->inprocess && !first && !ex->allowed) {
+            if (!run_batch(ex, ss, !out->found, &r)) {
+                if (ss->exhausted)
+                    break;
+                continue;
+            }
+            phase = ss->phase;
+        } else {
+            run_schedule(ex, search_strategy(ss), ex->strategy, NULL, &r);
+        }
         if (r.error) {
             fprintf(stderr, "devappserver explore: %s\n", r.why.data);
             result_dispose(&r);
@@ -989,22 +1145,15 @@ static int search(explore_t *ex, search_t *out)
         } else {
             result_dispose(&r);
         }
-        if (phase == PHASE_EXHAUSTIVE) {
-            das_explore_status_t es = das_sched_explorer_advance(explorer);
-            if (es == DAS_EXPLORE_DONE) {
-                out->exhausted = true;
-                out->bounded = !das_sched_explorer_complete(explorer);
-                break;
-            }
-            if (portfolio && ex->schedules >= exhaustive_budget)
-                phase = PHASE_RANDOM;
-        } else if (portfolio) {
-            phase = phase == PHASE_RANDOM ? PHASE_PCT : PHASE_RANDOM;
-        }
+        if (!search_advance(ss, ex->schedules))
+            break;
     }
-    das_sched_explorer_destroy(explorer);
-    das_sched_strategy_destroy(rnd);
-    das_sched_strategy_destroy(pct);
+    out->exhausted = ss->exhausted;
+    out->bounded = ss->bounded;
+    das_sched_explorer_destroy(ss->explorer);
+    das_sched_strategy_destroy(ss->rnd);
+    das_sched_strategy_destroy(ss->pct);
+    strategy_realloc(&ex->alloc, ss, 0);
     if (!ex->json && isatty(STDERR_FILENO))
         fprintf(stderr, "\r%60s\r", "");
     return rc;
