@@ -182,6 +182,8 @@ typedef struct {
     das_sched_alloc_t alloc; /* from the arena; realloc NULL: the heap */
     das_xworker_t *worker;
     struct worker_shared *shared;
+    /* A search batch: the traces of the schedules it only counts are dropped unwritten. */
+    bool discard_passing, discard_failing;
     /* The services' options, for the server's life (every reset creates them again): fresh,
      * and never the app's own data: an in-memory datastore that writes no index.yaml, its
      * commits applied at steps (no thread of its own). */
@@ -536,7 +538,12 @@ static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *
     if (n)
         memcpy(res->decisions, d, n * sizeof *d);
     res->n_decisions = n;
-    das_det_close_trace(det);
+    if (res->failed ? ex->discard_failing : ex->discard_passing) {
+        das_det_discard_trace(det); /* nobody reads it */
+        res->trace[0] = '\0';
+    } else {
+        das_det_close_trace(det);
+    }
 out:
     if (replay)
         das_trace_file_dispose(&tf);
@@ -686,6 +693,8 @@ static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool 
     sh->batch_n = sh->batch_failing = 0;
     sh->batch_steps_min = sh->batch_steps_max = sh->batch_steps_sum = 0;
     int64_t until = das_clock_monotonic_ns(ex->clock) + BATCH_NS;
+    ex->discard_passing = true;
+    ex->discard_failing = !stop_on_failure;
     while (done + sh->batch_n < ex->budget) {
         if (ex->time_limit > 0 && elapsed_s(ex) >= ex->time_limit)
             break;
@@ -697,6 +706,7 @@ static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool 
             das_rpc_put_u32(answer, 1);
             encode_result(answer, &r);
             result_dispose(&r);
+            ex->discard_passing = ex->discard_failing = false;
             return;
         }
         if (sh->batch_n == 0 || r.steps < sh->batch_steps_min)
@@ -710,6 +720,7 @@ static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool 
         if (!search_advance(ss, done + sh->batch_n))
             break;
     }
+    ex->discard_passing = ex->discard_failing = false;
     das_rpc_put_u32(answer, 0);
 }
 

@@ -318,10 +318,9 @@ static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *give
     };
     das_trace_t *t = NULL;
     das_err_t err = {0};
-    if (das_trace_create(path, &h, &t, &err) < 0)
+    /* Replay and explore read it once it is closed: it is held in memory until then. */
+    if (das_trace_create(path, &h, s->o.no_http, &t, &err) < 0)
         das_log_error(s->log, "%s; this run has no trace", err.msg);
-    else if (s->o.no_http) /* replay and explore read it once it is closed */
-        das_trace_buffer(t);
     free(path);
     return t;
 }

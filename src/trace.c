@@ -19,7 +19,9 @@
 struct das_trace {
     FILE *f;
     char *path;
-    bool buffered;
+    bool held;  /* in memory until it is closed (das_trace_create's `held`) */
+    char *mem;  /* held: the lines so far (open_memstream) */
+    size_t mem_len;
 };
 
 /* ---------------------------------------------------------------- values */
@@ -61,13 +63,8 @@ void das_trace_put_line(das_trace_t *t, const char *line)
 {
     fputs(line, t->f);
     fputc('\n', t->f);
-    if (!t->buffered)
+    if (!t->held)
         fflush(t->f);
-}
-
-void das_trace_buffer(das_trace_t *t)
-{
-    t->buffered = true;
 }
 
 static void put_line(das_trace_t *t, json_t *o)
@@ -86,31 +83,49 @@ static const char *task_name(int task, char buf[16])
 
 /* ---------------------------------------------------------------- writing */
 
-int das_trace_create(const char *path, const das_trace_header_t *h, das_trace_t **out,
-                     das_err_t *err)
+/* Makes the folder `path` goes in. */
+static int make_folder(const char *path, das_err_t *err)
 {
     char *dir = das_xstrdup(path);
     char *slash = strrchr(dir, '/');
+    int rc = 0;
     if (slash && slash != dir) {
         *slash = '\0';
         int mk = das_mkdirs(dir, 0755);
-        if (mk < 0) {
-            int rc = das_err_set(err, AE_EIO, "cannot create the trace folder %s: %s", dir,
-                                 strerror(-mk));
-            free(dir);
-            return rc;
-        }
+        if (mk < 0)
+            rc = das_err_set(err, AE_EIO, "cannot create the trace folder %s: %s", dir,
+                             strerror(-mk));
     }
     free(dir);
-    /* A new file rather than the old one truncated: ext4 writes a file truncated and rewritten
-     * out to disk when it is closed (auto_da_alloc), which cost explore a disk write per
-     * schedule. */
+    return rc;
+}
+
+/* Opens `path` to write: a new file rather than the old one truncated, since ext4 writes a
+ * file truncated and rewritten out to disk when it is closed (auto_da_alloc), which cost
+ * explore a disk write per schedule. */
+static FILE *create_file(const char *path, das_err_t *err)
+{
+    if (make_folder(path, err) < 0)
+        return NULL;
     unlink(path);
     FILE *f = fopen(path, "we");
     if (!f)
-        return das_err_set(err, AE_EIO, "cannot write the trace %s: %s", path, strerror(errno));
+        das_err_set(err, AE_EIO, "cannot write the trace %s: %s", path, strerror(errno));
+    return f;
+}
+
+int das_trace_create(const char *path, const das_trace_header_t *h, bool held, das_trace_t **out,
+                     das_err_t *err)
+{
     das_trace_t *t = das_xcalloc(1, sizeof *t);
-    t->f = f;
+    t->held = held;
+    t->f = held ? open_memstream(&t->mem, &t->mem_len) : create_file(path, err);
+    if (!t->f) {
+        int rc = held ? das_err_set(err, AE_ENOMEM, "cannot hold a trace in memory")
+                      : err->code;
+        free(t);
+        return rc ? rc : AE_EIO;
+    }
     t->path = das_xstrdup(path);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)h->seed);
@@ -291,6 +306,27 @@ void das_trace_close(das_trace_t *t, const das_sched_t *s)
         free(schedule);
     }
     fclose(t->f);
+    if (t->held) { /* now it goes to its file */
+        das_err_t err = {0};
+        FILE *f = create_file(t->path, &err);
+        if (f) {
+            fwrite(t->mem, 1, t->mem_len, f);
+            fclose(f);
+        }
+        free(t->mem);
+    }
+    free(t->path);
+    free(t);
+}
+
+void das_trace_discard(das_trace_t *t)
+{
+    if (!t)
+        return;
+    fclose(t->f);
+    if (!t->held)
+        unlink(t->path);
+    free(t->mem);
     free(t->path);
     free(t);
 }

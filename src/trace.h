@@ -80,13 +80,12 @@ typedef struct {
     size_t external_len;
 } das_trace_step_t;
 
-/* Creates `path` (and its folder) and writes the header line. */
-int das_trace_create(const char *path, const das_trace_header_t *h, das_trace_t **out,
+/* Creates `path` (and its folder) and writes the header line; each line is flushed as it is
+ * written. Or, `held`, the lines are kept in memory and the file is written when the trace is
+ * closed: for runs read only once closed (replay, explore), or not at all (das_trace_discard). */
+int das_trace_create(const char *path, const das_trace_header_t *h, bool held, das_trace_t **out,
                      das_err_t *err);
 const char *das_trace_path(const das_trace_t *t);
-/* Lines are buffered, not flushed one by one: for runs read only once closed (replay,
- * explore). */
-void das_trace_buffer(das_trace_t *t);
 /* A request's line, made when it arrives (caller frees) and written later with
  * das_trace_put_line, at its place in the run. */
 char *das_trace_request_line(int task, uint64_t arrival, const das_trace_request_t *rq);
@@ -106,6 +105,8 @@ void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char 
                             const char *site);
 /* Writes the closing line and closes the file. NULL ok. */
 void das_trace_close(das_trace_t *t, const das_sched_t *s);
+/* Drops the trace: a held one is never written; another's file is removed. NULL ok. */
+void das_trace_discard(das_trace_t *t);
 
 /* The first line where two traces differ (1-based), or 0 when they are the same (or either
  * cannot be read: 1). A recorded trace of a server still running has no closing line yet:
