@@ -87,8 +87,11 @@ das_det_t *das_det_create(const das_det_options_t *o)
     det->o = *o;
     det->trace = o->trace;
     det->running = -1;
-    if (o->progress)
+    if (o->progress) {
         __atomic_store_n(&o->progress->running, -1, __ATOMIC_RELAXED);
+        __atomic_store_n(&o->progress->steps, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&o->progress->beat, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_init(&det->lock, NULL);
     pthread_cond_init(&det->idle, NULL);
     make_sched(det);
@@ -131,6 +134,7 @@ static void set_running_locked(das_det_t *det, int task)
     if (p) {
         __atomic_store_n(&p->running, task, __ATOMIC_RELAXED);
         __atomic_store_n(&p->steps, (uint64_t)das_sched_steps(det->sched), __ATOMIC_RELAXED);
+        __atomic_add_fetch(&p->beat, 1, __ATOMIC_RELAXED);
     }
 }
 

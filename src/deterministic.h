@@ -66,7 +66,8 @@ typedef struct {
  * crash). Read with __atomic_load_n. */
 typedef struct {
     int running;    /* the task that runs app code now; -1: none */
-    uint64_t steps; /* steps taken */
+    uint64_t steps; /* steps taken in this run */
+    uint64_t beat;  /* counts every change above, across runs: it moves while runs do */
 } das_det_progress_t;
 
 typedef struct {

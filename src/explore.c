@@ -8,6 +8,20 @@
  * from its start, and every instance's globals put back as they were when it loaded the app.
  * Memory the app allocated survives a reset (a global pointing to it does not); schedule 0 is
  * run twice at the start to catch state the reset misses.
+ *
+ * Backends. With `instances` that server is the explorer's own, with instance processes. With
+ * `inprocess` (the default) schedules run in a worker process forked from the explorer
+ * (explore_worker.h), whose server has in-process instances: private copies of the app loaded
+ * into the worker, their calls going straight to the driver. The explorer sends it one schedule
+ * at a time, or a search batch: plain schedules of the search, one after another, until one
+ * needs the explorer (the first failure, an error). The strategies (and the search's state)
+ * live in a shared arena (shm_arena.h), so what the worker's runs taught them survives the
+ * worker; the worker also mirrors there where it stands (the running task, the decisions so
+ * far, a batch's counts). A worker that dies (a crash, or its watchdog ending a stuck step)
+ * fails the schedule it was running, with what the explorer can read there, and the next
+ * schedule forks a new one. A failure found in process is run again on a fresh real instance
+ * (the explorer's server) before it is reported, and reported as that instance ran it; one
+ * that does not fail there moves the search to `instances`.
  * Setup requests run first and checks after, outside the schedule (das_det_set_bypass). The
  * strategies are the scheduler's: the exhaustive explorer (iterative preemption bounding),
  * random walk and PCT, or the portfolio (exhaustive for the first half of the budget, then
@@ -1278,7 +1292,10 @@ static int report(explore_t *ex, search_t *s)
         bool confirmed = confirm(ex, shown);
         das_trace_file_t tf;
         das_err_t err = {0};
-        char *minimal_path = m.improved ? keep_trace(ex, shown, s->number, "-minimal") : NULL;
+        /* (A minimal schedule the worker died in, and no real instance confirmed, has no
+         * trace: the failure's own is shown.) */
+        char *minimal_path =
+            m.improved && shown->trace[0] ? keep_trace(ex, shown, s->number, "-minimal") : NULL;
         const char *path = minimal_path ? minimal_path : f->trace;
         bool loaded = das_trace_load(path, &tf, &err) == 0;
         das_buf_t pair = {0};

@@ -8,8 +8,9 @@
  * died between commands).
  *
  * The watchdog: a thread of the worker that wakes every 50 ms while a command runs and
- * compares the run's progress (running task, steps taken) and the command count with what it
- * saw before; when none moved for the step timeout, it ends the worker with DAS_XWORKER_STUCK.
+ * compares the run's progress (its beat, which every step and every new run moves) and the
+ * command count with what it saw before; when neither moved for the step timeout, it ends the
+ * worker with DAS_XWORKER_STUCK.
  */
 #include "explore_worker.h"
 
@@ -141,21 +142,17 @@ static void *watchdog(void *arg)
     const int64_t tick_ns = 50 * 1000 * 1000;
     int64_t limit_ns = (int64_t)(w->o.step_timeout_s * 1e9);
     int64_t still_ns = 0;
-    uint64_t seen_begun = 0, seen_steps = 0;
-    int seen_running = -2;
+    uint64_t seen_begun = 0, seen_beat = 0;
     for (;;) {
         struct timespec ts = {0, tick_ns};
         nanosleep(&ts, NULL);
         uint64_t begun = __atomic_load_n(&w->begun, __ATOMIC_RELAXED);
         uint64_t finished = __atomic_load_n(&w->finished, __ATOMIC_RELAXED);
-        uint64_t steps = __atomic_load_n(&w->o.progress->steps, __ATOMIC_RELAXED);
-        int running = __atomic_load_n(&w->o.progress->running, __ATOMIC_RELAXED);
-        if (begun == finished || begun != seen_begun || steps != seen_steps ||
-            running != seen_running) {
+        uint64_t beat = __atomic_load_n(&w->o.progress->beat, __ATOMIC_RELAXED);
+        if (begun == finished || begun != seen_begun || beat != seen_beat) {
             still_ns = 0;
             seen_begun = begun;
-            seen_steps = steps;
-            seen_running = running;
+            seen_beat = beat;
             continue;
         }
         still_ns += tick_ns;
