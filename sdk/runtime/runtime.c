@@ -47,15 +47,15 @@ typedef struct {
 
 typedef struct {
     const void *base;
+    const void *end; /* past the last of its segments: its code lies in [base, end) */
     region_t regions[8];
     int n;
 } snapshot_t;
 
 typedef struct {
     void *dl;
-    const void *base; /* where the app is loaded: call sites are offsets from it */
     int fd;
-    snapshot_t *snapshot;
+    snapshot_t *snapshot; /* also where the app is loaded: call sites are offsets from it */
 } slot_t;
 
 /* The request this thread is serving, for the crash handler: its slot's descriptor and its
@@ -128,9 +128,10 @@ static int slot_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_buf_t 
     return AE_OK;
 }
 
-/* Serves one encoded request as `slot` (the app loaded at `dl`, `base`), with `call` as the
- * transport of its service calls, and encodes its response into `out`. */
-static void serve_request(void *dl, const void *base, int slot, const void *frame, size_t len,
+/* Serves one encoded request as `slot` (the app loaded at `dl`, where `snap` says), with `call`
+ * as the transport of its service calls, and encodes its response into `out`. */
+static void serve_request(void *dl, const snapshot_t *snap, int slot, const void *frame,
+                          size_t len,
                           int (*call)(ae_request_t *, const das_rpc_buf_t *, das_rpc_buf_t *),
                           void *call_ctx, das_rpc_buf_t *out)
 {
@@ -145,7 +146,8 @@ static void serve_request(void *dl, const void *base, int slot, const void *fram
     } else {
         if (rq.wire.virtual_now_ns) { /* deterministic dispatch */
             ae__request_virtual(&rq);
-            rq.app_base = base;
+            rq.app_base = snap->base;
+            rq.app_end = snap->end;
         }
         current_rq = &rq;
         current_slot = slot;
@@ -186,7 +188,7 @@ static void serve_one(const slot_t *slot, uint64_t id, das_rpc_buf_t *frame,
     slot_request_t sr = {slot->fd, id};
     current_fd = slot->fd; /* a crash from here on is this request's */
     current_id = id;
-    serve_request(slot->dl, slot->base, slot->fd - DAS_RPC_FIRST_SLOT_FD, frame->data,
+    serve_request(slot->dl, slot->snapshot, slot->fd - DAS_RPC_FIRST_SLOT_FD, frame->data,
                   frame->len, slot_call, &sr, out);
     current_fd = -1; /* its answer goes next: a CRASH frame must never follow it */
     das_rpc_send_frame(slot->fd, DAS_RPC_RESPONSE, id, out->data, out->len);
@@ -205,6 +207,12 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *arg)
             relro_start = info->dlpi_addr + ph->p_vaddr;
             relro_end = relro_start + ph->p_memsz;
         }
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && end > (uintptr_t)snap->end)
+            snap->end = (const void *)end;
     }
     for (int i = 0; i < info->dlpi_phnum && snap->n < 8; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -356,7 +364,6 @@ int das_runtime_main(const char *so_path, int n_slots)
     dl_iterate_phdr(snapshot_object, &snapshot);
     for (int i = 0; i < n_slots; i++) {
         slots[i].dl = dl;
-        slots[i].base = base;
         slots[i].snapshot = &snapshot;
         slots[i].fd = DAS_RPC_FIRST_SLOT_FD + i;
         if (pthread_create(&threads[i], NULL, slot_main, &slots[i]) != 0) {
@@ -380,7 +387,6 @@ int das_runtime_main(const char *so_path, int n_slots)
 
 struct das_inprocess_app {
     void *dl;
-    const void *base;
     snapshot_t snapshot;
 };
 
@@ -444,8 +450,8 @@ static das_inprocess_app_t *inprocess_load(const char *so_path, const char *tmp_
         abort();
     struct link_map *map = NULL;
     app->dl = dl;
-    app->base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
-    app->snapshot.base = app->base;
+    app->snapshot.base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr
+                                                                          : NULL;
     dl_iterate_phdr(snapshot_object, &app->snapshot);
     return app;
 }
@@ -454,7 +460,7 @@ static void inprocess_serve(das_inprocess_app_t *app, int slot, const void *requ
                             das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx)
 {
     inprocess_call_t c = {call, ctx};
-    serve_request(app->dl, app->base, slot, request, len, inprocess_call, &c, response);
+    serve_request(app->dl, &app->snapshot, slot, request, len, inprocess_call, &c, response);
 }
 
 static void inprocess_reset(das_inprocess_app_t *app)

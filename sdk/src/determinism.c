@@ -10,13 +10,12 @@
 #include <appengine/appengine.h>
 #include <appengine/log.h>
 
-#include <dlfcn.h>
-#include <execinfo.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unwind.h>
 
 #include "sdk_internal.h"
 
@@ -26,16 +25,30 @@ void ae__request_virtual(ae_request_t *rq)
     das_prng_init(&rq->prng, rq->wire.random_seed, rq->wire.random_stream);
 }
 
+/* The unwinder's walk up the stack, stopping at the first frame in the app. */
+typedef struct {
+    uintptr_t lo, hi; /* the app's object */
+    uintptr_t found;
+} site_walk_t;
+
+static _Unwind_Reason_Code site_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    site_walk_t *w = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (ip >= w->lo && ip < w->hi) {
+        w->found = ip;
+        return _URC_END_OF_STACK;
+    }
+    return _URC_NO_REASON;
+}
+
 uint64_t ae__call_site(const ae_request_t *rq)
 {
-    void *frames[32];
-    int n = backtrace(frames, 32);
-    for (int i = 1; i < n; i++) {
-        Dl_info info;
-        if (dladdr(frames[i], &info) && info.dli_fbase == rq->app_base)
-            return (uint64_t)((uintptr_t)frames[i] - (uintptr_t)rq->app_base);
-    }
-    return 0;
+    site_walk_t w = {(uintptr_t)rq->app_base, (uintptr_t)rq->app_end, 0};
+    if (w.hi <= w.lo)
+        return 0;
+    _Unwind_Backtrace(site_frame, &w);
+    return w.found ? (uint64_t)(w.found - w.lo) : 0;
 }
 
 int64_t ae_time_now_ns(const ae_request_t *rq)

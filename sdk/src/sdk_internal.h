@@ -39,9 +39,9 @@ struct ae_request {
      * task's random stream. virtual_now_ns 0: real time and randomness. */
     int64_t virtual_now_ns;
     das_prng_t prng;
-    /* The app's shared object's load address: each call then carries its call site
-     * (deterministic dispatch); NULL: none. */
-    const void *app_base;
+    /* The app's shared object's load address, and the end of its last segment: each call
+     * then carries its call site (deterministic dispatch); NULL: none. */
+    const void *app_base, *app_end;
     ae_pair_t *params;      /* parsed lazily */
     size_t n_params;
     bool params_parsed;
