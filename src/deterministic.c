@@ -796,14 +796,6 @@ const char *das_det_over(das_det_t *det)
     return why;
 }
 
-void das_det_discard_trace(das_det_t *det)
-{
-    pthread_mutex_lock(&det->lock);
-    das_trace_discard(det->trace);
-    det->trace = NULL;
-    pthread_mutex_unlock(&det->lock);
-}
-
 void das_det_close_trace(das_det_t *det)
 {
     pthread_mutex_lock(&det->lock);

@@ -143,8 +143,6 @@ const char *das_det_over(das_det_t *det);
 
 /* Writes the trace's closing line and closes it (the run is over; explore reads it next). */
 void das_det_close_trace(das_det_t *det);
-/* Drops the run's trace unwritten (explore: a schedule that passed, which nobody reads). */
-void das_det_discard_trace(das_det_t *det);
 /* The path of the run's trace, or NULL when it has none. */
 const char *das_det_trace_path(const das_det_t *det);
 

@@ -196,8 +196,8 @@ typedef struct {
     das_sched_alloc_t alloc; /* from the arena; realloc NULL: the heap */
     das_xworker_t *worker;
     struct worker_shared *shared;
-    /* A search batch: the traces of the schedules it only counts are dropped unwritten. */
-    bool discard_passing, discard_failing;
+    /* A search batch: the schedules it only counts run with no trace. */
+    bool untraced;
     /* The services' options, for the server's life (every reset creates them again): fresh,
      * and never the app's own data: an in-memory datastore that writes no index.yaml, its
      * commits applied at steps (no thread of its own). */
@@ -462,7 +462,8 @@ static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *
     res->real = !worker;
     if (!ex->batch)
         ex->batch = das_offline_batch_create(ex->requests, ex->sc->n_requests);
-    snprintf(res->trace, sizeof res->trace, "%s/schedule.jsonl", ex->tmp);
+    if (!ex->untraced)
+        snprintf(res->trace, sizeof res->trace, "%s/schedule.jsonl", ex->tmp);
     das_det_script_t script;
     das_offline_batch_begin(ex->batch, ex->server, ex->arrivals, &script);
     das_offline_batch_t *batch = ex->batch;
@@ -487,6 +488,7 @@ static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *
         .max_steps = ex->max_steps,
         .fresh_process = fresh,
         .trace_path = res->trace,
+        .no_trace = ex->untraced,
         .no_http = true,
         .services = ex->services,
         .n_services = 1,
@@ -552,12 +554,7 @@ static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *
     if (n)
         memcpy(res->decisions, d, n * sizeof *d);
     res->n_decisions = n;
-    if (res->failed ? ex->discard_failing : ex->discard_passing) {
-        das_det_discard_trace(det); /* nobody reads it */
-        res->trace[0] = '\0';
-    } else {
-        das_det_close_trace(det);
-    }
+    das_det_close_trace(det);
 out:
     if (replay)
         das_trace_file_dispose(&tf);
@@ -707,20 +704,35 @@ static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool 
     sh->batch_n = sh->batch_failing = 0;
     sh->batch_steps_min = sh->batch_steps_max = sh->batch_steps_sum = 0;
     int64_t until = das_clock_monotonic_ns(ex->clock) + BATCH_NS;
-    ex->discard_passing = true;
-    ex->discard_failing = !stop_on_failure;
     while (done + sh->batch_n < ex->budget) {
         if (ex->time_limit > 0 && elapsed_s(ex) >= ex->time_limit)
             break;
         if (sh->batch_n > 0 && das_clock_monotonic_ns(ex->clock) >= until)
             break;
         result_t r;
+        ex->untraced = true;
         run_here(ex, search_strategy(ss), ex->strategy, NULL, false, &r);
+        ex->untraced = false;
         if (r.error || (r.failed && stop_on_failure)) {
+            /* The one the explorer gets: run again by its decisions, with its trace (the
+             * run is deterministic; schedule 0 ran twice to check). Kept when it fails the
+             * same way; else the first run goes, with no trace, as a crashed one would. */
+            result_t traced;
+            prefix_t p = {{&prefix_methods, "prefix"}, r.decisions, r.n_decisions};
+            if (!r.error) {
+                run_here(ex, &p.base, ex->strategy, NULL, false, &traced);
+                if (traced.failed && strcmp(traced.kind, r.kind) == 0 &&
+                    traced.n_decisions == r.n_decisions &&
+                    memcmp(traced.decisions, r.decisions, r.n_decisions * sizeof *r.decisions) == 0) {
+                    result_dispose(&r);
+                    r = traced;
+                } else {
+                    result_dispose(&traced);
+                }
+            }
             das_rpc_put_u32(answer, 1);
             encode_result(answer, &r);
             result_dispose(&r);
-            ex->discard_passing = ex->discard_failing = false;
             return;
         }
         if (sh->batch_n == 0 || r.steps < sh->batch_steps_min)
@@ -734,7 +746,6 @@ static void search_batch(explore_t *ex, search_state_t *ss, uint64_t done, bool 
         if (!search_advance(ss, done + sh->batch_n))
             break;
     }
-    ex->discard_passing = ex->discard_failing = false;
     das_rpc_put_u32(answer, 0);
 }
 

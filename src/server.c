@@ -381,7 +381,7 @@ static void make_det(das_server_t *s, const das_server_options_t *run)
         .virt = s->virtual_clock,
         .services = s->services,
         .log = s->log,
-        .trace = open_trace(s, s->app, run->trace_path),
+        .trace = run->no_trace ? NULL : open_trace(s, s->app, run->trace_path),
         .resolve_site = resolve_site,
         .site_ctx = s,
         .progress = run->det_progress,

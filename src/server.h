@@ -61,6 +61,7 @@ typedef struct {
     int pct_depth;             /* 0: 3 */
     int gather_ms;             /* the gather window; < 0: 20 */
     const char *trace_path;    /* NULL: STORAGE/traces/serve-NNNN.jsonl, a new one per run */
+    bool no_trace;             /* no trace at all (explore's runs that only count) */
     /* ThreadSanitizer in the instances (concurrent dispatch only; needs GCC and libtsan2):
      * reports printed, and a line naming the two source lines logged. */
     bool race_detector;

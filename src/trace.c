@@ -319,18 +319,6 @@ void das_trace_close(das_trace_t *t, const das_sched_t *s)
     free(t);
 }
 
-void das_trace_discard(das_trace_t *t)
-{
-    if (!t)
-        return;
-    fclose(t->f);
-    if (!t->held)
-        unlink(t->path);
-    free(t->mem);
-    free(t->path);
-    free(t);
-}
-
 char *das_trace_next_path(const char *dir, const char *prefix)
 {
     for (unsigned n = 1;; n++) {

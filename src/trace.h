@@ -82,7 +82,7 @@ typedef struct {
 
 /* Creates `path` (and its folder) and writes the header line; each line is flushed as it is
  * written. Or, `held`, the lines are kept in memory and the file is written when the trace is
- * closed: for runs read only once closed (replay, explore), or not at all (das_trace_discard). */
+ * closed: for runs read only once closed (replay, explore). */
 int das_trace_create(const char *path, const das_trace_header_t *h, bool held, das_trace_t **out,
                      das_err_t *err);
 const char *das_trace_path(const das_trace_t *t);
@@ -105,8 +105,6 @@ void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char 
                             const char *site);
 /* Writes the closing line and closes the file. NULL ok. */
 void das_trace_close(das_trace_t *t, const das_sched_t *s);
-/* Drops the trace: a held one is never written; another's file is removed. NULL ok. */
-void das_trace_discard(das_trace_t *t);
 
 /* The first line where two traces differ (1-based), or 0 when they are the same (or either
  * cannot be read: 1). A recorded trace of a server still running has no closing line yet:
