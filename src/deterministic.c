@@ -92,7 +92,14 @@ das_det_t *das_det_create(const das_det_options_t *o)
         __atomic_store_n(&o->progress->steps, 0, __ATOMIC_RELAXED);
         __atomic_add_fetch(&o->progress->beat, 1, __ATOMIC_RELAXED);
     }
-    pthread_mutex_init(&det->lock, NULL);
+    /* Adaptive: a task woken by a step finds the lock still held by the thread that took the
+     * step, for the moment it takes that thread to wait; spinning that moment out costs less
+     * than sleeping on the lock and being woken again (explore, in process). */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&det->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&det->idle, NULL);
     make_sched(det);
     return det;
