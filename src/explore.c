@@ -206,6 +206,7 @@ typedef struct {
     char tmp[64];
     char *storage;
     FILE *log;
+    int log_fd; /* the worker keeps it */
     /* statistics */
     uint64_t schedules, failing;
     size_t steps_min, steps_max, steps_sum;
@@ -1606,8 +1607,9 @@ int das_explore_main(int argc, char **argv, const char *exe,
         ex.alloc = (das_sched_alloc_t){das_shm_arena_realloc, ex.arena};
         ex.shared = das_shm_arena_realloc(ex.arena, NULL, sizeof *ex.shared);
         memset(ex.shared, 0, sizeof *ex.shared);
+        ex.log_fd = ex.log ? fileno(ex.log) : -1;
         das_xworker_options_t wo = {worker_serve, worker_init, &ex, &ex.shared->progress,
-                                    ex.step_timeout};
+                                    ex.step_timeout, &ex.log_fd, ex.log_fd >= 0};
         ex.worker = das_xworker_create(&wo);
     }
     ex.datastore = (das_datastore_service_options_t){.in_memory = true, .no_app_root = true};

@@ -162,8 +162,34 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+static int compare_ints(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Closes every descriptor above 2 but `keep` (n of them; sorted here). */
+static void close_all_but(int *keep, size_t n)
+{
+    qsort(keep, n, sizeof *keep, compare_ints);
+    unsigned first = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < (int)first)
+            continue;
+        if ((unsigned)keep[i] > first)
+            close_range(first, (unsigned)keep[i] - 1, 0);
+        first = (unsigned)keep[i] + 1;
+    }
+    close_range(first, ~0u, 0);
+}
+
 static void worker_main(das_xworker_t *w, int cmd_fd, int answer_fd)
 {
+    int keep[66] = {cmd_fd, answer_fd};
+    size_t n = 2;
+    for (size_t i = 0; i < w->o.n_keep_fds && n < 66; i++)
+        keep[n++] = w->o.keep_fds[i];
+    close_all_but(keep, n);
     w->in_worker = true;
     w->pid = -1;
     w->cmd_fd = w->answer_fd = -1;

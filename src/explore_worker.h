@@ -40,6 +40,11 @@ typedef struct {
      * read where the worker stood when it died. */
     das_det_progress_t *progress;
     double step_timeout_s;
+    /* Descriptors the worker keeps besides 0-2 and its pipes (a log); it closes the rest, so
+     * that it holds none of the explorer's (an instance's socket held open here would not
+     * see its end when the explorer closes it). */
+    const int *keep_fds;
+    size_t n_keep_fds;
 } das_xworker_options_t;
 
 /* No process yet: the first call forks it. */

@@ -292,7 +292,8 @@ static void resolve_site(void *ctx, uint64_t site, char *out, size_t cap)
 
 /* Opens the trace of a new run: `path`, or when NULL the next free
  * STORAGE/traces/serve-NNNN.jsonl. NULL (logged) when it cannot be written. */
-static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *given)
+static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *given,
+                               uint64_t max_steps)
 {
     char *path;
     if (given) {
@@ -315,6 +316,7 @@ static das_trace_t *open_trace(das_server_t *s, das_app_t *app, const char *give
         .pct_depth = pct_depth(s),
         .gather_ms = s->o.gather_ms < 0 ? 20 : s->o.gather_ms,
         .start_ns = DAS_VIRTUAL_START_NS,
+        .max_steps = max_steps,
     };
     das_trace_t *t = NULL;
     das_err_t err = {0};
@@ -356,7 +358,7 @@ static void on_change(void *ctx)
     /* A changed config (env_variables, say) also gets fresh instances, as on the platform. */
     adopt_build(s, app);
     if (s->det) { /* a new build is a new run: its own trace, once the requests in flight end */
-        das_trace_t *trace = open_trace(s, app, NULL);
+        das_trace_t *trace = open_trace(s, app, NULL, s->o.max_steps);
         das_det_roll(s->det, trace);
         if (trace)
             das_log_info(s->log, "deterministic dispatch: the trace of the new run is %s",
@@ -381,7 +383,8 @@ static void make_det(das_server_t *s, const das_server_options_t *run)
         .virt = s->virtual_clock,
         .services = s->services,
         .log = s->log,
-        .trace = run->no_trace ? NULL : open_trace(s, s->app, run->trace_path),
+        .trace = run->no_trace ? NULL
+                               : open_trace(s, s->app, run->trace_path, run->max_steps),
         .resolve_site = resolve_site,
         .site_ctx = s,
         .progress = run->det_progress,

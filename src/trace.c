@@ -143,6 +143,7 @@ int das_trace_create(const char *path, const das_trace_header_t *h, bool held, d
     json_object_set_new(o, "pct_depth", json_integer(h->pct_depth));
     json_object_set_new(o, "gather_ms", json_integer(h->gather_ms));
     json_object_set_new(o, "start_ns", json_integer(h->start_ns));
+    json_object_set_new(o, "max_steps", json_integer((json_int_t)h->max_steps));
     put_line(t, o);
     *out = t;
     return 0;
@@ -535,6 +536,8 @@ static int read_header(json_t *o, das_trace_file_t *f)
     h->pct_depth = (int)json_integer_value(json_object_get(o, "pct_depth"));
     h->gather_ms = (int)json_integer_value(json_object_get(o, "gather_ms"));
     h->start_ns = json_integer_value(json_object_get(o, "start_ns"));
+    json_int_t max_steps = json_integer_value(json_object_get(o, "max_steps")); /* 0 if none */
+    h->max_steps = max_steps > 0 ? (uint64_t)max_steps : 0;
     return 0;
 }
 

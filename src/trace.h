@@ -4,7 +4,7 @@
  * The format (version 1), one JSON object per line, in this order:
  *   {"trace":"devappserver","format":1,"version":..,"build":"app-<sha1>.so","appdir":..,
  *    "threadsafe":..,"slots":..,"max_instances":..,"strategy":..,"seed":"<u64>","pct_depth":..,
- *    "gather_ms":..,"start_ns":..}
+ *    "gather_ms":..,"start_ns":..,"max_steps":..}
  *   {"setup":0,"method":"POST","target":"/set?key=racy&value=0",..}   explore's setup
  *   {"request":0,"task":"A","arrival":0,"method":"GET","target":"/racy?key=racy",
  *    "headers":[["Name","value"],..],"body":"..","user":"","admin":false}   per request
@@ -52,6 +52,7 @@ typedef struct {
     int pct_depth;
     int gather_ms;
     int64_t start_ns;     /* the virtual clock's start */
+    uint64_t max_steps;   /* the run's step bound (explore); 0: none */
 } das_trace_header_t;
 
 /* A request as it arrived at the front end. */

@@ -267,6 +267,20 @@ TEST(test_explore_oracles_fail_a_schedule_when_they_should_and_only_then)
     CHECK_EXPLORE(1, "the schedule passed --max-steps (50 steps)", "--trace-dir", traces,
                   "--max-steps", "50", app,
                   write_scenario(dir, "s9", "requests:\n- GET /yields\n"));
+    {
+        /* Its confirmation and its replay stop at the same bound: the failure reproduced. */
+        const char *const args[] = {"--trace-dir", traces, "--max-steps", "50", app,
+                                    write_scenario(dir, "s9r", "requests:\n- GET /yields\n"),
+                                    NULL};
+        char *out = NULL, *rout = NULL;
+        CHECK_EQ(explore(args, &out), 1);
+        CHECK(strstr(out, "did not fail again") == NULL);
+        CHECK_EQ(run_reported_replay(out, &rout), 1);
+        CHECK_STR_CONTAINS(rout, "trace: identical to the recorded one");
+        CHECK_STR_CONTAINS(rout, "failed: the run passed its step bound (50 steps)");
+        free(out);
+        free(rout);
+    }
     CHECK_EXPLORE(1, "A GET /spin ran past --step-timeout (1 s) without reaching a point; its "
                      "last call site was det.c:",
                   "--trace-dir", traces, "--step-timeout", "1", "--schedules", "1", app,
