@@ -31,9 +31,11 @@ typedef struct {
     das_inprocess_app_t *(*load)(const char *so_path, const char *tmp_dir, int n_slots,
                                  char *err, size_t cap);
     /* Serves one encoded request as `slot` of the instance, on the calling thread; the encoded
-     * response goes into `response`. Slots run at the same time on different threads. */
-    void (*serve)(das_inprocess_app_t *app, int slot, const void *request, size_t len,
-                  das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx);
+     * response goes into `response`. Slots run at the same time on different threads. Returns
+     * 0, or -1 when the request was given up at a point the scheduler failed (a deadlock, the
+     * run's end), where an instance process would have ended: the instance is then replaced. */
+    int (*serve)(das_inprocess_app_t *app, int slot, const void *request, size_t len,
+                 das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx);
     /* Puts the app's globals back as they were at load or at the last snapshot; every slot
      * idle. */
     void (*reset)(das_inprocess_app_t *app);

@@ -30,6 +30,14 @@ struct das_det_task {
     int slot;
     bool ended;      /* das_det_end counted it */
     char *line;      /* its request line, until it is written */
+    /* A failed task's end line, held until the trace closes: tasks failed together (a
+     * deadlock, the run's end) end in whatever order their threads get there, and the trace
+     * must not depend on it. */
+    bool end_held;
+    uint64_t end_step;
+    int end_status;
+    char *end_body;
+    size_t end_len;
     das_clock_t *clock; /* its view of the virtual clock */
 };
 
@@ -105,11 +113,26 @@ das_det_t *das_det_create(const das_det_options_t *o)
     return det;
 }
 
+/* Writes the held end lines of failed tasks, in task order, and closes the trace. */
+static void close_trace_locked(das_det_t *det)
+{
+    for (size_t i = 0; i < det->n_tasks && det->trace; i++) {
+        das_det_task_t *t = det->tasks[i];
+        if (t->end_held)
+            das_trace_end(det->trace, t->n, t->end_step, "failed", t->end_status,
+                          t->end_body ? t->end_body : "", t->end_len);
+        t->end_held = false;
+    }
+    das_trace_close(det->trace, det->sched);
+    det->trace = NULL;
+}
+
 static void free_tasks(das_det_t *det)
 {
     for (size_t i = 0; i < det->n_tasks; i++) {
         das_det_task_t *t = det->tasks[i];
         pthread_cond_destroy(&t->cond);
+        free(t->end_body);
         free(t->line);
         free(t);
     }
@@ -122,7 +145,7 @@ void das_det_destroy(das_det_t *det)
 {
     if (!det)
         return;
-    das_trace_close(det->trace, det->sched);
+    close_trace_locked(det);
     das_sched_destroy(det->sched);
     free_tasks(det);
     free(det->syncs);
@@ -696,10 +719,20 @@ static void end_locked(das_det_t *det, das_det_task_t *t, das_request_end_t how,
         trace_arrivals_locked(det);
         das_rpc_response_t rs;
         bool decoded = response && das_rpc_decode_response(response, len, &rs) == 0;
-        das_trace_end(det->trace, t->n, das_sched_steps(det->sched),
-                      t->fail_rc ? "failed" : das_request_end_name(how),
-                      decoded ? (int)rs.status : 0, decoded ? rs.body : "",
-                      decoded ? rs.body_len : 0);
+        int status = decoded ? (int)rs.status : 0;
+        const char *body = decoded ? rs.body : "";
+        size_t body_len = decoded ? rs.body_len : 0;
+        if (t->fail_rc) { /* written when the trace closes (close_trace_locked) */
+            t->end_held = true;
+            t->end_step = das_sched_steps(det->sched);
+            t->end_status = status;
+            t->end_body = das_xmalloc(body_len + 1);
+            memcpy(t->end_body, body, body_len);
+            t->end_len = body_len;
+        } else {
+            das_trace_end(det->trace, t->n, das_sched_steps(det->sched),
+                          das_request_end_name(how), status, body, body_len);
+        }
         if (response)
             das_rpc_response_dispose(&rs);
     }
@@ -752,7 +785,7 @@ void das_det_roll(das_det_t *det, das_trace_t *trace)
     pthread_mutex_lock(&det->lock);
     while (det->held > 0 || det->window_open)
         pthread_cond_wait(&det->idle, &det->lock);
-    das_trace_close(det->trace, det->sched);
+    close_trace_locked(det);
     det->trace = trace;
     das_sched_destroy(det->sched);
     free_tasks(det);
@@ -806,8 +839,7 @@ const char *das_det_over(das_det_t *det)
 void das_det_close_trace(das_det_t *det)
 {
     pthread_mutex_lock(&det->lock);
-    das_trace_close(det->trace, det->sched);
-    det->trace = NULL;
+    close_trace_locked(det);
     pthread_mutex_unlock(&det->lock);
 }
 

@@ -43,10 +43,12 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,9 +162,7 @@ static int prefix_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
     prefix_t *p = (prefix_t *)st;
     if (c->decision < p->n && can(c, p->decisions[c->decision]))
         return p->decisions[c->decision];
-    if (c->prev_could)
-        return c->prev;
-    return c->prev_yielded && c->could[0] == c->prev ? c->could[1] : c->could[0];
+    return das_sched_default_pick(c);
 }
 
 static const das_sched_strategy_methods_t prefix_methods = {guided_begin, NULL, prefix_pick,
@@ -232,6 +232,19 @@ typedef struct {
     uint64_t not_found;    /* the requests that got a 404 (bit i: request i) */
     bool real;             /* it ran on real instances (not in the worker) */
 } result_t;
+
+/* What the worker shares with the explorer, in the arena: where the run stood, and the
+ * decisions it made so far (recorded by record_t below), for a run the worker died in. */
+typedef struct worker_shared {
+    das_det_progress_t progress;
+    int *decisions; /* in the arena */
+    size_t n_decisions, cap_decisions;
+    int preemptions;
+    /* A search batch (search_batch): the schedules the worker ran to their end, counted as
+     * they end, so that a worker that dies in a batch leaves them counted. */
+    uint64_t batch_n, batch_failing;
+    size_t batch_steps_min, batch_steps_max, batch_steps_sum;
+} worker_shared_t;
 
 static void result_dispose(result_t *r)
 {
@@ -350,6 +363,8 @@ static void run_outside(explore_t *ex, das_server_t *s, bool setup, result_t *re
         const das_scenario_request_t *sr = setup ? &ex->sc->setup[i] : &ex->sc->checks[i];
         das_trace_request_t rq = setup ? ex->setup[i] : ex->checks[i];
         das_offline_response_t r;
+        if (ex->shared) /* each request has the step timeout, as a step has (the watchdog) */
+            __atomic_add_fetch(&ex->shared->progress.beat, 1, __ATOMIC_RELAXED);
         das_offline_send(s, &rq, &r);
         char *line = setup ? das_trace_setup_line((int)i, &rq)
                            : das_trace_check_line((int)i, &rq, sr->expect.status,
@@ -380,19 +395,6 @@ static void run_outside(explore_t *ex, das_server_t *s, bool setup, result_t *re
     }
     das_det_set_bypass(det, false);
 }
-
-/* What the worker shares with the explorer, in the arena: where the run stood, and the
- * decisions it made so far (recorded by record_t below), for a run the worker died in. */
-typedef struct worker_shared {
-    das_det_progress_t progress;
-    int *decisions; /* in the arena */
-    size_t n_decisions, cap_decisions;
-    int preemptions;
-    /* A search batch (search_batch): the schedules the worker ran to their end, counted as
-     * they end, so that a worker that dies in a batch leaves them counted. */
-    uint64_t batch_n, batch_failing;
-    size_t batch_steps_min, batch_steps_max, batch_steps_sum;
-} worker_shared_t;
 
 /* In the worker: the command's strategy, with every pick recorded in the shared state. */
 typedef struct {
@@ -559,6 +561,33 @@ static void run_here(explore_t *ex, das_sched_strategy_t *strategy, const char *
 out:
     if (replay)
         das_trace_file_dispose(&tf);
+}
+
+/* In process: the app is built here, before the first worker is forked, so that no worker's
+ * watchdog takes a compile for a stuck step (the workers find the build in the cache). A
+ * failure is left for the first schedule to report. */
+static void prebuild(explore_t *ex)
+{
+    das_server_options_t o = {
+        .app_path = ex->appdir,
+        .storage_path = ex->storage,
+        .build_dir = ex->build_dir,
+        .dispatch = DAS_DISPATCH_DETERMINISTIC,
+        .max_instances = 1,
+        .log_level = DAS_LOG_ERROR,
+        .log_out = ex->log,
+        .exe = ex->exe,
+        .seed = ex->seed,
+        .has_seed = true,
+        .no_http = true,
+        .no_trace = true,
+        .services = ex->services,
+        .n_services = 1,
+    };
+    das_server_t *s = NULL;
+    das_err_t err = {0};
+    if (das_server_create(&o, &s, &err) == 0)
+        das_server_destroy(s);
 }
 
 /* serializable: the outcome must be one a serial order of the requests gave. Judged where the
@@ -789,13 +818,19 @@ static void worker_died(explore_t *ex, int status, const char *replay_path, resu
     } else {
         snprintf(who, sizeof who, "a request outside the schedule (warmup, setup or check)");
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK) {
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+        /* Not a handler's fault: the system (out of memory?) or a person ended it. */
+        res->error = true;
+        das_buf_printf(&res->why, "the in-process worker was ended from outside by signal %d "
+                                  "(%s) while %s ran",
+                       sig, strsignal(sig), who);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK) {
         fail_with(res, "step timeout",
                   "%s ran past --step-timeout (%.0f s) without reaching a point (a loop, or a "
                   "blocking call the scheduler does not see, such as a pipe or socket?)",
                   who, ex->step_timeout);
-    } else if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
+    } else if (sig) {
         const char *abbrev = sigabbrev_np(sig);
         fail_with(res, "crash", "instance crash while %s ran: the in-process worker was killed "
                                 "by signal %d (SIG%s, %s)",
@@ -822,6 +857,14 @@ static void worker_died(explore_t *ex, int status, const char *replay_path, resu
     /* res->trace stays "": the worker's trace of it was cut short. */
 }
 
+/* No worker could be forked: the schedule could not run. */
+static void no_worker(result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    res->error = true;
+    das_buf_printf(&res->why, "cannot start the in-process worker: %s", strerror(errno));
+}
+
 /* Runs one schedule where the backend says: in the worker, or on this process's instances. */
 static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const char *strategy_name,
                          const char *replay_path, result_t *res)
@@ -836,11 +879,13 @@ static void run_schedule(explore_t *ex, das_sched_strategy_t *strategy, const ch
     das_rpc_put_u64(&cmd, (uint64_t)(uintptr_t)strategy);
     das_rpc_put_str(&cmd, strategy_name);
     das_rpc_put_str(&cmd, replay_path ? replay_path : "");
-    int status;
-    if (das_xworker_call(ex->worker, &cmd, &answer, &status) == 0)
+    int status, rc = das_xworker_call(ex->worker, &cmd, &answer, &status);
+    if (rc == 0)
         decode_result(answer.data, answer.len, res);
-    else
+    else if (rc == -1)
         worker_died(ex, status, replay_path, res);
+    else
+        no_worker(res);
     das_rpc_buf_dispose(&cmd);
     das_rpc_buf_dispose(&answer);
     judge_serializable(ex, res);
@@ -886,18 +931,21 @@ static bool run_batch(explore_t *ex, search_state_t *ss, bool stop_on_failure, r
     das_rpc_put_u64(&cmd, (uint64_t)(uintptr_t)ss);
     das_rpc_put_u64(&cmd, ex->schedules);
     das_rpc_put_u32(&cmd, stop_on_failure);
-    int status;
+    worker_shared_t *sh = ex->shared;
+    sh->batch_n = sh->batch_failing = 0; /* a worker that dies before it reads: none ran */
+    int status, rc = das_xworker_call(ex->worker, &cmd, &answer, &status);
     bool have = true;
-    if (das_xworker_call(ex->worker, &cmd, &answer, &status) == 0) {
+    if (rc == 0) {
         das_rpc_reader_t rd;
         das_rpc_reader_init(&rd, answer.data, answer.len);
         have = das_rpc_get_u32(&rd) != 0;
         if (have)
             decode_result(rd.p, rd.end - rd.p, r);
-    } else {
+    } else if (rc == -1) {
         worker_died(ex, status, NULL, r);
+    } else {
+        no_worker(r);
     }
-    worker_shared_t *sh = ex->shared;
     count_n(ex, sh->batch_n, sh->batch_failing, sh->batch_steps_min, sh->batch_steps_max,
             sh->batch_steps_sum);
     show_progress(ex);
@@ -1167,8 +1215,13 @@ static int search(explore_t *ex, search_t *out)
             ex->inprocess = false;
             das_xworker_destroy(ex->worker);
             ex->worker = NULL;
+            /* Not counted, and the search not moved on: the schedule runs again, on
+             * instances (a run the worker died in may not have run to its end). */
+            ex->schedules--;
             ex->failing--;
+            ex->steps_sum -= r.steps;
             result_dispose(&r);
+            continue;
         } else if (r.failed && !out->found) {
             out->fail = r;
             out->number = ex->schedules;
@@ -1597,7 +1650,8 @@ int das_explore_main(int argc, char **argv, const char *exe,
     if (ex.fresh_process || !ex.runtime)
         ex.inprocess = false;
     if (ex.inprocess) {
-        ex.arena = das_shm_arena_create((size_t)1 << 30);
+        /* Address space only (pages come as they are used): room for any search. */
+        ex.arena = das_shm_arena_create((size_t)16 << 30);
         if (!ex.arena) {
             fprintf(stderr, "devappserver explore: cannot map shared memory for the in-process "
                             "backend: %s\n",
@@ -1607,6 +1661,7 @@ int das_explore_main(int argc, char **argv, const char *exe,
         ex.alloc = (das_sched_alloc_t){das_shm_arena_realloc, ex.arena};
         ex.shared = das_shm_arena_realloc(ex.arena, NULL, sizeof *ex.shared);
         memset(ex.shared, 0, sizeof *ex.shared);
+        ex.shared->progress.running = -1;
         ex.log_fd = ex.log ? fileno(ex.log) : -1;
         das_xworker_options_t wo = {worker_serve, worker_init, &ex, &ex.shared->progress,
                                     ex.step_timeout, &ex.log_fd, ex.log_fd >= 0};
@@ -1614,6 +1669,8 @@ int das_explore_main(int argc, char **argv, const char *exe,
     }
     ex.datastore = (das_datastore_service_options_t){.in_memory = true, .no_app_root = true};
     ex.services[0] = (das_service_config_t){"datastore_v3", &ex.datastore};
+    if (ex.inprocess)
+        prebuild(&ex);
     if (ex.sc->serializable && (rc = learn_serial_outcomes(&ex)) != 0)
         goto out;
     ex.schedules = 0;

@@ -16,10 +16,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@ struct das_xworker {
     pid_t pid;     /* the worker; -1: none */
     int cmd_fd;    /* explorer: the write end of the command pipe */
     int answer_fd; /* explorer: the read end of the answer pipe */
+    int pidfd;     /* explorer: readable once the worker ended; -1 when none */
     bool in_worker;
     /* In the worker: commands begun and finished, for the watchdog. */
     uint64_t begun, finished;
@@ -95,7 +98,7 @@ das_xworker_t *das_xworker_create(const das_xworker_options_t *o)
     das_xworker_t *w = das_xcalloc(1, sizeof *w);
     w->o = *o;
     w->pid = -1;
-    w->cmd_fd = w->answer_fd = -1;
+    w->cmd_fd = w->answer_fd = w->pidfd = -1;
     return w;
 }
 
@@ -105,7 +108,9 @@ static void stop(das_xworker_t *w)
         close(w->cmd_fd);
     if (w->answer_fd >= 0)
         close(w->answer_fd);
-    w->cmd_fd = w->answer_fd = -1;
+    if (w->pidfd >= 0)
+        close(w->pidfd);
+    w->cmd_fd = w->answer_fd = w->pidfd = -1;
 }
 
 /* Reaps the worker; returns its wait status. */
@@ -192,7 +197,7 @@ static void worker_main(das_xworker_t *w, int cmd_fd, int answer_fd)
     close_all_but(keep, n);
     w->in_worker = true;
     w->pid = -1;
-    w->cmd_fd = w->answer_fd = -1;
+    w->cmd_fd = w->answer_fd = w->pidfd = -1;
     if (w->o.init)
         w->o.init(w->o.ctx);
     pthread_t t;
@@ -227,10 +232,12 @@ static int start(das_xworker_t *w)
     fflush(NULL);             /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid < 0) {
+        int e = errno;
         close(cmd[0]);
         close(cmd[1]);
         close(answer[0]);
         close(answer[1]);
+        errno = e;
         return -1;
     }
     if (pid == 0) {
@@ -243,18 +250,35 @@ static int start(das_xworker_t *w)
     w->pid = pid;
     w->cmd_fd = cmd[1];
     w->answer_fd = answer[0];
+    w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 before Linux 5.3: the pipe alone */
     return 0;
+}
+
+/* Waits until the answer pipe has something to read, or the worker ended: a process the app
+ * forked may hold the pipe open after the worker died. */
+static void await_answer(das_xworker_t *w)
+{
+    if (w->pidfd < 0)
+        return;
+    struct pollfd p[2] = {{.fd = w->answer_fd, .events = POLLIN},
+                          {.fd = w->pidfd, .events = POLLIN}};
+    while (poll(p, 2, -1) < 0 && errno == EINTR)
+        ;
+    if (!(p[0].revents & (POLLIN | POLLHUP)) && p[1].revents)
+        stop(w); /* ended with nothing said: the read below fails */
 }
 
 int das_xworker_call(das_xworker_t *w, const das_rpc_buf_t *cmd, das_rpc_buf_t *answer,
                      int *status)
 {
     *status = 0;
-    if (w->pid < 0 && start(w) < 0) {
-        *status = W_EXITCODE(127, 0);
-        return -1;
+    if (w->pid < 0 && start(w) < 0)
+        return -2;
+    int rc = -1;
+    if (send_msg(w->cmd_fd, cmd) == 0) {
+        await_answer(w);
+        rc = w->answer_fd >= 0 && recv_msg(w->answer_fd, answer) == 0 ? 0 : -1;
     }
-    int rc = send_msg(w->cmd_fd, cmd) == 0 && recv_msg(w->answer_fd, answer) == 0 ? 0 : -1;
     if (rc == 0)
         return 0;
     stop(w);

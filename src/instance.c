@@ -107,9 +107,26 @@ static void close_all(int *fds, int n)
 }
 
 /* An instance inside this process: a private copy of the app, served on the caller's threads. */
+/* An instance process gets `envp` as its environment (TZ=UTC, the app's env_variables): in
+ * process, the process's own becomes it. Every in-process instance of a server runs the same
+ * app.yaml, so they agree. */
+static void adopt_env(char *const *envp)
+{
+    for (size_t i = 0; envp && envp[i]; i++) {
+        const char *eq = strchr(envp[i], '=');
+        if (!eq || eq == envp[i])
+            continue;
+        char *name = das_xstrndup(envp[i], (size_t)(eq - envp[i]));
+        setenv(name, eq + 1, 1);
+        free(name);
+    }
+    tzset();
+}
+
 static int spawn_inprocess(const das_instance_spec_t *spec, das_clock_t *clock,
                            das_instance_t **out, das_err_t *err)
 {
+    adopt_env(spec->envp);
     char why[512] = "";
     das_inprocess_app_t *app =
         spec->inprocess->load(spec->so_path, spec->tmp_dir, spec->n_slots, why, sizeof why);
@@ -350,8 +367,13 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
             return -ECANCELED;
         inprocess_call_t c = {on_call, ctx};
         response->len = 0;
-        inst->ip->serve(inst->app, slot, request->data, request->len, response, inprocess_call,
-                        &c);
+        if (inst->ip->serve(inst->app, slot, request->data, request->len, response,
+                            inprocess_call, &c) < 0) {
+            pthread_mutex_lock(&inst->lock);
+            inst->reaped = true; /* it "ended", as an instance process would have */
+            pthread_mutex_unlock(&inst->lock);
+            return -ECONNRESET;
+        }
         return 0;
     }
     int fd = inst->fds[slot];
@@ -454,7 +476,11 @@ void das_instance_kill(das_instance_t *inst)
 int das_instance_wait(das_instance_t *inst, char *desc, size_t cap)
 {
     if (inst->ip) {
-        snprintf(desc, cap, "runs in process");
+        pthread_mutex_lock(&inst->lock);
+        bool ended = inst->reaped;
+        pthread_mutex_unlock(&inst->lock);
+        snprintf(desc, cap, "%s", ended ? "gave up its request where the scheduler failed it"
+                                        : "runs in process");
         return 0;
     }
     pthread_mutex_lock(&inst->lock);

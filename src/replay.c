@@ -204,7 +204,7 @@ static int replay_run(replay_t *r)
         over = NULL;
     }
     das_buf_t missed = {0};
-    if (!over && !at_bound) /* explore ran no checks after a run it stopped */
+    if (!over && !at_bound) /* explore runs no checks after a run it stopped */
         run_checks(s, &tf, &missed);
     das_server_stop(s); /* closes the replay's trace */
 
@@ -332,8 +332,12 @@ static int replay_in_worker(replay_t *r)
     das_xworker_options_t wo = {replay_serve, NULL, r, progress, REPLAY_STEP_TIMEOUT_S, NULL, 0};
     das_xworker_t *w = das_xworker_create(&wo);
     das_rpc_buf_t cmd = {0}, answer = {0};
-    int status, rc;
-    if (das_xworker_call(w, &cmd, &answer, &status) == 0) {
+    int status, rc, called = das_xworker_call(w, &cmd, &answer, &status);
+    if (called == -2) {
+        fprintf(stderr, "devappserver replay: cannot start the in-process worker: %s\n",
+                strerror(errno));
+        rc = EXIT_USAGE;
+    } else if (called == 0) {
         das_rpc_reader_t rd;
         das_rpc_reader_init(&rd, answer.data, answer.len);
         rc = (int)das_rpc_get_u32(&rd);

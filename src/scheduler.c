@@ -520,6 +520,16 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task)
 
     int pick;
     bool decision = n >= 2;
+    das_sched_choice_t c = {
+        .step = s->n_steps,
+        .decision = s->n_decisions,
+        .could = s->could,
+        .n = n,
+        .prev = s->prev,
+        .prev_could = prev_could,
+        .prev_yielded = prev_yielded,
+        .preemptions = s->preemptions,
+    };
     if (!decision) {
         pick = s->could[0];
     } else if (s->replay) {
@@ -528,21 +538,9 @@ das_sched_status_t das_sched_next(das_sched_t *s, int *task)
                               "left (it has %zu)", s->n_steps + 1, n, s->n_replay_decisions);
         pick = s->replay_decisions[s->replay_pos++];
     } else if (s->strategy) {
-        das_sched_choice_t c = {
-            .step = s->n_steps,
-            .decision = s->n_decisions,
-            .could = s->could,
-            .n = n,
-            .prev = s->prev,
-            .prev_could = prev_could,
-            .prev_yielded = prev_yielded,
-            .preemptions = s->preemptions,
-        };
         pick = s->strategy->m->pick(s->strategy, &c);
     } else {
-        pick = prev_could ? s->prev : s->could[0];
-        if (prev_yielded) /* the first other task */
-            pick = s->could[0] != s->prev ? s->could[0] : s->could[1];
+        pick = das_sched_default_pick(&c);
     }
     if (decision) {
         bool ok = false;
@@ -610,9 +608,12 @@ static void check_reached(das_sched_t *s, size_t i, int task, const das_sched_ac
     das_buf_t want = {0}, got = {0};
     das_sched_describe(task, a, &got);
     if (next == SIZE_MAX) {
-        /* At the step bound the recorded run stopped here, its task failed, not ended. */
+        /* The recorded run took no later step of this task: it ended, or it was failed where
+         * it waited, at the step bound or, waiting on a lock or condition, in a deadlock
+         * (which this run will find again). */
         bool at_bound = s->max_steps && s->n_steps >= s->max_steps;
-        if (a->kind != DAS_SCHED_END && !at_bound) {
+        bool may_deadlock = a->kind == DAS_SCHED_LOCK || a->kind == DAS_SCHED_WAIT;
+        if (a->kind != DAS_SCHED_END && !at_bound && !may_deadlock) {
             char name[16];
             das_sched_task_name(task, name);
             diverge(s, "after step %zu: the trace has %s end, the run made %s", i + 1, name,
@@ -765,6 +766,14 @@ void das_sched_deadlock_report(const das_sched_t *s, das_buf_t *out)
                            s->tasks[holder].state == DAS_TASK_ENDED ? ", which ended" : "");
         }
     }
+}
+
+int das_sched_default_pick(const das_sched_choice_t *c)
+{
+    if (c->prev_could)
+        return c->prev;
+    /* After a yield, the first other task. */
+    return c->prev_yielded && c->could[0] == c->prev ? c->could[1] : c->could[0];
 }
 
 /* ---------------------------------------------------------------- random */

@@ -161,6 +161,10 @@ das_sched_strategy_t *das_sched_pct_create_in(uint64_t seed, int depth, const da
 
 void das_sched_strategy_destroy(das_sched_strategy_t *st); /* NULL ok */
 
+/* What a scheduler with no strategy picks: the task of the previous step when it can proceed
+ * (no preemption ever); after a yield, the first other task; else the lowest-numbered. */
+int das_sched_default_pick(const das_sched_choice_t *c);
+
 /* ---------------------------------------------------------------- the scheduler */
 
 typedef struct {

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ static _Thread_local uint64_t current_id;
 /* The request this thread serves and its slot, for the deterministic build's wrappers. */
 static _Thread_local ae_request_t *current_rq;
 static _Thread_local int current_slot = -1;
+/* Where das_runtime_abandon() jumps to: set while an in-process instance serves a request. */
+static _Thread_local sigjmp_buf *current_escape;
 
 ae_request_t *das_runtime_request(int *slot)
 {
@@ -456,11 +459,29 @@ static das_inprocess_app_t *inprocess_load(const char *so_path, const char *tmp_
     return app;
 }
 
-static void inprocess_serve(das_inprocess_app_t *app, int slot, const void *request, size_t len,
-                            das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx)
+void das_runtime_abandon(void)
+{
+    if (current_escape)
+        siglongjmp(*current_escape, 1);
+}
+
+static int inprocess_serve(das_inprocess_app_t *app, int slot, const void *request, size_t len,
+                           das_rpc_buf_t *response, das_inprocess_call_fn call, void *ctx)
 {
     inprocess_call_t c = {call, ctx};
+    sigjmp_buf escape;
+    if (sigsetjmp(escape, 0)) {
+        /* Given up at a point (das_runtime_abandon): the request's memory is lost with the
+         * frames the jump left, and the instance is replaced. */
+        current_escape = NULL;
+        current_rq = NULL;
+        current_slot = -1;
+        return -1;
+    }
+    current_escape = &escape;
     serve_request(app->dl, &app->snapshot, slot, request, len, inprocess_call, &c, response);
+    current_escape = NULL;
+    return 0;
 }
 
 static void inprocess_reset(das_inprocess_app_t *app)

@@ -17,6 +17,10 @@ struct ae_request;
 /* The request the calling thread serves (and its slot, when `slot` is not NULL), or NULL when
  * it serves none: for the deterministic build's wrappers (wrap.c). */
 struct ae_request *das_runtime_request(int *slot);
+/* In an instance inside another process: gives up the request this thread serves at once
+ * (its serve call returns -1, and the instance is to be replaced). Returns only when the
+ * thread serves no such request. */
+void das_runtime_abandon(void);
 /* Forgets the mutex and condition bookkeeping (wrap.c), for RESET. */
 void das_runtime_wrap_reset(void);
 

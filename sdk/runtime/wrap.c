@@ -225,7 +225,8 @@ static sync_t *sync_of(const void *addr)
 
 /* ae__scheduler_call, for a lock or condition call that cannot fail: a failure (the request
  * was failed: a deadlock, the server stopping) ends the instance, and the request gets a
- * 500. */
+ * 500. An instance inside another process (explore's in-process backend) gives up only the
+ * request, and is replaced as a process would be. */
 static void scheduler_call(ae_request_t *rq, const char *method, const das_rpc_buf_t *body,
                            uint32_t *reply_u32)
 {
@@ -235,6 +236,7 @@ static void scheduler_call(ae_request_t *rq, const char *method, const das_rpc_b
         ae_log(rq, AE_LOG_CRITICAL, "deterministic dispatch: %s; the instance ends",
                why ? why : ae_strerror(rc));
         ae_log_flush(rq);
+        das_runtime_abandon();
         _exit(70);
     }
 }

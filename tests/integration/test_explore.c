@@ -368,6 +368,35 @@ TEST(test_explore_in_process_a_crash_or_a_stuck_step_ends_only_the_worker)
     CHECK_EXPLORE(1, "instance crash while A GET /crash ran", "--trace-dir", traces, "--backend",
                   "inprocess", app,
                   write_scenario(dir, "c2", "requests:\n- GET /crash\n- GET /hello\n"));
+    /* In process, instances see the environment app.yaml gives them, as processes do. */
+    CHECK_EXPLORE(0, "PASS", "--trace-dir", traces, "--backend", "inprocess", app,
+                  write_scenario(dir, "c0", "requests:\n- request: GET /appenv\n"
+                                            "  expect: {body: from app.yaml UTC}\n"));
+    /* A deadlock is one in process too (the two requests give up; their instance goes), and
+     * its trace replays identically on both backends. */
+    {
+        const char *const args[] = {"--trace-dir", traces, "--backend", "inprocess", app,
+                                    write_scenario(dir, "c4", "requests:\n- GET /deadlock?first=1\n"
+                                                              "- GET /deadlock?first=2\n"),
+                                    NULL};
+        char *out = NULL;
+        CHECK_EQ(explore(args, &out), 1);
+        CHECK_STR_CONTAINS(out, "deadlock under deterministic dispatch: A holds mutex");
+        CHECK(strstr(out, "failed in process") == NULL);
+        CHECK(strstr(out, "traces differ") == NULL);
+        const char *line = strstr(out, "\nreplay: devappserver replay ");
+        char trace[400] = "";
+        CHECK(line && sscanf(line, "\nreplay: devappserver replay %399s", trace) == 1);
+        for (int b = 0; b < 2; b++) {
+            const char *const replay[] = {"replay", "--backend", b ? "instances" : "inprocess",
+                                          trace, NULL};
+            char *rout = NULL;
+            CHECK_EQ(harness_run(replay, &rout), 1);
+            CHECK_STR_CONTAINS(rout, "trace: identical to the recorded one");
+            free(rout);
+        }
+        free(out);
+    }
     /* A loop with no point: the worker's watchdog ends it; the report comes from a real
      * instance, which names the last call site. */
     CHECK_EXPLORE(1, "A GET /spin ran past --step-timeout (1 s) without reaching a point",

@@ -174,6 +174,15 @@ static void env(ae_request_t *rq, ae_response_t *rs)
     ae_response_puts(rs, "first");
 }
 
+/* The environment app.yaml gives instances, and their time zone (UTC, as on the platform). */
+static void appenv(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    const char *greeting = getenv("DET_GREETING");
+    const char *tz = getenv("TZ");
+    ae_response_printf(rs, "%s %s", greeting ? greeting : "(none)", tz ? tz : "(none)");
+}
+
 static void hello(ae_request_t *rq, ae_response_t *rs)
 {
     (void)rq;
@@ -183,5 +192,5 @@ static void hello(ae_request_t *rq, ae_response_t *rs)
 AE_APP(app, {"/racy", racy}, {"/get", get}, {"/time", times}, {"/expiry", expiry},
        {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check},
        {"/crash", crash}, {"/fail500", fail500}, {"/spin", spin}, {"/yields", yields},
-       {"/slowsteps", slowsteps}, {"/env", env},
+       {"/slowsteps", slowsteps}, {"/env", env}, {"/appenv", appenv},
        {"/hello", hello});
