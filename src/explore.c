@@ -967,7 +967,7 @@ static bool confirm(explore_t *ex, result_t *r)
     prefix_t p = {{&prefix_methods, "prefix"}, r->decisions, r->n_decisions};
     das_sched_strategy_t *st = r->trace[0] ? NULL : &p.base;
     const char *trace = r->trace[0] ? r->trace : NULL;
-    if (to_real) {
+    if (to_real || st) { /* `st` is on this stack: it never goes to the worker */
         run_here(ex, st, ex->strategy, trace, true, &again);
         judge_serializable(ex, &again);
     } else

@@ -195,6 +195,11 @@ static void worker_main(das_xworker_t *w, int cmd_fd, int answer_fd)
     for (size_t i = 0; i < w->o.n_keep_fds && n < 66; i++)
         keep[n++] = w->o.keep_fds[i];
     close_all_but(keep, n);
+    /* A fault of the app ends the worker by its signal, whatever handler the explorer had (a
+     * sanitizer's would report and exit with a status instead, slowly). */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        signal(fatal[i], SIG_DFL);
     w->in_worker = true;
     w->pid = -1;
     w->cmd_fd = w->answer_fd = w->pidfd = -1;
