@@ -20,9 +20,11 @@
 
 typedef struct das_inprocess_app das_inprocess_app_t;
 
-/* A service call of the request being served: `call` is the encoded das_rpc_call_t; the
- * encoded das_rpc_reply_t goes into `reply`. */
-typedef void (*das_inprocess_call_fn)(void *ctx, const das_rpc_buf_t *call, das_rpc_buf_t *reply);
+/* A service call of the request being served: `payload` is the encoded das_rpc_call_t; the
+ * encoded das_rpc_reply_t goes into `reply` (the shape of a CALL frame's handler,
+ * das_instance_call_cb). */
+typedef void (*das_inprocess_call_fn)(void *ctx, const void *payload, size_t len,
+                                      das_rpc_buf_t *reply);
 
 typedef struct {
     /* Loads a private copy of `so_path` (copied under `tmp_dir`, a folder of the caller's) for

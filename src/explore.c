@@ -111,22 +111,11 @@ static void guided_destroy(das_sched_strategy_t *st)
 static const das_sched_strategy_methods_t guided_methods = {guided_begin, NULL, guided_pick,
                                                             guided_destroy};
 
-/* Memory for a strategy: from `a` (the arena shared with the worker), or the heap. */
-static void *strategy_realloc(const das_sched_alloc_t *a, void *p, size_t n)
-{
-    if (a->realloc)
-        return a->realloc(a->ctx, p, n);
-    if (n)
-        return das_xrealloc(p, n);
-    free(p);
-    return NULL;
-}
-
 static int *copy_ints(const das_sched_alloc_t *a, const int *v, size_t n)
 {
     if (!n)
         return NULL;
-    int *c = strategy_realloc(a, NULL, n * sizeof *c);
+    int *c = das_sched_alloc_realloc(a, NULL, n * sizeof *c);
     memcpy(c, v, n * sizeof *c);
     return c;
 }
@@ -135,7 +124,7 @@ static int *copy_ints(const das_sched_alloc_t *a, const int *v, size_t n)
 static guided_t *guided_new(const das_sched_alloc_t *a, const char *name, const int *want,
                             size_t n_want, const int *prio, size_t n_prio)
 {
-    guided_t *g = strategy_realloc(a, NULL, sizeof *g);
+    guided_t *g = das_sched_alloc_realloc(a, NULL, sizeof *g);
     *g = (guided_t){{&guided_methods, name}, copy_ints(a, want, n_want), n_want,
                     copy_ints(a, prio, n_prio), n_prio};
     return g;
@@ -143,9 +132,9 @@ static guided_t *guided_new(const das_sched_alloc_t *a, const char *name, const 
 
 static void guided_free(const das_sched_alloc_t *a, guided_t *g)
 {
-    strategy_realloc(a, (void *)g->want, 0);
-    strategy_realloc(a, (void *)g->prio, 0);
-    strategy_realloc(a, g, 0);
+    das_sched_alloc_realloc(a, (void *)g->want, 0);
+    das_sched_alloc_realloc(a, (void *)g->prio, 0);
+    das_sched_alloc_realloc(a, g, 0);
 }
 
 /* The decisions of a run, then (once they run out, or one cannot be taken) what a run with no
@@ -423,8 +412,8 @@ static int record_pick(das_sched_strategy_t *st, const das_sched_choice_t *c)
     worker_shared_t *sh = r->ex->shared;
     if (sh->n_decisions == sh->cap_decisions) {
         sh->cap_decisions = sh->cap_decisions ? 2 * sh->cap_decisions : 64;
-        sh->decisions = das_shm_arena_realloc(r->ex->arena, sh->decisions,
-                                              sh->cap_decisions * sizeof *sh->decisions);
+        sh->decisions = das_sched_alloc_realloc(&r->ex->alloc, sh->decisions,
+                                                sh->cap_decisions * sizeof *sh->decisions);
     }
     sh->decisions[sh->n_decisions++] = pick;
     sh->preemptions = c->preemptions + (c->prev_could && pick != c->prev);
@@ -843,11 +832,11 @@ static void worker_died(explore_t *ex, int status, const char *replay_path, resu
     das_trace_file_t tf;
     das_err_t err = {0};
     if (replay_path && das_trace_load(replay_path, &tf, &err) == 0) {
-        res->decisions = copy_ints(&(das_sched_alloc_t){0}, tf.decisions, tf.n_decisions);
+        res->decisions = copy_ints(NULL, tf.decisions, tf.n_decisions);
         res->n_decisions = tf.n_decisions;
         das_trace_file_dispose(&tf);
     } else if (!replay_path) {
-        res->decisions = copy_ints(&(das_sched_alloc_t){0}, sh->decisions, sh->n_decisions);
+        res->decisions = copy_ints(NULL, sh->decisions, sh->n_decisions);
         res->n_decisions = sh->n_decisions;
         res->preemptions = sh->preemptions;
     }
@@ -1135,7 +1124,7 @@ static int search(explore_t *ex, search_t *out)
     memset(out, 0, sizeof *out);
     bool portfolio = strcmp(ex->strategy, "portfolio") == 0;
     bool exhaustive = portfolio || strcmp(ex->strategy, "exhaustive") == 0;
-    search_state_t *ss = strategy_realloc(&ex->alloc, NULL, sizeof *ss);
+    search_state_t *ss = das_sched_alloc_realloc(&ex->alloc, NULL, sizeof *ss);
     *ss = (search_state_t){
         .explorer = exhaustive ? das_sched_explorer_create_in(ex->preemptions, &ex->alloc) : NULL,
         .rnd = das_sched_random_create_in(ex->seed, &ex->alloc),
@@ -1243,7 +1232,7 @@ static int search(explore_t *ex, search_t *out)
     das_sched_explorer_destroy(ss->explorer);
     das_sched_strategy_destroy(ss->rnd);
     das_sched_strategy_destroy(ss->pct);
-    strategy_realloc(&ex->alloc, ss, 0);
+    das_sched_alloc_realloc(&ex->alloc, ss, 0);
     if (!ex->json && isatty(STDERR_FILENO))
         fprintf(stderr, "\r%60s\r", "");
     return rc;

@@ -106,7 +106,6 @@ static void close_all(int *fds, int n)
             close(fds[i]);
 }
 
-/* An instance inside this process: a private copy of the app, served on the caller's threads. */
 /* An instance process gets `envp` as its environment (TZ=UTC, the app's env_variables): in
  * process, the process's own becomes it. Every in-process instance of a server runs the same
  * app.yaml, so they agree. */
@@ -123,6 +122,7 @@ static void adopt_env(char *const *envp)
     tzset();
 }
 
+/* An instance inside this process: a private copy of the app, served on the caller's threads. */
 static int spawn_inprocess(const das_instance_spec_t *spec, das_clock_t *clock,
                            das_instance_t **out, das_err_t *err)
 {
@@ -345,17 +345,6 @@ static void set_slot_timeout(das_instance_t *inst, int slot, int timeout_ms)
     }
 }
 
-typedef struct {
-    das_instance_call_cb on_call;
-    void *ctx;
-} inprocess_call_t;
-
-static void inprocess_call(void *ctx, const das_rpc_buf_t *call, das_rpc_buf_t *reply)
-{
-    const inprocess_call_t *c = ctx;
-    c->on_call(c->ctx, call->data, call->len, reply);
-}
-
 int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *request,
                           das_rpc_buf_t *response, das_deadline_t *deadline,
                           das_instance_call_cb on_call, void *ctx)
@@ -365,10 +354,9 @@ int das_instance_exchange(das_instance_t *inst, int slot, const das_rpc_buf_t *r
          * watches for a handler that never returns (explore's worker). */
         if (das_deadline_left_ms(deadline) <= 0)
             return -ECANCELED;
-        inprocess_call_t c = {on_call, ctx};
         response->len = 0;
-        if (inst->ip->serve(inst->app, slot, request->data, request->len, response,
-                            inprocess_call, &c) < 0) {
+        if (inst->ip->serve(inst->app, slot, request->data, request->len, response, on_call,
+                            ctx) < 0) {
             pthread_mutex_lock(&inst->lock);
             inst->reaped = true; /* it "ended", as an instance process would have */
             pthread_mutex_unlock(&inst->lock);

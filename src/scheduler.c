@@ -81,8 +81,7 @@ static void grow(void **p, size_t *cap, size_t need, size_t elem)
     *cap = n;
 }
 
-/* A strategy's memory, from its allocator (das_sched_alloc_t; the heap when it has none). */
-static void *st_realloc(const das_sched_alloc_t *a, void *p, size_t n)
+void *das_sched_alloc_realloc(const das_sched_alloc_t *a, void *p, size_t n)
 {
     if (!a || !a->realloc) {
         if (n == 0) {
@@ -99,7 +98,7 @@ static void *st_realloc(const das_sched_alloc_t *a, void *p, size_t n)
 
 static void *st_calloc(const das_sched_alloc_t *a, size_t n)
 {
-    void *p = st_realloc(a, NULL, n);
+    void *p = das_sched_alloc_realloc(a, NULL, n);
     memset(p, 0, n);
     return p;
 }
@@ -107,7 +106,7 @@ static void *st_calloc(const das_sched_alloc_t *a, size_t n)
 static void st_free(const das_sched_alloc_t *a, void *p)
 {
     if (p)
-        st_realloc(a, p, 0);
+        das_sched_alloc_realloc(a, p, 0);
 }
 
 static void st_grow(const das_sched_alloc_t *a, void **p, size_t *cap, size_t need, size_t elem)
@@ -117,7 +116,7 @@ static void st_grow(const das_sched_alloc_t *a, void **p, size_t *cap, size_t ne
     size_t n = *cap ? *cap : 8;
     while (n < need)
         n *= 2;
-    *p = st_realloc(a, *p, n * elem);
+    *p = das_sched_alloc_realloc(a, *p, n * elem);
     *cap = n;
 }
 

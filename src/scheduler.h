@@ -137,6 +137,10 @@ typedef struct {
     void *ctx;
 } das_sched_alloc_t;
 
+/* Memory from `a`, or the heap when `a` (or its realloc) is NULL: realloc(3), and with n = 0
+ * it frees p. What the strategies allocate with; for strategies of the caller's own too. */
+void *das_sched_alloc_realloc(const das_sched_alloc_t *a, void *p, size_t n);
+
 /* Uniform among the tasks that can proceed. The i-th schedule run with it (counting from 0)
  * draws from the stream (seed, i): the same seed gives the same schedules in the same order.
  * Caller frees with das_sched_strategy_destroy(). */

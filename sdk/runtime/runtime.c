@@ -237,6 +237,21 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* Where the app loaded at `dl` lies, and a copy of its writable data as it is now. */
+static void snapshot_take(void *dl, snapshot_t *snap)
+{
+    struct link_map *map = NULL;
+    memset(snap, 0, sizeof *snap);
+    snap->base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
+    dl_iterate_phdr(snapshot_object, snap);
+}
+
+static void snapshot_dispose(snapshot_t *snap)
+{
+    for (int i = 0; i < snap->n; i++)
+        free(snap->regions[i].copy);
+}
+
 /* RESET: the app's globals as they were when it was loaded, and no mutex bookkeeping. The
  * other slots' threads are idle (the server sends RESET only then): nothing else touches them. */
 static void reset_app(const snapshot_t *snap)
@@ -361,10 +376,8 @@ int das_runtime_main(const char *so_path, int n_slots)
     pthread_t *threads = calloc((size_t)n_slots, sizeof *threads);
     if (!slots || !threads)
         abort();
-    struct link_map *map = NULL;
-    const void *base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr : NULL;
-    snapshot_t snapshot = {.base = base};
-    dl_iterate_phdr(snapshot_object, &snapshot);
+    snapshot_t snapshot;
+    snapshot_take(dl, &snapshot);
     for (int i = 0; i < n_slots; i++) {
         slots[i].dl = dl;
         slots[i].snapshot = &snapshot;
@@ -379,8 +392,7 @@ int das_runtime_main(const char *so_path, int n_slots)
         pthread_join(threads[i], NULL);
     free(threads);
     free(slots);
-    for (int i = 0; i < snapshot.n; i++)
-        free(snapshot.regions[i].copy);
+    snapshot_dispose(&snapshot);
     /* No dlclose(): an app may have started threads or registered destructors we cannot
      * unwind safely; the process is about to exit anyway. */
     return 0;
@@ -402,7 +414,7 @@ static int inprocess_call(ae_request_t *rq, const das_rpc_buf_t *call, das_rpc_b
 {
     const inprocess_call_t *c = rq->call_ctx;
     reply->len = 0;
-    c->fn(c->ctx, call, reply);
+    c->fn(c->ctx, call->data, call->len, reply);
     return AE_OK;
 }
 
@@ -451,11 +463,8 @@ static das_inprocess_app_t *inprocess_load(const char *so_path, const char *tmp_
     das_inprocess_app_t *app = calloc(1, sizeof *app);
     if (!app)
         abort();
-    struct link_map *map = NULL;
     app->dl = dl;
-    app->snapshot.base = dlinfo(dl, RTLD_DI_LINKMAP, &map) == 0 && map ? (void *)map->l_addr
-                                                                          : NULL;
-    dl_iterate_phdr(snapshot_object, &app->snapshot);
+    snapshot_take(dl, &app->snapshot);
     return app;
 }
 
@@ -498,8 +507,7 @@ static void inprocess_unload(das_inprocess_app_t *app)
 {
     if (!app)
         return;
-    for (int i = 0; i < app->snapshot.n; i++)
-        free(app->snapshot.regions[i].copy);
+    snapshot_dispose(&app->snapshot);
     free(app);
 }
 
