@@ -851,7 +851,11 @@ static void no_worker(result_t *res)
 {
     memset(res, 0, sizeof *res);
     res->error = true;
-    das_buf_printf(&res->why, "cannot start the in-process worker: %s", strerror(errno));
+    if (errno == EDEADLK)
+        das_buf_puts(&res->why, "cannot start the in-process worker: the explorer has threads "
+                                "of its own, which a fork could leave holding a lock (a bug)");
+    else
+        das_buf_printf(&res->why, "cannot start the in-process worker: %s", strerror(errno));
 }
 
 /* Runs one schedule where the backend says: in the worker, or on this process's instances. */
@@ -959,6 +963,12 @@ static bool confirm(explore_t *ex, result_t *r)
     if (to_real || st) { /* `st` is on this stack: it never goes to the worker */
         run_here(ex, st, ex->strategy, trace, true, &again);
         judge_serializable(ex, &again);
+        if (ex->inprocess) { /* workers are forked here again: none of this run's threads stay */
+            das_offline_batch_destroy(ex->batch);
+            ex->batch = NULL;
+            das_server_destroy(ex->server);
+            ex->server = NULL;
+        }
     } else
         run_schedule(ex, st, ex->strategy, trace, &again);
     bool same = again.failed && !again.error && strcmp(again.kind, r->kind) == 0;

@@ -55,7 +55,7 @@ void das_xworker_destroy(das_xworker_t *w);
 /* Runs one command in the worker (forking one first when there is none). Returns 0 with the
  * answer in `answer`; -1 when the worker died first: `*status` is its wait status (see
  * waitpid(2)), and the next call starts a new worker; -2 when no worker could be started
- * (errno says why). */
+ * (errno says why; EDEADLK: this process has other threads, which it must not fork). */
 int das_xworker_call(das_xworker_t *w, const das_rpc_buf_t *cmd, das_rpc_buf_t *answer,
                      int *status);
 
