@@ -161,16 +161,14 @@ static void first_fixed(ae_request_t *rq, ae_response_t *rs)
 }
 
 /* A global filled lazily from memcache: built once per instance, or so the author thought. */
-static char *settings;
+static char settings[32]; /* "" until built */
 
 static const char *load_settings(ae_request_t *rq)
 {
-    if (!settings) {
+    if (!settings[0]) {
         uint64_t zero = 0, builds;
         ae_memcache_incr(rq, "settings_builds", 1, &zero, &builds);
-        char *text = malloc(32);
-        snprintf(text, 32, "theme=dark #%llu", (unsigned long long)builds);
-        settings = text;
+        snprintf(settings, sizeof settings, "theme=dark #%llu", (unsigned long long)builds);
     }
     return settings;
 }
