@@ -56,6 +56,10 @@ struct das_det {
     size_t n_tasks, cap_tasks;
     size_t traced;       /* request lines written: tasks [0, traced) */
     int running;         /* the task that holds the baton; -1 when none */
+    /* Set by a caller that wakes the task a step picks itself, after unlocking
+     * (unlock_and_wake): a thread woken under the lock would only block on it again. */
+    bool defer_wake;
+    das_det_task_t *to_wake;
     int unfinished;      /* tasks that arrived and did not end */
     int held;            /* tasks not finished by their threads */
     bool window_open;
@@ -272,7 +276,10 @@ static void advance_locked(das_det_t *det)
             if (das_sched_step(det->sched, i)->action.kind != DAS_SCHED_CALL)
                 trace_step_locked(det, i, 0, NULL, NULL);
             det->tasks[task]->go = true;
-            pthread_cond_signal(&det->tasks[task]->cond);
+            if (det->defer_wake)
+                det->to_wake = det->tasks[task];
+            else
+                pthread_cond_signal(&det->tasks[task]->cond);
             return;
         }
         if (st == DAS_SCHED_IDLE)
@@ -298,6 +305,19 @@ static void close_window_if_due_locked(das_det_t *det)
         det->window_open = false;
         advance_locked(det);
     }
+}
+
+/* Unlocks the driver, then wakes the task a step picked while `defer_wake` was set, unless
+ * that is `self` (which goes on: its `go` is set). The task cannot miss the wake: `go` was set
+ * under the lock and it waits only while `go` is false; tasks live as long as the driver. */
+static void unlock_and_wake(das_det_t *det, const das_det_task_t *self)
+{
+    das_det_task_t *w = det->to_wake;
+    det->to_wake = NULL;
+    det->defer_wake = false;
+    pthread_mutex_unlock(&det->lock);
+    if (w && w != self)
+        pthread_cond_signal(&w->cond);
 }
 
 /* Blocks until a step picks `t` (0) or it is failed (its AE_* code). */
@@ -554,7 +574,14 @@ static int point(das_det_t *det, das_det_task_t *t, const das_sched_action_t *a,
             set_over_locked(det, das_sched_divergence(det->sched));
             fail_task_locked(det, t, AE_EINTERNAL, det->over_detail);
         }
+        det->defer_wake = true;
         advance_locked(det);
+        if (det->to_wake && det->to_wake != t) {
+            unlock_and_wake(det, t);
+            pthread_mutex_lock(&det->lock);
+        }
+        det->to_wake = NULL;
+        det->defer_wake = false;
         rc = wait_turn_locked(det, t);
     } else if (!rc) {
         rc = AE_EINTERNAL;
@@ -753,8 +780,9 @@ void das_det_end(das_det_t *det, das_det_task_t *t, das_request_end_t how,
                  const void *response, size_t len)
 {
     pthread_mutex_lock(&det->lock);
+    det->defer_wake = true;
     end_locked(det, t, how, response, len);
-    pthread_mutex_unlock(&det->lock);
+    unlock_and_wake(det, t);
 }
 
 const char *das_det_task_failure(const das_det_task_t *t)
