@@ -1038,8 +1038,10 @@ static void name_call(das_buf_t *b, const das_trace_file_t *tf, size_t i)
         das_buf_printf(b, " (%s)", a->site);
 }
 
-/* Finds the racing pair of the failing schedule in `tf` (see the top of the file). */
-static void racing_pair(explore_t *ex, const das_trace_file_t *tf, das_buf_t *out)
+/* Finds the racing pair of the failing schedule in `tf` (see the top of the file), which has
+ * `preemptions`. */
+static void racing_pair(explore_t *ex, const das_trace_file_t *tf, int preemptions,
+                        das_buf_t *out)
 {
     size_t n = tf->n_steps;
     int *want = das_xcalloc(n + 1, sizeof *want);
@@ -1091,7 +1093,11 @@ static void racing_pair(explore_t *ex, const das_trace_file_t *tf, das_buf_t *ou
         }
     }
 done:
-    if (!out->len)
+    if (!out->len && preemptions == 0)
+        das_buf_puts(out, "racing pair: none: the schedule fails with no preemption, the "
+                          "requests running one after another (an order that fails, not an "
+                          "interleaving)\n");
+    else if (!out->len)
         das_buf_puts(out, "racing pair: none among the service calls (no swap of two "
                           "conflicting calls passes): the race is on memory the scheduler does "
                           "not see, such as a global the requests share\n");
@@ -1172,10 +1178,11 @@ static int search(explore_t *ex, search_t *out)
         }
         count(ex, &r);
         if (first) {
-            /* A request no handler matches is an outcome, not an error: but say so. */
+            /* A request no handler matches is an outcome, not an error: but say so, unless
+             * its expect names the 404. */
             for (size_t i = 0; i < ex->sc->n_requests; i++) {
                 const das_scenario_request_t *q = &ex->sc->requests[i];
-                if (i < 64 && (r.not_found >> i & 1))
+                if (i < 64 && (r.not_found >> i & 1) && q->expect.status != 404)
                     fprintf(stderr, "devappserver explore: warning: %s:%d:%d: %s %s got 404: "
                                     "does it match a handler?\n",
                             ex->sc->path, q->line, q->col, q->method, q->target);
@@ -1364,7 +1371,7 @@ static int report(explore_t *ex, search_t *s)
         bool loaded = das_trace_load(path, &tf, &err) == 0;
         das_buf_t pair = {0};
         if (loaded)
-            racing_pair(ex, &tf, &pair);
+            racing_pair(ex, &tf, shown->preemptions, &pair);
         das_buf_append(&out, pair.data ? pair.data : "", pair.len);
         das_buf_printf(&out, "minimal: %d preemption%s (%s)   schedule %s%s\n",
                        shown->preemptions, shown->preemptions == 1 ? "" : "s",

@@ -519,12 +519,41 @@ static das_det_task_t *arrive(das_server_t *s, const das_http_request_t *rq,
     return t;
 }
 
+/* A task whose request the front end answered itself (a static file, a redirect, a 404, a
+ * login page): it takes its start step, then ends with the response already made. */
+static void run_answered_task(das_server_t *s, das_det_task_t *task, das_http_response_t *rs)
+{
+    char detail[1024];
+    int rc = das_det_await_start(s->det, task, detail, sizeof detail);
+    if (rc != 0) {
+        if (rs->fd >= 0)
+            close(rs->fd);
+        rs->fd = -1;
+        das_http_response_clear_headers(rs);
+        das_http_response_set_text(rs, 500, NULL, "500 Internal Server Error: %s.\n", detail);
+    }
+    /* What the trace records of it: the status, and the body when it is in memory (a file is
+     * sent from its descriptor). */
+    das_rpc_response_t ar = {
+        .status = (uint32_t)rs->status,
+        .body = rs->fd >= 0 || !rs->body.data ? "" : rs->body.data,
+        .body_len = rs->fd >= 0 ? 0 : rs->body.len,
+    };
+    das_rpc_buf_t out = {0};
+    das_rpc_encode_response(&out, &ar);
+    das_det_end(s->det, task, DAS_REQUEST_RETURNED, out.data, out.len);
+    das_rpc_buf_dispose(&out);
+    das_det_finish(s->det, task);
+}
+
 static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *route,
                          const das_http_request_t *rq, const das_login_user_t *user,
-                         das_http_response_t *rs, char *instance_id)
+                         das_det_task_t *task, das_http_response_t *rs, char *instance_id)
 {
     if (app->build_error) {
         build_error_page(app, rs);
+        if (task)
+            run_answered_task(s, task, rs);
         return;
     }
     pairs_t headers = {0}, env = {0};
@@ -541,9 +570,8 @@ static void serve_script(das_server_t *s, das_app_t *app, const das_route_t *rou
         pairs_add(&headers, n, rq->headers[i].value);
     }
     pairs_add(&headers, "X-AppEngine-Country", "ZZ");
-    /* Deterministic dispatch: the request is a task from here, numbered before its ids are
-     * drawn (from its own stream), and it waits for its start step. */
-    das_det_task_t *task = s->det ? arrive(s, rq, user) : NULL;
+    /* Deterministic dispatch: the request is a task (numbered before its ids are drawn, from
+     * its own stream), and it waits for its start step. */
     base_env(s, app, task ? das_det_task_clock(task) : s->app_clock, &env, &values, rq->method,
              rq->path, rq->query, request_header(rq, "Host"), rq->remote_addr, rq->version,
              user);
@@ -626,8 +654,11 @@ static char *normalized_if_dotted(const char *path)
     return out;
 }
 
-static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq,
-                   const das_login_user_t *user, das_http_response_t *rs, char *instance_id)
+/* Answers the request; `task` (deterministic dispatch) goes to its script, if it reaches
+ * one. Returns whether it did. */
+static bool handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq,
+                   const das_login_user_t *user, das_det_task_t *task, das_http_response_t *rs,
+                   char *instance_id)
 {
     char *clean = normalized_if_dotted(rq->path);
     if (clean) {
@@ -635,11 +666,11 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
         redirect(rs, loc, "Moved");
         free(loc);
         free(clean);
-        return;
+        return false;
     }
     if (strcmp(rq->path, "/_ah/login") == 0 || strcmp(rq->path, "/_ah/logout") == 0) {
         serve_login(s, rq, user, rs);
-        return;
+        return false;
     }
     size_t from = 0;
     for (;;) {
@@ -650,7 +681,7 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
                                        "Internal Server Error: a handler's url pattern could "
                                        "not be matched against this path (a regular "
                                        "expression limit).\n");
-            return;
+            return false;
         }
         if (matched < 0) {
             das_buf_t path = {0};
@@ -660,22 +691,22 @@ static void handle(das_server_t *s, das_app_t *app, const das_http_request_t *rq
                                        "url \"%s\" does not match any handlers.</body></html>",
                                        path.data ? path.data : "");
             das_buf_dispose(&path);
-            return;
+            return false;
         }
         if (!login_allows(s, route.handler, rq, user, rs)) {
             das_route_dispose(&route);
-            return;
+            return false;
         }
         if (route.handler->kind == DAS_HANDLER_SCRIPT) {
-            serve_script(s, app, &route, rq, user, rs, instance_id);
+            serve_script(s, app, &route, rq, user, task, rs, instance_id);
             das_route_dispose(&route);
-            return;
+            return true;
         }
         int rc = serve_static(s, app, &route, rq, rs);
         from = route.index + 1;
         das_route_dispose(&route);
         if (rc == 0)
-            return;
+            return false;
     }
 }
 
@@ -789,7 +820,11 @@ void das__frontend_handle(void *ctx, const das_http_request_t *rq, das_http_resp
             ? &user_storage
             : NULL;
     char instance_id[37] = "-";
-    handle(s, app, rq, user, rs, instance_id);
+    /* Deterministic dispatch: every request is a task, from here (a scenario's, or a
+     * replay's, waits for each to arrive), whatever answers it. */
+    das_det_task_t *task = s->det ? arrive(s, rq, user) : NULL;
+    if (!handle(s, app, rq, user, task, rs, instance_id) && task)
+        run_answered_task(s, task, rs);
     finish(s, rq, user, rs, instance_id, t0);
     das__app_release(s, app);
 }

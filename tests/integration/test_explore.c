@@ -128,6 +128,46 @@ TEST(test_explore_replay_keeps_the_requests_user)
     harness_remove_tree(dir);
 }
 
+/* Requests the front end answers itself (a static file, a redirect, a login redirect, a 404)
+ * are tasks too: a scenario of them runs its schedules, judges their responses and replays. */
+TEST(test_explore_requests_no_script_answers_are_tasks_too)
+{
+    char dir[256];
+    harness_tmpdir(dir, sizeof dir);
+    const char *app = harness_app("echo");
+    const char *pass = write_scenario(dir, "answered", "requests:\n"
+                                                      "- request: GET /static/hello.txt\n"
+                                                      "  expect: {status: 200}\n"
+                                                      "- request: GET /a/../env\n"
+                                                      "  expect: {status: 302}\n"
+                                                      "- request: GET /required/x\n"
+                                                      "  expect: {status: 302}\n"
+                                                      "- GET /env\n"
+                                                      "check:\n"
+                                                      "- request: GET /static/missing.txt\n"
+                                                      "  status: 404\n");
+    CHECK_EXPLORE(0, "all 24 schedules passed", "--trace-dir", dir, "--strategy", "exhaustive",
+                  app, pass);
+    const char *fail = write_scenario(dir, "static_body", "requests:\n"
+                                                          "- GET /env\n"
+                                                          "- request: GET /static/hello.txt\n"
+                                                          "  expect: {body: nope}\n");
+    const char *const args[] = {"--trace-dir", dir, app, fail, NULL};
+    char *out = NULL;
+    CHECK_EQ(explore(args, &out), 1);
+    CHECK_STR_CONTAINS(out, "B GET /static/hello.txt: expected any status \"nope\", got 200 \"static hello");
+    CHECK_STR_CONTAINS(out, "racing pair: none: the schedule fails with no preemption");
+    char *rout = NULL;
+    int rc = run_reported_replay(out, &rout);
+    if (rc != 0)
+        fprintf(stdout, "# replay output:\n%s\n", rout);
+    CHECK_EQ(rc, 0);
+    CHECK_STR_CONTAINS(rout, "trace: identical to the recorded one");
+    free(rout);
+    free(out);
+    harness_remove_tree(dir);
+}
+
 TEST(test_explore_each_strategy_finds_each_buggy_sample)
 {
     char dir[256];
