@@ -807,27 +807,30 @@ static void worker_died(explore_t *ex, int status, const char *replay_path, resu
     } else {
         snprintf(who, sizeof who, "a request outside the schedule (warmup, setup or check)");
     }
-    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-        /* Not a handler's fault: the system (out of memory?) or a person ended it. */
+    char how[160];
+    switch (das_xworker_describe_end(status, how, sizeof how)) {
+    case DAS_XWORKER_ENDED_OUTSIDE: /* not a handler's fault: the system or a person ended it */
         res->error = true;
-        das_buf_printf(&res->why, "the in-process worker was ended from outside by signal %d "
-                                  "(%s) while %s ran",
-                       sig, strsignal(sig), who);
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK) {
+        das_buf_printf(&res->why, "the in-process worker was ended from outside by %s while %s "
+                                  "ran",
+                       how, who);
+        break;
+    case DAS_XWORKER_ENDED_STUCK:
         fail_with(res, "step timeout",
                   "%s ran past --step-timeout (%.0f s) without reaching a point (a loop, or a "
                   "blocking call the scheduler does not see, such as a pipe or socket?)",
                   who, ex->step_timeout);
-    } else if (sig) {
-        const char *abbrev = sigabbrev_np(sig);
+        break;
+    case DAS_XWORKER_ENDED_CRASH:
         fail_with(res, "crash", "instance crash while %s ran: the in-process worker was killed "
-                                "by signal %d (SIG%s, %s)",
-                  who, sig, abbrev ? abbrev : "?", strsignal(sig));
-    } else {
+                                "by %s",
+                  who, how);
+        break;
+    case DAS_XWORKER_ENDED_EXIT:
         fail_with(res, "crash", "instance crash while %s ran: the in-process worker exited "
-                                "with status %d",
-                  who, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                                "with %s",
+                  who, how);
+        break;
     }
     das_trace_file_t tf;
     das_err_t err = {0};

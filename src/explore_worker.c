@@ -317,3 +317,18 @@ int das_xworker_call(das_xworker_t *w, const das_rpc_buf_t *cmd, das_rpc_buf_t *
     *status = reap(w);
     return -1;
 }
+
+das_xworker_end_t das_xworker_describe_end(int status, char *how, size_t cap)
+{
+    if (WIFEXITED(status)) {
+        snprintf(how, cap, "status %d", WEXITSTATUS(status));
+        return WEXITSTATUS(status) == DAS_XWORKER_STUCK ? DAS_XWORKER_ENDED_STUCK
+                                                         : DAS_XWORKER_ENDED_EXIT;
+    }
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    const char *abbrev = sigabbrev_np(sig);
+    snprintf(how, cap, "signal %d (SIG%s, %s)", sig, abbrev ? abbrev : "?", strsignal(sig));
+    return sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP
+               ? DAS_XWORKER_ENDED_OUTSIDE
+               : DAS_XWORKER_ENDED_CRASH;
+}

@@ -59,6 +59,18 @@ void das_xworker_destroy(das_xworker_t *w);
 int das_xworker_call(das_xworker_t *w, const das_rpc_buf_t *cmd, das_rpc_buf_t *answer,
                      int *status);
 
+/* How a worker that died ended, from its wait status. */
+typedef enum {
+    DAS_XWORKER_ENDED_STUCK,   /* its watchdog ended it: a step ran past the step timeout */
+    DAS_XWORKER_ENDED_CRASH,   /* a fault of the app's (SIGSEGV, SIGABRT...) */
+    DAS_XWORKER_ENDED_OUTSIDE, /* ended from outside: SIGKILL (out of memory?), SIGTERM... */
+    DAS_XWORKER_ENDED_EXIT,    /* it exited with another status */
+} das_xworker_end_t;
+
+/* Classifies `status`, and writes how it ended to `how`: "signal 11 (SIGSEGV, Segmentation
+ * fault)" or "status 3". */
+das_xworker_end_t das_xworker_describe_end(int status, char *how, size_t cap);
+
 /* Whether the calling process is a worker. */
 bool das_xworker_in_worker(const das_xworker_t *w);
 

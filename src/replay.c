@@ -346,17 +346,26 @@ static int replay_in_worker(replay_t *r)
         char who[64] = "a request outside the schedule";
         if (task >= 0)
             das_sched_task_name(task, who);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == DAS_XWORKER_STUCK)
-            printf("failed: %s ran %d s without reaching a point (a loop, or a blocking call the "
-                   "scheduler does not see); the in-process replay was stopped\n",
+        char how[160];
+        switch (das_xworker_describe_end(status, how, sizeof how)) {
+        case DAS_XWORKER_ENDED_STUCK:
+            printf("failed: %s ran %d s without reaching a point (a loop, or a blocking call "
+                   "the scheduler does not see); the in-process replay was stopped\n",
                    who, REPLAY_STEP_TIMEOUT_S);
-        else if (WIFSIGNALED(status))
-            printf("failed: %s crashed the in-process replay (signal %d, %s); replay with "
-                   "--backend instances to see it end one instance\n",
-                   who, WTERMSIG(status), strsignal(WTERMSIG(status)));
-        else
-            printf("failed: the in-process replay ended with status %d\n",
-                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            break;
+        case DAS_XWORKER_ENDED_CRASH:
+            printf("failed: %s crashed the in-process replay, %s; replay with --backend "
+                   "instances to see it end one instance\n",
+                   who, how);
+            break;
+        case DAS_XWORKER_ENDED_OUTSIDE:
+            printf("failed: the in-process replay was ended from outside by %s while %s ran\n",
+                   how, who);
+            break;
+        case DAS_XWORKER_ENDED_EXIT:
+            printf("failed: the in-process replay ended with %s\n", how);
+            break;
+        }
         rc = EXIT_FAILED;
     }
     fflush(stdout);

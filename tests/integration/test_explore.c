@@ -472,7 +472,7 @@ TEST(test_replay_in_process_gives_the_same_trace_and_survives_a_crash)
         {harness_sample("memcache_counter"), sample_scenario("racy"),
          "trace: identical to the recorded one"},
         {harness_app("det"), write_scenario(dir, "crash", "requests:\n- GET /crash\n"),
-         "failed: A crashed the in-process replay (signal 11"},
+         "failed: A crashed the in-process replay, signal 11 (SIGSEGV"},
     };
     for (size_t i = 0; i < 2; i++) {
         char *app = strdup(cases[i].app), *scenario = strdup(cases[i].scenario);

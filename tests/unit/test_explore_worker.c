@@ -82,6 +82,9 @@ TEST(test_a_crashed_worker_is_reported_by_its_signal_and_replaced)
     CHECK_EQ(call(w, "crash", &answer, &status), -1);
     CHECK(WIFSIGNALED(status));
     CHECK_EQ(WTERMSIG(status), SIGSEGV);
+    char how[160];
+    CHECK_EQ(das_xworker_describe_end(status, how, sizeof how), DAS_XWORKER_ENDED_CRASH);
+    CHECK_STR_EQ(how, "signal 11 (SIGSEGV, Segmentation fault)");
     pid_t after = worker_pid(w);
     CHECK(after > 0 && after != before);
     das_rpc_buf_dispose(&answer);
@@ -100,11 +103,31 @@ TEST(test_a_worker_that_stands_still_past_the_step_timeout_ends_stuck)
     CHECK_EQ(call(w, "hang", &answer, &status), -1);
     CHECK(WIFEXITED(status));
     CHECK_EQ(WEXITSTATUS(status), DAS_XWORKER_STUCK);
+    char how[160];
+    CHECK_EQ(das_xworker_describe_end(status, how, sizeof how), DAS_XWORKER_ENDED_STUCK);
     /* a command that answers in time is not ended by the watchdog */
     CHECK_EQ(call(w, "quick", &answer, &status), 0);
     das_rpc_buf_dispose(&answer);
     das_xworker_destroy(w);
     munmap(progress, sizeof *progress);
+}
+
+TEST(test_a_worker_killed_from_outside_is_not_the_apps_crash)
+{
+    das_xworker_t *w = das_xworker_create(&(das_xworker_options_t){.serve = serve});
+    pid_t pid = worker_pid(w);
+    CHECK(pid > 0);
+    kill(pid, SIGKILL);
+    das_rpc_buf_t answer = {0};
+    int status = 0;
+    CHECK_EQ(call(w, "hello", &answer, &status), -1);
+    char how[160];
+    CHECK_EQ(das_xworker_describe_end(status, how, sizeof how), DAS_XWORKER_ENDED_OUTSIDE);
+    CHECK_STR_EQ(how, "signal 9 (SIGKILL, Killed)");
+    CHECK_EQ(das_xworker_describe_end(3 << 8, how, sizeof how), DAS_XWORKER_ENDED_EXIT);
+    CHECK_STR_EQ(how, "status 3");
+    das_rpc_buf_dispose(&answer);
+    das_xworker_destroy(w);
 }
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
