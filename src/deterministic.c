@@ -127,7 +127,9 @@ static void close_trace_locked(das_det_t *det)
                           t->end_body ? t->end_body : "", t->end_len);
         t->end_held = false;
     }
-    das_trace_close(det->trace, det->sched);
+    das_err_t err = {0};
+    if (das_trace_close(det->trace, det->sched, &err) < 0)
+        das_log_error(det->o.log, "%s", err.msg);
     det->trace = NULL;
 }
 

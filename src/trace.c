@@ -22,7 +22,14 @@ struct das_trace {
     bool held;  /* in memory until it is closed (das_trace_create's `held`) */
     char *mem;  /* held: the lines so far (open_memstream) */
     size_t mem_len;
+    int write_errno; /* the first write that failed (a full disk, a file size limit); 0: none */
 };
+
+static void note_write(das_trace_t *t, bool ok)
+{
+    if (!ok && !t->write_errno)
+        t->write_errno = errno ? errno : EIO;
+}
 
 /* ---------------------------------------------------------------- values */
 
@@ -61,10 +68,9 @@ static char *dump(json_t *o)
 
 void das_trace_put_line(das_trace_t *t, const char *line)
 {
-    fputs(line, t->f);
-    fputc('\n', t->f);
+    note_write(t, fputs(line, t->f) != EOF && fputc('\n', t->f) != EOF);
     if (!t->held)
-        fflush(t->f);
+        note_write(t, fflush(t->f) == 0);
 }
 
 static void put_line(das_trace_t *t, json_t *o)
@@ -292,10 +298,10 @@ void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char 
     put_line(t, o);
 }
 
-void das_trace_close(das_trace_t *t, const das_sched_t *s)
+int das_trace_close(das_trace_t *t, const das_sched_t *s, das_err_t *err)
 {
     if (!t)
-        return;
+        return 0;
     if (s) {
         char *schedule = das_sched_schedule_string(s);
         json_t *o = json_object();
@@ -306,18 +312,24 @@ void das_trace_close(das_trace_t *t, const das_sched_t *s)
         put_line(t, o);
         free(schedule);
     }
-    fclose(t->f);
+    note_write(t, fclose(t->f) == 0);
+    int rc = 0;
     if (t->held) { /* now it goes to its file */
-        das_err_t err = {0};
-        FILE *f = create_file(t->path, &err);
+        FILE *f = create_file(t->path, err);
         if (f) {
-            fwrite(t->mem, 1, t->mem_len, f);
-            fclose(f);
+            note_write(t, fwrite(t->mem, 1, t->mem_len, f) == t->mem_len);
+            note_write(t, fclose(f) == 0);
+        } else {
+            rc = -1;
         }
         free(t->mem);
     }
+    if (rc == 0 && t->write_errno)
+        rc = das_err_set(err, AE_EIO, "the trace %s was not written whole: %s", t->path,
+                         strerror(t->write_errno));
     free(t->path);
     free(t);
+    return rc < 0 ? -1 : 0;
 }
 
 char *das_trace_next_path(const char *dir, const char *prefix)

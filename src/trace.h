@@ -104,8 +104,9 @@ void das_trace_end(das_trace_t *t, int task, uint64_t step, const char *how, int
 /* An AE_CHECK failed in `task` (after `step` steps). */
 void das_trace_check_failed(das_trace_t *t, int task, uint64_t step, const char *message,
                             const char *site);
-/* Writes the closing line and closes the file. NULL ok. */
-void das_trace_close(das_trace_t *t, const das_sched_t *s);
+/* Writes the closing line and closes the file (a held trace: writes it to its file). Returns
+ * 0, or -1 with `err` saying why when any write of it failed: the file is not whole. NULL ok. */
+int das_trace_close(das_trace_t *t, const das_sched_t *s, das_err_t *err);
 
 /* The first line where two traces differ (1-based), or 0 when they are the same (or either
  * cannot be read: 1). A recorded trace of a server still running has no closing line yet:
