@@ -182,7 +182,7 @@ WRAP int __wrap_sched_yield(void)
 
 /* ---------------------------------------------------------------- mutexes and conditions */
 
-#define TABLE_SIZE 4096 /* open addressing; an app has far fewer mutexes and conditions */
+#define TABLE_SIZE 4096 /* open addressing, kept at most 3/4 full (compact) */
 
 typedef struct {
     const void *addr; /* NULL: free */
@@ -193,6 +193,7 @@ typedef struct {
 
 typedef struct {
     pthread_mutex_t lock;
+    size_t used; /* entries with an address */
     sync_t table[TABLE_SIZE];
 } sync_table_t;
 
@@ -204,23 +205,64 @@ void das_runtime_wrap_reset(void)
 {
     pthread_mutex_lock(&syncs.lock);
     memset(syncs.table, 0, sizeof syncs.table);
+    syncs.used = 0;
     pthread_mutex_unlock(&syncs.lock);
 }
 
-static sync_t *sync_of(const void *addr)
+static bool sync_idle(const sync_t *e)
+{
+    return e->owner < 0 && e->waiters == 0 && !e->told;
+}
+
+static sync_t *probe(const void *addr)
 {
     size_t h = ((uintptr_t)addr >> 3) * 0x9e3779b97f4a7c15ull % TABLE_SIZE;
     for (size_t i = 0; i < TABLE_SIZE; i++) {
         sync_t *e = &syncs.table[(h + i) % TABLE_SIZE];
-        if (e->addr == addr)
+        if (e->addr == addr || !e->addr)
             return e;
-        if (!e->addr) {
-            e->addr = addr;
-            e->owner = -1;
-            return e;
-        }
     }
-    abort(); /* 4,096 distinct mutexes and conditions in one instance */
+    return NULL;
+}
+
+/* Keeps only the entries in use (held, waited on, or known to the server): an idle one says
+ * nothing a new entry would not. An app that makes and frees mutexes as it goes (one per
+ * object) fills the table with addresses it no longer uses. */
+static void compact(void)
+{
+    static sync_t busy[TABLE_SIZE]; /* under syncs.lock */
+    size_t n = 0;
+    for (size_t i = 0; i < TABLE_SIZE; i++)
+        if (syncs.table[i].addr && !sync_idle(&syncs.table[i]))
+            busy[n++] = syncs.table[i];
+    memset(syncs.table, 0, sizeof syncs.table);
+    for (size_t i = 0; i < n; i++)
+        *probe(busy[i].addr) = busy[i];
+    syncs.used = n;
+}
+
+/* The entry of the mutex or condition at `addr`, made when it has none. Caller holds
+ * syncs.lock; the pointer is good until the next call. */
+static sync_t *sync_of(const void *addr)
+{
+    sync_t *e = probe(addr);
+    if (e && e->addr == addr)
+        return e;
+    if (syncs.used >= TABLE_SIZE * 3 / 4) {
+        compact();
+        e = probe(addr);
+    }
+    if (!e || syncs.used >= TABLE_SIZE * 3 / 4) {
+        static const char msg[] = "devappserver: deterministic dispatch: more than 3,072 app "
+                                  "mutexes and conditions held or waited on at once in one "
+                                  "instance\n";
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+        }
+        abort();
+    }
+    *e = (sync_t){.addr = addr, .owner = -1};
+    syncs.used++;
+    return e;
 }
 
 /* ae__scheduler_call, for a lock or condition call that cannot fail: a failure (the request

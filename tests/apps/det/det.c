@@ -97,6 +97,20 @@ static void deadlock(ae_request_t *rq, ae_response_t *rs)
     ae_response_puts(rs, "no deadlock");
 }
 
+/* Locks and unlocks 5,000 distinct mutexes, as an app with one mutex per object would. */
+static void many_mutexes(ae_request_t *rq, ae_response_t *rs)
+{
+    (void)rq;
+    static pthread_mutex_t many[5000];
+    int n = 0;
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++) {
+        pthread_mutex_init(&many[i], NULL);
+        n += pthread_mutex_lock(&many[i]) == 0 && pthread_mutex_unlock(&many[i]) == 0;
+        pthread_mutex_destroy(&many[i]);
+    }
+    ae_response_printf(rs, "%d", n);
+}
+
 static void *nothing(void *arg)
 {
     return arg;
@@ -193,4 +207,4 @@ AE_APP(app, {"/racy", racy}, {"/get", get}, {"/time", times}, {"/expiry", expiry
        {"/locked", locked}, {"/deadlock", deadlock}, {"/thread", thread}, {"/check", check},
        {"/crash", crash}, {"/fail500", fail500}, {"/spin", spin}, {"/yields", yields},
        {"/slowsteps", slowsteps}, {"/env", env}, {"/appenv", appenv},
-       {"/hello", hello});
+       {"/hello", hello}, {"/many_mutexes", many_mutexes});
