@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,15 +201,8 @@ static void worker_main(das_xworker_t *w, int cmd_fd, int answer_fd)
     static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         signal(fatal[i], SIG_DFL);
-    /* One CPU for all its threads: only one runs app code at a time, and handing the baton
-     * to a thread on the same CPU is a switch, not a wake-up of another CPU. */
-    int cpu = sched_getcpu();
-    if (cpu >= 0) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        sched_setaffinity(0, sizeof one, &one);
-    }
+    /* One CPU for all its threads: only one of them runs app code at a time. */
+    das_stay_on_this_cpu();
     w->in_worker = true;
     w->pid = -1;
     w->cmd_fd = w->answer_fd = w->pidfd = -1;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,4 +309,15 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
 int das_remove_tree(const char *path)
 {
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void das_stay_on_this_cpu(void)
+{
+    int cpu = sched_getcpu();
+    if (cpu < 0)
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
 }

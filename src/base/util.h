@@ -63,4 +63,9 @@ int das_mkdirs(const char *path, int mode);
 /* Removes `path` and everything under it (not following symbolic links). 0 or -errno. */
 int das_remove_tree(const char *path);
 
+/* Keeps the calling thread, and the threads it starts from now on, on the CPU it runs on: for
+ * threads that hand one baton around, where a hand-over on the same CPU is a switch and not
+ * a wake-up of another CPU. Best effort. */
+void das_stay_on_this_cpu(void);
+
 #endif
