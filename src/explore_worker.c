@@ -246,9 +246,10 @@ static int start(das_xworker_t *w)
     /* Only a process with one thread forks a worker: a lock another thread held at the fork
      * (an allocator's, a log's) stays held in the child for ever. glibc's malloc guards its
      * own locks around fork, but a sanitizer's allocator and our own locks do not. A thread
-     * just joined may still be counted for a moment: its exit ends after the join returns. */
+     * just joined may still be counted for a moment (its exit ends after the join returns):
+     * up to 2 s is allowed for that, ample on a loaded machine too. */
     for (int waited_ms = 0; thread_count() > 1; waited_ms++) {
-        if (waited_ms == 200) {
+        if (waited_ms == 2000) {
             errno = EDEADLK;
             return -1;
         }
