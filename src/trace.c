@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -106,14 +107,17 @@ static int make_folder(const char *path, das_err_t *err)
     return rc;
 }
 
-/* Opens `path` to write: a new file rather than the old one truncated, since ext4 writes a
- * file truncated and rewritten out to disk when it is closed (auto_da_alloc), which cost
- * explore a disk write per schedule. */
+/* Opens `path` to write: a new file rather than an old regular file truncated, since ext4
+ * writes a file truncated and rewritten out to disk when it is closed (auto_da_alloc), which
+ * cost explore a disk write per schedule. Anything else at `path` (a device such as
+ * /dev/null, a pipe) is written to, never removed. */
 static FILE *create_file(const char *path, das_err_t *err)
 {
     if (make_folder(path, err) < 0)
         return NULL;
-    unlink(path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(path);
     FILE *f = fopen(path, "we");
     if (!f)
         das_err_set(err, AE_EIO, "cannot write the trace %s: %s", path, strerror(errno));

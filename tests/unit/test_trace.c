@@ -1,10 +1,12 @@
 /* test_trace.c - a trace that could not be written whole says so when it is closed (a full
  * disk, a file size limit), written as it goes or held in memory until then; one written
- * whole closes quietly and loads back.
+ * whole closes quietly; one pointed at a device writes to it and leaves it in place.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -31,7 +33,7 @@ static const char *temp_path(const char *name)
 static void remove_temp(void)
 {
     static const char *const names[] = {"whole.jsonl", "whole-held.jsonl", "cut.jsonl",
-                                        "cut-held.jsonl"};
+                                        "cut-held.jsonl", "null-device"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(temp_path(names[i]));
     rmdir(dir);
@@ -65,6 +67,24 @@ TEST(test_a_trace_written_whole_closes_quietly)
     fclose(f);
     remove_temp();
     CHECK_EQ(n, 11); /* the header, then the ten lines */
+}
+
+/* A trace pointed at a device (as --trace /dev/null) writes to it and leaves it in place: a
+ * character device like /dev/null, made in the test's folder (as root; skipped otherwise). */
+TEST(test_a_trace_at_a_device_writes_to_it_and_leaves_it)
+{
+    const char *node = temp_path("null-device");
+    if (mknod(node, S_IFCHR | 0666, makedev(1, 3)) < 0) {
+        remove_temp();
+        SKIP("cannot make a device node here (not root)");
+    }
+    das_err_t err = {0};
+    int rc = write_trace(node, false, 10, &err);
+    struct stat st;
+    bool still_a_device = lstat(node, &st) == 0 && S_ISCHR(st.st_mode);
+    remove_temp();
+    CHECK_EQ(rc, 0);
+    CHECK(still_a_device);
 }
 
 /* Over the file size limit, writes fail with EFBIG (SIGXFSZ ignored, as a server would). */
