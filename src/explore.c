@@ -952,6 +952,15 @@ static bool run_batch(explore_t *ex, search_state_t *ss, bool stop_on_failure, r
     return have;
 }
 
+/* Ends the server and the request threads this process ran schedules on (run_here), if any. */
+static void end_own_server(explore_t *ex)
+{
+    das_offline_batch_destroy(ex->batch);
+    ex->batch = NULL;
+    das_server_destroy(ex->server);
+    ex->server = NULL;
+}
+
 /* Runs the failing schedule `r` again and says whether it fails the same way. A failure found
  * in process runs again on a fresh real instance, and that run (its trace, its message) takes
  * r's place: what is reported is what a real instance did. A run the worker died in has no
@@ -966,12 +975,8 @@ static bool confirm(explore_t *ex, result_t *r)
     if (to_real || st) { /* `st` is on this stack: it never goes to the worker */
         run_here(ex, st, ex->strategy, trace, true, &again);
         judge_serializable(ex, &again);
-        if (ex->inprocess) { /* workers are forked here again: none of this run's threads stay */
-            das_offline_batch_destroy(ex->batch);
-            ex->batch = NULL;
-            das_server_destroy(ex->server);
-            ex->server = NULL;
-        }
+        if (ex->inprocess) /* workers are forked here again: none of this run's threads stay */
+            end_own_server(ex);
     } else
         run_schedule(ex, st, ex->strategy, trace, &again);
     bool same = again.failed && !again.error && strcmp(again.kind, r->kind) == 0;
@@ -1689,8 +1694,7 @@ int das_explore_main(int argc, char **argv, const char *exe,
         result_dispose(&s.fail);
 out:
     das_xworker_destroy(ex.worker);
-    das_server_destroy(ex.server);
-    das_offline_batch_destroy(ex.batch);
+    end_own_server(&ex);
     das_shm_arena_destroy(ex.arena);
     if (ex.log)
         fclose(ex.log);

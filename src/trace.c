@@ -324,16 +324,18 @@ int das_trace_close(das_trace_t *t, const das_sched_t *s, das_err_t *err)
             note_write(t, fwrite(t->mem, 1, t->mem_len, f) == t->mem_len);
             note_write(t, fclose(f) == 0);
         } else {
-            rc = -1;
+            rc = -1; /* create_file said why */
         }
         free(t->mem);
     }
-    if (rc == 0 && t->write_errno)
-        rc = das_err_set(err, AE_EIO, "the trace %s was not written whole: %s", t->path,
-                         strerror(t->write_errno));
+    if (rc == 0 && t->write_errno) {
+        das_err_set(err, AE_EIO, "the trace %s was not written whole: %s", t->path,
+                    strerror(t->write_errno));
+        rc = -1;
+    }
     free(t->path);
     free(t);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 char *das_trace_next_path(const char *dir, const char *prefix)

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -253,11 +254,8 @@ static sync_t *sync_of(const void *addr)
         e = probe(addr);
     }
     if (!e || syncs.used >= TABLE_SIZE * 3 / 4) {
-        static const char msg[] = "devappserver: deterministic dispatch: more than 3,072 app "
-                                  "mutexes and conditions held or waited on at once in one "
-                                  "instance\n";
-        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        }
+        fprintf(stderr, "devappserver: deterministic dispatch: more than 3,072 app mutexes and "
+                        "conditions held or waited on at once in one instance\n");
         abort();
     }
     *e = (sync_t){.addr = addr, .owner = -1};
